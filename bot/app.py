@@ -1,0 +1,55 @@
+"""The Flask application factory: web chat, webhooks, admin and health, one per process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify
+from sqlalchemy import text
+
+from bot import __version__
+from bot.config import Config, load_config
+from storage import migrate
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Config | None = None, *, db: Database | None = None) -> Flask:
+    """Build an app around one configuration; tests pass their own, production reads the env."""
+    config = config or load_config()
+    app = Flask(__name__, instance_path=str(config.instance_path.resolve()))
+    app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=32 * 1024 * 1024)
+    app.extensions["duan8.config"] = config
+    app.extensions["duan8.db"] = db or Database(config.database_url)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        database = app.extensions["duan8.db"]
+        body: dict[str, Any] = {"status": "ok", "version": __version__}
+        try:
+            with database.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            body["database"] = "reachable"
+            body["migration"] = migrate.current_revision(database.engine)
+            body["migration_head"] = migrate.head_revision()
+        except Exception as exc:  # health must answer, whatever the database does
+            log.warning("health check: database unreachable: %s", exc)
+            body.update(status="error", database="unreachable")
+            return jsonify(body), 503
+        if body["migration"] != body["migration_head"]:
+            body["status"] = "degraded"
+        return jsonify(body), 200
+
+    return app
+
+
+def config_of(app: Flask) -> Config:
+    """The configuration an app was built with."""
+    return app.extensions["duan8.config"]
+
+
+def db_of(app: Flask) -> Database:
+    """The database an app was built with."""
+    return app.extensions["duan8.db"]

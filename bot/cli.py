@@ -1,0 +1,226 @@
+"""The `duan8` command: run the service, manage the database, the plan, admins and invites."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from bot.config import Config, ConfigError, load_config
+from storage.db import Database
+from storage.plan_file import PlanError
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn the errors a person can fix into one clear line instead of a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, PlanError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Env:
+    """Configuration and database, made on first use so `--help` needs neither."""
+
+    def __init__(self) -> None:
+        self._config: Config | None = None
+        self._db: Database | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config()
+        return self._config
+
+    @property
+    def db(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.config.database_url)
+        return self._db
+
+    def prepared_db(self) -> Database:
+        """The database, upgraded and with the default plan loaded."""
+        from bot.startup import prepare_database
+
+        prepare_database(self.config, self.db)
+        return self.db
+
+
+pass_env = click.make_pass_decorator(Env, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.version_option(package_name="duan8", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """duan8: chatbot for Project 8 community communication teams."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # Alembic narrates every step at INFO; its warnings are what a person needs.
+    logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    ctx.ensure_object(Env)
+
+
+# --- processes -----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@pass_env
+@_friendly
+def run(env: Env, host: str) -> None:
+    """Web and worker in one process on this machine (the laptop default)."""
+    from bot.serve import run_all
+
+    run_all(env.config, env.prepared_db(), host=host)
+
+
+@cli.command()
+@click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+@pass_env
+@_friendly
+def web(env: Env, host: str, workers: int) -> None:
+    """The web process under gunicorn: webhooks, web chat, admin."""
+    from bot.serve import run_gunicorn
+
+    env.prepared_db()
+    run_gunicorn(host=host, port=env.config.port, workers=workers)
+
+
+@cli.command()
+@pass_env
+@_friendly
+def worker(env: Env) -> None:
+    """The worker: delivers the outbox (and, later, schedules and polls)."""
+    from bot.serve import run_worker
+
+    run_worker(env.config, env.prepared_db())
+
+
+# --- database and plan ---------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_env
+@_friendly
+def db_upgrade(env: Env) -> None:
+    """Apply every migration the database does not have yet."""
+    from storage import migrate
+
+    migrate.upgrade(env.db.engine)
+    click.echo(f"database at revision {migrate.current_revision(env.db.engine)}")
+
+
+@cli.group()
+def plan() -> None:
+    """The provincial plan: areas, indicators, activity types, deadlines."""
+
+
+@plan.command("load")
+@click.argument("file", type=click.Path(path_type=Path))
+@pass_env
+@_friendly
+def plan_load(env: Env, file: Path) -> None:
+    """Load or reload a plan file; rows keep their ids by code, so reloading is safe."""
+    from storage import migrate
+    from storage.plan_file import read_plan_file
+    from storage.plans import load_plan
+
+    spec = read_plan_file(file)
+    migrate.upgrade(env.db.engine)
+    with env.db.transaction() as session:
+        summary = load_plan(session, spec, actor="cli")
+    click.echo(
+        f"plan {spec.code}: {summary.created} created, {summary.updated} updated, "
+        f"{summary.deactivated} deactivated"
+    )
+
+
+@plan.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print the loaded plan as JSON.")
+@pass_env
+@_friendly
+def plan_show(env: Env, as_json: bool) -> None:
+    """Show the loaded plan."""
+    from storage.plans import current_plan, plan_as_dict
+
+    database = env.prepared_db()
+    with database.sessions() as session:
+        loaded = current_plan(session)
+        if loaded is None:
+            raise click.ClickException("no plan is loaded; run `duan8 plan load FILE`")
+        data = plan_as_dict(session, loaded)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"{data['name']} ({data['phase_start']} – {data['phase_end']})")
+    _echo_tree(data["areas"], 0)
+    for ind in data["indicators"]:
+        click.echo(f"  {ind['code']}: {ind['target']} — {ind['name']}")
+
+
+def _echo_tree(node: dict[str, Any] | None, depth: int) -> None:
+    if node is None or depth > 2:
+        return
+    count = len(node["children"])
+    click.echo(f"{'  ' * depth}{node['name']} [{node['level']}] ({count})")
+    for child in node["children"]:
+        _echo_tree(child, depth + 1)
+
+
+# --- people --------------------------------------------------------------------------------
+
+
+@cli.group()
+def admin() -> None:
+    """Administrators of the web console."""
+
+
+@admin.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["province", "district", "commune"]),
+              default="province", show_default=True)
+@click.option("--area", "area_code", default=None, help="Area code the admin is limited to.")
+@click.password_option(help="Asked for when not given.")
+@pass_env
+@_friendly
+def admin_create(env: Env, username: str, role: str, area_code: str | None,
+                 password: str) -> None:
+    """Create an administrator (or reset the password of an existing one)."""
+    from storage.people import create_admin
+
+    if len(password) < 10:
+        raise click.BadParameter("use at least 10 characters", param_hint="--password")
+    database = env.prepared_db()
+    with database.transaction() as session:
+        created = create_admin(session, username, password, role=role, area_code=area_code)
+    click.echo(f"admin {username} {'created' if created else 'updated'}")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli(obj=Env())

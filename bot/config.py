@@ -1,0 +1,200 @@
+"""Configuration from the environment and an optional `.env` file, validated once at start."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PLAN = Path(__file__).resolve().parent.parent / "plans" / "ninh-thuan-2022-2025.yaml"
+
+
+class ConfigError(Exception):
+    """A bad setting; the message names the variable and is shown as one line."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every setting the service reads; built by `load_config`, passed explicitly everywhere."""
+
+    database_url: str
+    secret_key: str
+    instance_path: Path
+    port: int = 5000
+    tz_name: str = "Asia/Ho_Chi_Minh"
+    plan_file: Path | None = DEFAULT_PLAN
+    media_dir: Path | None = None
+    max_photo_bytes: int = 5 * 1024 * 1024
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    fb_page_access_token: str | None = None
+    fb_app_secret: str | None = None
+    fb_verify_token: str | None = None
+    fb_graph_url: str = "https://graph.facebook.com"
+    zalo_app_id: str | None = None
+    zalo_app_secret: str | None = None
+    zalo_oa_secret_key: str | None = None
+    zalo_oa_access_token: str | None = None
+    zalo_oa_refresh_token: str | None = None
+    zalo_api_url: str = "https://openapi.zalo.me"
+    zalo_oauth_url: str = "https://oauth.zaloapp.com"
+    zalo_bot_token: str | None = None
+    zalo_bot_webhook_secret: str | None = None
+    zalo_bot_api_url: str = "https://bot-api.zapps.me"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The programme's time zone: deadlines and "today" are local, never UTC."""
+        return ZoneInfo(self.tz_name)
+
+    @property
+    def media_path(self) -> Path:
+        """Where uploaded photos live when no other store is configured."""
+        return self.media_dir or self.instance_path / "media"
+
+    @property
+    def is_sqlite(self) -> bool:
+        """SQLite serves one process; some behaviour (leases, locking) differs."""
+        return self.database_url.startswith("sqlite")
+
+    def channel_enabled(self, name: str) -> bool:
+        """A platform channel is on only when its token is set; web chat and console always are."""
+        tokens = {
+            "webchat": "on",
+            "console": "on",
+            "telegram": self.telegram_bot_token,
+            "facebook": self.fb_page_access_token,
+            "zalo": self.zalo_oa_access_token or self.zalo_oa_refresh_token,
+            "zalo_bot": self.zalo_bot_token,
+        }
+        return bool(tokens.get(name))
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Read KEY=VALUE lines; the environment wins over the file so deployments can override."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}: line {number} is not KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _secret_key(instance: Path) -> str:
+    """Generate the signing key once and keep it, so sessions survive restarts."""
+    key_file = instance / "secret_key"
+    if key_file.is_file():
+        key = key_file.read_text(encoding="utf-8").strip()
+        if key:
+            return key
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    # Created with owner-only permissions: the key signs admin sessions.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(key)
+    return key
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name) or default
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def load_config(
+    environ: Mapping[str, str] | None = None, *, instance_path: Path | None = None
+) -> Config:
+    """Build the configuration; any bad value raises ConfigError naming the variable."""
+    base_env = dict(os.environ if environ is None else environ)
+    instance = Path(instance_path or base_env.get("DUAN8_INSTANCE") or Path.cwd() / "instance")
+    env = {**read_dotenv(Path(base_env.get("DUAN8_ENV_FILE", ".env"))), **base_env}
+
+    database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'duan8.db'}"
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL is not a database URL: {database_url!r} "
+            "(expected e.g. sqlite:///instance/duan8.db or postgresql+psycopg://user@host/db)"
+        ) from None
+    if url.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ConfigError(f"DATABASE_URL: unsupported database {url.get_backend_name()!r}")
+    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+        # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
+        database_url = url.set(drivername="postgresql+psycopg").render_as_string(
+            hide_password=False
+        )
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+    tz_name = env.get("TZ_NAME") or "Asia/Ho_Chi_Minh"
+    try:
+        ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TZ_NAME is not a known time zone: {tz_name!r}") from None
+
+    port_text = env.get("PORT") or "5000"
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"PORT must be a number between 1 and 65535, got {port_text!r}")
+
+    plan_text = env.get("PLAN_FILE")
+    plan_file = Path(plan_text) if plan_text else DEFAULT_PLAN
+    if plan_text is not None and plan_text.lower() in {"", "none", "off"}:
+        plan_file = None
+    elif not plan_file.is_file():
+        raise ConfigError(f"PLAN_FILE does not exist: {plan_file}")
+
+    max_photo = env.get("MAX_PHOTO_BYTES") or str(5 * 1024 * 1024)
+    if not max_photo.isdigit():
+        raise ConfigError(f"MAX_PHOTO_BYTES must be a whole number of bytes, got {max_photo!r}")
+
+    return Config(
+        database_url=database_url,
+        secret_key=env.get("SECRET_KEY") or _secret_key(instance),
+        instance_path=instance,
+        port=int(port_text),
+        tz_name=tz_name,
+        plan_file=plan_file,
+        media_dir=Path(env["MEDIA_DIR"]) if env.get("MEDIA_DIR") else None,
+        max_photo_bytes=int(max_photo),
+        telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+        telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
+        telegram_api_url=_url(env, "TELEGRAM_API_URL", "https://api.telegram.org"),
+        fb_page_access_token=env.get("FB_PAGE_ACCESS_TOKEN") or None,
+        fb_app_secret=env.get("FB_APP_SECRET") or None,
+        fb_verify_token=env.get("FB_VERIFY_TOKEN") or None,
+        fb_graph_url=_url(env, "FB_GRAPH_URL", "https://graph.facebook.com"),
+        zalo_app_id=env.get("ZALO_APP_ID") or None,
+        zalo_app_secret=env.get("ZALO_APP_SECRET") or None,
+        zalo_oa_secret_key=env.get("ZALO_OA_SECRET_KEY") or None,
+        zalo_oa_access_token=env.get("ZALO_OA_ACCESS_TOKEN") or None,
+        zalo_oa_refresh_token=env.get("ZALO_OA_REFRESH_TOKEN") or None,
+        zalo_api_url=_url(env, "ZALO_API_URL", "https://openapi.zalo.me"),
+        zalo_oauth_url=_url(env, "ZALO_OAUTH_URL", "https://oauth.zaloapp.com"),
+        zalo_bot_token=env.get("ZALO_BOT_TOKEN") or None,
+        zalo_bot_webhook_secret=env.get("ZALO_BOT_WEBHOOK_SECRET") or None,
+        zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zapps.me"),
+    )

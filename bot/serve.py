@@ -1,0 +1,66 @@
+"""Running the processes: web under gunicorn or werkzeug, the worker loop, or both at once."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from typing import Any
+
+from bot.config import Config
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def run_gunicorn(*, host: str, port: int, workers: int) -> None:
+    """Serve `bot.wsgi:app` with gunicorn, configured from code instead of a config file."""
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+
+        def load(self) -> Any:
+            from bot.wsgi import app
+
+            return app
+
+    _App().run()
+
+
+def run_worker(config: Config, db: Database, stop: threading.Event | None = None) -> None:
+    """The worker process: the outbox sender until SIGTERM/SIGINT or `stop` is set."""
+    from bot.worker import Worker
+
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    asyncio.run(Worker(config, db).run(stop))
+
+
+def run_all(config: Config, db: Database, *, host: str) -> None:
+    """Web and worker in one process: the laptop default, on SQLite."""
+    from werkzeug.serving import make_server
+
+    from bot.app import create_app
+
+    app = create_app(config, db=db)
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(config, db, stop), name="worker")
+    worker.start()
+    server = make_server(host, config.port, app, threaded=True)
+    log.info("duan8 listening on http://%s:%s (web chat at /chat)", host, config.port)
+    # shutdown() waits for serve_forever() to return, so it must run on another thread.
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        worker.join(timeout=10)

@@ -1,0 +1,280 @@
+"""Reading and checking a plan file; every error names the file and the path inside it."""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class PlanError(Exception):
+    """A plan file that cannot be loaded; the message says where and what."""
+
+
+@dataclass(frozen=True)
+class AreaSpec:
+    code: str
+    name: str
+    level: str
+    children: tuple[AreaSpec, ...] = ()
+
+    def walk(self) -> list[tuple[AreaSpec, str | None, int]]:
+        """Every node with its parent's code and its position among siblings, parents first."""
+        out: list[tuple[AreaSpec, str | None, int]] = [(self, None, 0)]
+        stack = [self]
+        while stack:
+            node = stack.pop(0)
+            for position, child in enumerate(node.children):
+                out.append((child, node.code, position))
+                stack.append(child)
+        return out
+
+
+@dataclass(frozen=True)
+class IndicatorSpec:
+    code: str
+    name: str
+    description: str
+    unit: str
+    team_kind: str | None
+    target: int
+
+
+@dataclass(frozen=True)
+class ActivityTypeSpec:
+    code: str
+    name: str
+    indicator: str | None
+    keywords: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DeadlineSpec:
+    code: str
+    name: str
+    recurrence: str
+    month: int | None
+    day: int
+    remind_days_before: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    code: str
+    name: str
+    phase_start: date
+    phase_end: date
+    source: str
+    areas: AreaSpec
+    team_kinds: tuple[tuple[str, str], ...]
+    indicators: tuple[IndicatorSpec, ...]
+    activity_types: tuple[ActivityTypeSpec, ...]
+    topics: tuple[tuple[str, str], ...]
+    deadlines: tuple[DeadlineSpec, ...]
+    sha256: str = field(default="", compare=False)
+
+
+class _Reader:
+    """Typed access to parsed YAML that reports the dotted path of whatever is wrong."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, what: str) -> PlanError:
+        return PlanError(f"{self.source}: {path}: {what}")
+
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(path, "expected a mapping (key: value)")
+        return value
+
+    def items(self, value: Any, path: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(path, "expected a list")
+        return value
+
+    def text(self, data: dict[str, Any], key: str, path: str, *, required: bool = True) -> str:
+        value = data.get(key)
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str | int) or isinstance(value, bool) or not str(value).strip():
+            raise self.fail(f"{path}.{key}", "expected non-empty text")
+        return str(value).strip()
+
+    def integer(self, data: dict[str, Any], key: str, path: str, low: int, high: int) -> int:
+        value = data.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise self.fail(f"{path}.{key}", f"expected a whole number from {low} to {high}")
+        return value
+
+    def day(self, data: dict[str, Any], key: str, path: str) -> date:
+        value = data.get(key)
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise self.fail(f"{path}.{key}", "expected a date as YYYY-MM-DD") from None
+
+    def unique(self, codes: list[str], path: str) -> None:
+        seen: set[str] = set()
+        for index, code in enumerate(codes):
+            if code in seen:
+                raise self.fail(f"{path}[{index}].code", f"duplicate code {code!r}")
+            seen.add(code)
+
+
+def _area(reader: _Reader, value: Any, path: str, depth: int = 0) -> AreaSpec:
+    if depth > 12:
+        raise reader.fail(path, "the area tree is deeper than 12 levels")
+    data = reader.mapping(value, path)
+    children = tuple(
+        _area(reader, child, f"{path}.children[{i}]", depth + 1)
+        for i, child in enumerate(reader.items(data.get("children", []), f"{path}.children"))
+    )
+    return AreaSpec(
+        code=reader.text(data, "code", path),
+        name=reader.text(data, "name", path),
+        level=reader.text(data, "level", path),
+        children=children,
+    )
+
+
+def parse_plan(raw: str, source: str) -> PlanSpec:
+    """Check a plan document fully before anything is written."""
+    reader = _Reader(source)
+    try:
+        document = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "(file)"
+        raise reader.fail(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    top = reader.mapping(document, "(top)")
+    if top.get("version") != 1:
+        raise reader.fail("version", "expected 1")
+    plan = reader.mapping(top.get("plan"), "plan")
+    start, end = reader.day(plan, "phase_start", "plan"), reader.day(plan, "phase_end", "plan")
+    if end < start:
+        raise reader.fail("plan.phase_end", "is before plan.phase_start")
+
+    areas = _area(reader, top.get("areas"), "areas")
+    seen_codes: dict[str, str] = {}
+    for node, _parent, _position in areas.walk():
+        if node.code in seen_codes:
+            raise reader.fail("areas", f"duplicate area code {node.code!r}")
+        seen_codes[node.code] = node.name
+
+    kinds_raw = reader.items(top.get("team_kinds"), "team_kinds")
+    kinds = []
+    for i, item in enumerate(kinds_raw):
+        data = reader.mapping(item, f"team_kinds[{i}]")
+        kinds.append((reader.text(data, "code", f"team_kinds[{i}]"),
+                      reader.text(data, "name", f"team_kinds[{i}]")))
+    reader.unique([code for code, _ in kinds], "team_kinds")
+    kind_codes = {code for code, _ in kinds}
+
+    indicators = []
+    for i, item in enumerate(reader.items(top.get("indicators"), "indicators")):
+        path = f"indicators[{i}]"
+        data = reader.mapping(item, path)
+        kind = data.get("team_kind")
+        if kind is not None and kind not in kind_codes:
+            raise reader.fail(f"{path}.team_kind", f"unknown team kind {kind!r}")
+        indicators.append(IndicatorSpec(
+            code=reader.text(data, "code", path),
+            name=reader.text(data, "name", path),
+            description=reader.text(data, "description", path, required=False),
+            unit=reader.text(data, "unit", path, required=False),
+            team_kind=kind,
+            target=reader.integer(data, "target", path, 0, 10_000_000),
+        ))
+    reader.unique([ind.code for ind in indicators], "indicators")
+    indicator_codes = {ind.code for ind in indicators}
+
+    activity_types = []
+    all_keywords: dict[str, str] = {}
+    for i, item in enumerate(reader.items(top.get("activity_types"), "activity_types")):
+        path = f"activity_types[{i}]"
+        data = reader.mapping(item, path)
+        indicator = data.get("indicator")
+        if indicator is not None and indicator not in indicator_codes:
+            raise reader.fail(f"{path}.indicator", f"unknown indicator {indicator!r}")
+        keywords = reader.items(data.get("keywords", []), f"{path}.keywords")
+        for k, word in enumerate(keywords):
+            if not isinstance(word, str) or not word.strip():
+                raise reader.fail(f"{path}.keywords[{k}]", "expected non-empty text")
+            if word in all_keywords:
+                raise reader.fail(f"{path}.keywords[{k}]",
+                                  f"keyword {word!r} is already used by {all_keywords[word]!r}")
+            all_keywords[word] = str(data.get("code"))
+        activity_types.append(ActivityTypeSpec(
+            code=reader.text(data, "code", path),
+            name=reader.text(data, "name", path),
+            indicator=indicator,
+            keywords=tuple(word.strip() for word in keywords),
+        ))
+    reader.unique([a.code for a in activity_types], "activity_types")
+
+    topics = []
+    for i, item in enumerate(reader.items(top.get("topics", []), "topics")):
+        data = reader.mapping(item, f"topics[{i}]")
+        topics.append((reader.text(data, "code", f"topics[{i}]"),
+                       reader.text(data, "name", f"topics[{i}]")))
+    reader.unique([code for code, _ in topics], "topics")
+
+    deadlines = []
+    for i, item in enumerate(reader.items(top.get("deadlines", []), "deadlines")):
+        path = f"deadlines[{i}]"
+        data = reader.mapping(item, path)
+        recurrence = data.get("recurrence")
+        if recurrence not in {"yearly", "monthly"}:
+            raise reader.fail(f"{path}.recurrence", "expected yearly or monthly")
+        month = reader.integer(data, "month", path, 1, 12) if recurrence == "yearly" else None
+        day = reader.integer(data, "day", path, 1, 31)
+        if month is not None and day > calendar.monthrange(2024, month)[1]:
+            raise reader.fail(f"{path}.day", f"month {month} has no day {day}")
+        reminders = reader.items(data.get("remind_days_before", []), f"{path}.remind_days_before")
+        for k, days in enumerate(reminders):
+            if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 366:
+                raise reader.fail(f"{path}.remind_days_before[{k}]",
+                                  "expected a whole number of days from 0 to 366")
+        deadlines.append(DeadlineSpec(
+            code=reader.text(data, "code", path),
+            name=reader.text(data, "name", path),
+            recurrence=recurrence,
+            month=month,
+            day=day,
+            remind_days_before=tuple(sorted(set(reminders), reverse=True)),
+        ))
+    reader.unique([d.code for d in deadlines], "deadlines")
+
+    return PlanSpec(
+        code=reader.text(plan, "code", "plan"),
+        name=reader.text(plan, "name", "plan"),
+        phase_start=start,
+        phase_end=end,
+        source=reader.text(plan, "source", "plan", required=False),
+        areas=areas,
+        team_kinds=tuple(kinds),
+        indicators=tuple(indicators),
+        activity_types=tuple(activity_types),
+        topics=tuple(topics),
+        deadlines=tuple(deadlines),
+        sha256=hashlib.sha256(raw.encode("utf-8")).hexdigest(),
+    )
+
+
+def read_plan_file(path: Path) -> PlanSpec:
+    """Read and check a plan file from disk."""
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise PlanError(f"{path}: the file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{path}: cannot be read: {exc}") from None
+    return parse_plan(raw, str(path))

@@ -1,0 +1,99 @@
+"""Fixtures on a real database: SQLite by default, PostgreSQL when DUAN8_TEST_DATABASE_URL is set.
+
+On PostgreSQL the suite creates its own database and drops it at the end, so runs never see each
+other's rows; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, make_url, text
+
+from bot.config import DEFAULT_PLAN, Config, load_config
+from storage import migrate
+from storage.db import Database
+from storage.models import Base
+from storage.plan_file import read_plan_file
+from storage.plans import load_plan
+
+PG_URL = os.environ.get("DUAN8_TEST_DATABASE_URL", "")
+
+
+def pytest_report_header() -> str:
+    return f"duan8 database: {'postgresql' if PG_URL else 'sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database each test starts from."""
+    if PG_URL:
+        admin_url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+        name = f"duan8_test_{secrets.token_hex(4)}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin_url.set(database=name).render_as_string(hide_password=False)
+        database = Database(url)
+        migrate.upgrade(database.engine)
+        database.dispose()
+        try:
+            yield url
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        return
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    database = Database(f"sqlite:///{path}")
+    migrate.upgrade(database.engine)
+    database.dispose()
+    yield str(path)
+
+
+def _empty_all_tables(url: str) -> None:
+    engine = create_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def db_url(database_template: str, tmp_path: Path) -> str:
+    """A URL to an empty, fully migrated database of the backend under test."""
+    if PG_URL:
+        _empty_all_tables(database_template)
+        return database_template
+    path = tmp_path / "duan8.db"
+    shutil.copyfile(database_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def plan_db(db: Database) -> Database:
+    """The database with the shipped Ninh Thuận plan loaded."""
+    with db.transaction() as session:
+        load_plan(session, read_plan_file(DEFAULT_PLAN))
+    return db
+
+
+@pytest.fixture
+def config(db_url: str, tmp_path: Path) -> Config:
+    """A configuration as a fresh deployment would have it, isolated from the real env."""
+    return load_config(
+        {"DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "absent.env")},
+        instance_path=tmp_path / "instance",
+    )
