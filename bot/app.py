@@ -3,26 +3,43 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, redirect, url_for
 from sqlalchemy import text
 
 from bot import __version__
+from bot.channels import webchat
 from bot.config import Config, load_config
+from bot.dispatcher import Dispatcher, Wakeup
 from storage import migrate
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 
-def create_app(config: Config | None = None, *, db: Database | None = None) -> Flask:
+def create_app(
+    config: Config | None = None, *, db: Database | None = None, wakeup: Wakeup | None = None
+) -> Flask:
     """Build an app around one configuration; tests pass their own, production reads the env."""
     config = config or load_config()
     app = Flask(__name__, instance_path=str(config.instance_path.resolve()))
-    app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=32 * 1024 * 1024)
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=365),
+    )
+    database = db or Database(config.database_url)
     app.extensions["duan8.config"] = config
-    app.extensions["duan8.db"] = db or Database(config.database_url)
+    app.extensions["duan8.db"] = database
+    webchat.init_app(app, Dispatcher(config, database, wakeup))
+
+    @app.get("/")
+    def index() -> Any:
+        return redirect(url_for("webchat.page"))
 
     @app.get("/healthz")
     def healthz() -> Any:

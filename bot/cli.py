@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import OperationalError
 
 from bot.config import Config, ConfigError, load_config
 from storage.db import Database
@@ -29,6 +30,10 @@ def _friendly(func: F) -> F:
             return func(*args, **kwargs)
         except (ConfigError, PlanError) as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except OperationalError as exc:  # unreachable server, missing file, wrong password
+            reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
+            click.echo(f"error: DATABASE_URL: cannot use the database: {reason}", err=True)
             sys.exit(2)
 
     return wrapper  # type: ignore[return-value]
@@ -211,14 +216,138 @@ def admin() -> None:
 def admin_create(env: Env, username: str, role: str, area_code: str | None,
                  password: str) -> None:
     """Create an administrator (or reset the password of an existing one)."""
-    from storage.people import create_admin
+    from storage.people import UnknownArea, create_admin
 
     if len(password) < 10:
         raise click.BadParameter("use at least 10 characters", param_hint="--password")
     database = env.prepared_db()
-    with database.transaction() as session:
-        created = create_admin(session, username, password, role=role, area_code=area_code)
+    try:
+        with database.transaction() as session:
+            created = create_admin(session, username, password, role=role, area_code=area_code)
+    except UnknownArea:
+        raise click.BadParameter(f"no area with code {area_code!r}", param_hint="--area") from None
     click.echo(f"admin {username} {'created' if created else 'updated'}")
+
+
+@cli.command()
+@click.option("--user", default="console-tester", show_default=True,
+              help="Who you are to the bot; another name starts another conversation.")
+@pass_env
+@_friendly
+def chat(env: Env, user: str) -> None:
+    """Talk to the bot in this terminal; buttons are numbered, /photo FILE sends a photo."""
+    from bot.channels.console import ConsoleChat
+    from bot.dispatcher import Dispatcher
+
+    database = env.prepared_db()
+    click.echo("duan8 — /quit to leave, a number to press a button, /photo FILE to send a photo")
+    console = ConsoleChat(Dispatcher(env.config, database), database, user, sys.stdout)
+    console.deliver()
+    console.loop(sys.stdin)
+
+
+@cli.group()
+def team() -> None:
+    """Teams (a village's communication team, a TKVVTB group, a club…)."""
+
+
+@team.command("create")
+@click.option("--village", "area_code", required=True, help="Area code (see `plan show --json`).")
+@click.option("--kind", default="communication", show_default=True, help="Team kind code.")
+@pass_env
+@_friendly
+def team_create(env: Env, area_code: str, kind: str) -> None:
+    """Create (or show) the team of a kind in an area, and print its code."""
+    from storage.members import ensure_village_team
+    from storage.search import area_id_by_code
+
+    database = env.prepared_db()
+    with database.transaction() as session:
+        area_id = area_id_by_code(session, area_code)
+        if area_id is None:
+            raise click.ClickException(f"no area with code {area_code!r}")
+        try:
+            created = ensure_village_team(session, area_id, kind)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{created.code}\t{created.name}")
+
+
+@cli.group()
+def invite() -> None:
+    """Invite codes that let a volunteer join a team."""
+
+
+@invite.command("create")
+@click.option("--team", "team_code", required=True, help="Team code (see `team create`).")
+@click.option("--role", type=click.Choice(["member", "leader"]), default="member",
+              show_default=True)
+@click.option("--days", default=30, show_default=True, help="Days until the code expires.")
+@click.option("--max-uses", default=50, show_default=True)
+@pass_env
+@_friendly
+def invite_create(env: Env, team_code: str, role: str, days: int, max_uses: int) -> None:
+    """Make an invite code for a team."""
+    from storage.members import create_invite
+    from storage.models import utcnow
+
+    database = env.prepared_db()
+    with database.transaction() as session:
+        try:
+            code, name = create_invite(session, team_code, role=role, days=days,
+                                       max_uses=max_uses, actor="cli", now=utcnow())
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"{code}\t{name}\t{role}\texpires in {days} days")
+
+
+@invite.command("revoke")
+@click.argument("code")
+@pass_env
+@_friendly
+def invite_revoke(env: Env, code: str) -> None:
+    """Stop an invite code from working."""
+    from storage.members import revoke_invite
+    from storage.models import utcnow
+
+    database = env.prepared_db()
+    with database.transaction() as session:
+        if not revoke_invite(session, code.replace(" ", ""), actor="cli", now=utcnow()):
+            raise click.ClickException(f"no invite code {code!r}")
+    click.echo(f"revoked {code.upper()}")
+
+
+@cli.group()
+def i18n() -> None:
+    """Message catalogs (messages_vi): extract, update, compile."""
+
+
+@i18n.command("extract")
+def i18n_extract() -> None:
+    """Collect every user-facing message from the code into messages_vi/messages.pot."""
+    from messages_vi import catalogs
+
+    catalogs.extract()
+
+
+@i18n.command("update")
+def i18n_update() -> None:
+    """Merge new messages into the vi and en catalogs (after `extract`)."""
+    from messages_vi import catalogs
+
+    catalogs.update()
+
+
+@i18n.command("compile")
+def i18n_compile() -> None:
+    """Check and compile the catalogs to .mo files (optional: they also compile at start)."""
+    from messages_vi import catalogs
+
+    problems = catalogs.compile_all()
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
 
 
 def main() -> None:

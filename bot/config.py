@@ -11,7 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 log = logging.getLogger(__name__)
 
@@ -135,20 +135,29 @@ def load_config(
     database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'duan8.db'}"
     try:
         url = make_url(database_url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
             f"DATABASE_URL is not a database URL: {database_url!r} "
             "(expected e.g. sqlite:///instance/duan8.db or postgresql+psycopg://user@host/db)"
         ) from None
+    if url.drivername in {"postgresql", "postgres"}:
+        # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2, and
+        # postgres:// (what Heroku-style hosts set) is a name SQLAlchemy no longer knows.
+        url = url.set(drivername="postgresql+psycopg")
+        database_url = url.render_as_string(hide_password=False)
     if url.get_backend_name() not in {"sqlite", "postgresql"}:
         raise ConfigError(f"DATABASE_URL: unsupported database {url.get_backend_name()!r}")
-    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
-        # psycopg 3 is the driver we ship; plain postgresql:// would look for psycopg2.
-        database_url = url.set(drivername="postgresql+psycopg").render_as_string(
-            hide_password=False
-        )
+    try:
+        url.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError) as exc:
+        raise ConfigError(f"DATABASE_URL: cannot use driver {url.drivername!r}: {exc}") from None
     if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"DATABASE_URL: cannot create the folder of {url.database!r}: {exc.strerror}"
+            ) from None
 
     tz_name = env.get("TZ_NAME") or "Asia/Ho_Chi_Minh"
     try:

@@ -9,6 +9,7 @@ import threading
 from typing import Any
 
 from bot.config import Config
+from bot.dispatcher import Wakeup
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def run_gunicorn(*, host: str, port: int, workers: int) -> None:
     _App().run()
 
 
-def run_worker(config: Config, db: Database, stop: threading.Event | None = None) -> None:
+def run_worker(config: Config, db: Database, stop: threading.Event | None = None,
+               wakeup: Wakeup | None = None) -> None:
     """The worker process: the outbox sender until SIGTERM/SIGINT or `stop` is set."""
     from bot.worker import Worker
 
@@ -40,7 +42,7 @@ def run_worker(config: Config, db: Database, stop: threading.Event | None = None
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    asyncio.run(Worker(config, db).run(stop))
+    asyncio.run(Worker(config, db, wakeup).run(stop))
 
 
 def run_all(config: Config, db: Database, *, host: str) -> None:
@@ -49,9 +51,10 @@ def run_all(config: Config, db: Database, *, host: str) -> None:
 
     from bot.app import create_app
 
-    app = create_app(config, db=db)
+    wakeup = Wakeup()
+    app = create_app(config, db=db, wakeup=wakeup)
     stop = threading.Event()
-    worker = threading.Thread(target=run_worker, args=(config, db, stop), name="worker")
+    worker = threading.Thread(target=run_worker, args=(config, db, stop, wakeup), name="worker")
     worker.start()
     server = make_server(host, config.port, app, threaded=True)
     log.info("duan8 listening on http://%s:%s (web chat at /chat)", host, config.port)

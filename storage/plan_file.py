@@ -145,6 +145,14 @@ def _area(reader: _Reader, value: Any, path: str, depth: int = 0) -> AreaSpec:
     )
 
 
+def _area_paths(node: AreaSpec, path: str) -> list[tuple[AreaSpec, str]]:
+    """Every node of the tree with its path in the file, in file order."""
+    out = [(node, path)]
+    for i, child in enumerate(node.children):
+        out += _area_paths(child, f"{path}.children[{i}]")
+    return out
+
+
 def parse_plan(raw: str, source: str) -> PlanSpec:
     """Check a plan document fully before anything is written."""
     reader = _Reader(source)
@@ -164,10 +172,11 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
 
     areas = _area(reader, top.get("areas"), "areas")
     seen_codes: dict[str, str] = {}
-    for node, _parent, _position in areas.walk():
+    for node, path in _area_paths(areas, "areas"):
         if node.code in seen_codes:
-            raise reader.fail("areas", f"duplicate area code {node.code!r}")
-        seen_codes[node.code] = node.name
+            raise reader.fail(f"{path}.code", f"duplicate area code {node.code!r} "
+                              f"(first used at {seen_codes[node.code]})")
+        seen_codes[node.code] = path
 
     kinds_raw = reader.items(top.get("team_kinds"), "team_kinds")
     kinds = []
@@ -183,7 +192,7 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
         path = f"indicators[{i}]"
         data = reader.mapping(item, path)
         kind = data.get("team_kind")
-        if kind is not None and kind not in kind_codes:
+        if kind is not None and (not isinstance(kind, str) or kind not in kind_codes):
             raise reader.fail(f"{path}.team_kind", f"unknown team kind {kind!r}")
         indicators.append(IndicatorSpec(
             code=reader.text(data, "code", path),
@@ -202,7 +211,9 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
         path = f"activity_types[{i}]"
         data = reader.mapping(item, path)
         indicator = data.get("indicator")
-        if indicator is not None and indicator not in indicator_codes:
+        if indicator is not None and (
+            not isinstance(indicator, str) or indicator not in indicator_codes
+        ):
             raise reader.fail(f"{path}.indicator", f"unknown indicator {indicator!r}")
         keywords = reader.items(data.get("keywords", []), f"{path}.keywords")
         for k, word in enumerate(keywords):
@@ -232,7 +243,7 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
         path = f"deadlines[{i}]"
         data = reader.mapping(item, path)
         recurrence = data.get("recurrence")
-        if recurrence not in {"yearly", "monthly"}:
+        if not isinstance(recurrence, str) or recurrence not in {"yearly", "monthly"}:
             raise reader.fail(f"{path}.recurrence", "expected yearly or monthly")
         month = reader.integer(data, "month", path, 1, 12) if recurrence == "yearly" else None
         day = reader.integer(data, "day", path, 1, 31)

@@ -84,6 +84,7 @@ def load_plan(session: Session, spec: PlanSpec, *, actor: str = "system") -> Loa
     in_file: set[str] = set()
     for node, parent_code, position in spec.areas.walk():
         in_file.add(node.code)
+        is_new = node.code not in areas
         row = _upsert(session, summary, areas, Area, node.code, {
             "name": node.name, "name_folded": fold_name(node.name), "level": node.level,
             "position": position, "active": True,
@@ -91,7 +92,8 @@ def load_plan(session: Session, spec: PlanSpec, *, actor: str = "system") -> Loa
         parent = areas[parent_code] if parent_code else None
         if row.parent is not parent:
             row.parent = parent
-            summary.updated += 1
+            if not is_new:  # a moved area; a new one is already counted as created
+                summary.updated += 1
     session.flush()
     # Areas dropped from the file (a merged commune) stay for old reports, but inactive.
     root = areas[spec.areas.code]

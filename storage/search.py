@@ -21,7 +21,7 @@ FUZZY_CUTOFF = 0.75
 
 @dataclass(frozen=True)
 class NameMatch:
-    """One hit: rank 0 exact, 1 prefix, 2 contains, 3 close spelling; lower is better."""
+    """One hit: rank 0 exact, 1 prefix, 2 contains, 3-4 close spelling; lower is better."""
 
     id: int
     code: str
@@ -90,11 +90,15 @@ def _search(
         by_key: dict[str, list[tuple[int, str, str, int]]] = {}
         for cand in candidates:
             by_key.setdefault(cand[2], []).append(tuple(cand))  # type: ignore[arg-type]
-        close: list[str] = []
+        scores: dict[str, float] = {}
         for key in keys:
-            close += difflib.get_close_matches(key, list(by_key), n=limit, cutoff=FUZZY_CUTOFF)
-        for key in dict.fromkeys(close):
-            rows += by_key[key]
+            for hit in difflib.get_close_matches(key, list(by_key), n=limit, cutoff=FUZZY_CUTOFF):
+                ratio = difflib.SequenceMatcher(None, key, hit).ratio()
+                scores[hit] = max(scores.get(hit, 0.0), ratio)
+        best = max(scores.values(), default=0.0)
+        # Only the closest spellings rank 3; weaker ones rank 4, so the best can be chosen.
+        for hit in sorted(scores, key=lambda k: -scores[k]):
+            rows += [(c[0], c[1], c[2], 3 if scores[hit] == best else 4) for c in by_key[hit]]
     return [(row[0], row[1], row[2], row[3]) for row in rows[:limit]]
 
 
@@ -141,3 +145,8 @@ def search_teams(
     ids = [h[0] for h in hits]
     codes = dict(session.execute(select(Team.id, Team.code).where(Team.id.in_(ids))).tuples().all())
     return [NameMatch(h[0], codes[h[0]], h[1], "team", h[3]) for h in hits]
+
+
+def area_id_by_code(session: Session, code: str) -> int | None:
+    """An area's id from its stable code."""
+    return session.scalar(select(Area.id).where(Area.code == code))

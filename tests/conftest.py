@@ -97,3 +97,22 @@ def config(db_url: str, tmp_path: Path) -> Config:
         {"DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "absent.env")},
         instance_path=tmp_path / "instance",
     )
+
+
+@pytest.fixture
+def empty_db_url(tmp_path: Path) -> Iterator[str]:
+    """A URL to a database of the backend under test with no tables at all (not migrated)."""
+    if PG_URL:
+        admin_url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+        name = f"duan8_empty_{secrets.token_hex(4)}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield admin_url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+        return
+    yield f"sqlite:///{tmp_path / 'empty.db'}"

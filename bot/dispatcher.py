@@ -1,0 +1,159 @@
+"""From a channel's message to saved state and queued replies, in one transaction."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.config import Config
+from handlers import router
+from handlers.flow import Ctx, Settings
+from handlers.menu import MENU_BUTTONS
+from handlers.types import Inbound, Photo, Reply
+from messages_vi import _, normalise_locale, render
+from storage import conversation, outbox
+from storage.db import Database
+from storage.media import store_photo
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IncomingPhoto:
+    """Photo bytes as a channel fetched them; stored only after the member consented."""
+
+    data: bytes
+    declared_type: str = ""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a channel hands over: a platform event reduced to what conversations use."""
+
+    channel: str
+    external_id: str
+    event_id: str
+    text: str = ""
+    payload: str | None = None
+    photos: tuple[IncomingPhoto, ...] = ()
+    oversize_photos: int = 0
+    start_param: str | None = None
+    locale: str | None = None
+
+
+@dataclass
+class Outcome:
+    duplicate: bool = False
+    identity_id: int | None = None
+    queued: list[int] = field(default_factory=list)
+
+
+class Wakeup:
+    """Tells a sender in this process that rows are waiting, instead of it polling slowly."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        fired = self._event.wait(timeout)
+        self._event.clear()
+        return fired
+
+
+def render_reply(reply: Reply, locale: str) -> dict[str, Any]:
+    """Translate a reply for its reader; the outbox keeps what the person will read."""
+    return {
+        "text": "\n\n".join(render(part, locale) for part in reply.text),
+        "buttons": [{"label": render(b.label, locale), "payload": b.payload}
+                    for b in reply.buttons],
+        "media": list(reply.media),
+    }
+
+
+class Dispatcher:
+    """Dedupe, load state, run the conversation, save, queue: the one data path."""
+
+    def __init__(self, config: Config, db: Database, wakeup: Wakeup | None = None) -> None:
+        self.config = config
+        self.db = db
+        self.wakeup = wakeup or Wakeup()
+        self.settings = Settings(media_dir=config.media_path,
+                                 max_photo_bytes=config.max_photo_bytes)
+
+    def dispatch(self, incoming: Incoming, now: datetime | None = None) -> Outcome:
+        """Handle one message exactly once; replies are queued, never sent from here."""
+        now = now or utcnow()
+        try:
+            outcome = self._handle(incoming, now)
+        except Exception:
+            # A bug must not cost the member their draft or leave them without an answer.
+            log.exception("conversation failed on %s event %s", incoming.channel,
+                          incoming.event_id)
+            outcome = self._apologise(incoming, now)
+        if outcome.queued:
+            self.wakeup.notify()
+        return outcome
+
+    def _handle(self, incoming: Incoming, now: datetime) -> Outcome:
+        with self.db.transaction() as session:
+            inbound_id = conversation.claim_inbound(session, incoming.channel, incoming.event_id)
+            if inbound_id is None:
+                return Outcome(duplicate=True)
+            locale = normalise_locale(incoming.locale)
+            identity_id = conversation.get_or_create_identity(
+                session, incoming.channel, incoming.external_id, locale, now)
+            conversation.link_inbound(session, inbound_id, identity_id)
+            conversation.touch_identity(session, identity_id, now)
+            state = conversation.load_state(session, identity_id)
+            identity = conversation.identity_view(session, identity_id)
+            photos = self._photos(session, incoming, identity_id, identity.consent == "given")
+            inbound = Inbound(
+                channel=incoming.channel, external_id=incoming.external_id,
+                event_id=incoming.event_id, text=incoming.text or "", payload=incoming.payload,
+                photos=photos, start_param=incoming.start_param, locale=locale,
+                received_at=now,
+            )
+            ctx = Ctx(session=session, identity=identity, state=state, now=now,
+                      today=now.astimezone(self.config.tz).date(), settings=self.settings)
+            router.handle(ctx, inbound)
+            conversation.save_state(session, identity_id, ctx.state, now)
+            reader_locale = identity.member.locale if identity.member else identity.locale
+            queued = [
+                outbox.enqueue(session, identity_id, incoming.channel,
+                               render_reply(reply, reader_locale), now=now)
+                for reply in ctx.replies
+            ]
+            return Outcome(identity_id=identity_id, queued=queued)
+
+    def _photos(self, session: Any, incoming: Incoming, identity_id: int,
+                consented: bool) -> tuple[Photo, ...]:
+        too_large = tuple(Photo(None, 0, "too_large") for _ in range(incoming.oversize_photos))
+        if not consented:
+            return too_large  # nothing about a person is stored before they agree
+        stored = []
+        for photo in incoming.photos:
+            result = store_photo(session, self.config.media_path, identity_id, photo.data,
+                                 max_bytes=self.config.max_photo_bytes)
+            stored.append(Photo(result.media_id, result.size, result.error))
+        return tuple(stored) + too_large
+
+    def _apologise(self, incoming: Incoming, now: datetime) -> Outcome:
+        with self.db.transaction() as session:
+            inbound_id = conversation.claim_inbound(session, incoming.channel, incoming.event_id)
+            if inbound_id is None:
+                return Outcome(duplicate=True)
+            identity_id = conversation.get_or_create_identity(
+                session, incoming.channel, incoming.external_id,
+                normalise_locale(incoming.locale), now)
+            reply = Reply.of(_("Sorry, something went wrong on our side. What you entered "
+                               "so far is kept; please try again."), buttons=MENU_BUTTONS)
+            row = outbox.enqueue(session, identity_id, incoming.channel,
+                                 render_reply(reply, normalise_locale(incoming.locale)), now=now)
+            return Outcome(identity_id=identity_id, queued=[row])

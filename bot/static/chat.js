@@ -1,0 +1,112 @@
+// Web chat client: sends with a client id (a retry is deduplicated by the server) and polls for
+// replies; unsent messages wait in localStorage while the signal is gone.
+(function () {
+  "use strict";
+  var cfg = window.DUAN8, log = document.getElementById("log");
+  var after = 0, pollTimer = null, fastUntil = 0;
+  var queueKey = "duan8.unsent", seenKey = "duan8.after";
+
+  function newId() {
+    var a = new Uint8Array(12);
+    (window.crypto || window.msCrypto).getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  function bubble(text, who) {
+    var div = document.createElement("div");
+    div.className = "msg " + who;
+    div.textContent = text;
+    log.appendChild(div);
+    log.scrollTop = log.scrollHeight;
+    return div;
+  }
+  function showButtons(div, buttons) {
+    if (!buttons || !buttons.length) return;
+    var row = document.createElement("div");
+    row.className = "buttons";
+    buttons.forEach(function (b) {
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.textContent = b.label;
+      btn.onclick = function () {
+        Array.prototype.forEach.call(row.children, function (c) { c.disabled = true; });
+        bubble(b.label, "me");
+        enqueue({payload: b.payload, text: b.label});
+      };
+      row.appendChild(btn);
+    });
+    div.appendChild(row);
+  }
+  function loadQueue() { try { return JSON.parse(localStorage.getItem(queueKey) || "[]"); } catch (e) { return []; } }
+  function saveQueue(q) { localStorage.setItem(queueKey, JSON.stringify(q)); }
+  function enqueue(msg) {
+    msg.id = newId();
+    var q = loadQueue(); q.push(msg); saveQueue(q);
+    flush();
+  }
+  var flushing = false;
+  function flush() {
+    if (flushing) return;
+    var q = loadQueue();
+    if (!q.length) return;
+    flushing = true;
+    var msg = q[0];
+    fetch("api/messages?lang=" + cfg.lang, {
+      method: "POST", credentials: "same-origin",
+      headers: {"Content-Type": "application/json"}, body: JSON.stringify(msg)
+    }).then(function (r) {
+      if (r.status >= 500) throw new Error("server");
+      var rest = loadQueue(); rest.shift(); saveQueue(rest);
+      document.getElementById("offline").hidden = true;
+      flushing = false; fastUntil = Date.now() + 15000; poll(); flush();
+    }).catch(function () {
+      document.getElementById("offline").hidden = false;
+      flushing = false; setTimeout(flush, 4000);
+    });
+  }
+  function poll() {
+    clearTimeout(pollTimer);
+    fetch("api/messages?after=" + after, {credentials: "same-origin"}).then(function (r) {
+      return r.json();
+    }).then(function (data) {
+      data.messages.forEach(function (m) {
+        after = Math.max(after, m.id);
+        var div = bubble(m.text, "bot");
+        showButtons(div, m.buttons);
+      });
+      sessionStorage.setItem(seenKey, String(after));
+      if (data.pending > 0) fastUntil = Date.now() + 15000;
+      schedule();
+    }).catch(function () { schedule(4000); });
+  }
+  function schedule(ms) {
+    pollTimer = setTimeout(poll, ms || (Date.now() < fastUntil ? 700 : 5000));
+  }
+  document.getElementById("composer").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var input = document.getElementById("text"), text = input.value.trim();
+    if (!text) return;
+    bubble(text, "me");
+    input.value = "";
+    enqueue({text: text});
+  });
+  document.getElementById("photo").addEventListener("change", function (e) {
+    var files = Array.prototype.slice.call(e.target.files || []);
+    if (!files.length) return;
+    var form = new FormData();
+    form.append("id", newId());
+    files.forEach(function (f) { form.append("photo", f); bubble("📷 " + f.name, "me"); });
+    fetch("api/photos?lang=" + cfg.lang, {method: "POST", body: form, credentials: "same-origin"})
+      .then(function () { fastUntil = Date.now() + 15000; poll(); })
+      .catch(function () { document.getElementById("offline").hidden = false; });
+    e.target.value = "";
+  });
+  window.addEventListener("online", flush);
+  poll();
+  setTimeout(function () {
+    if (!log.children.length && !loadQueue().length) {
+      var start = new URLSearchParams(location.search).get("start");
+      enqueue(start ? {text: "/start", start: start} : {text: cfg.words.start});
+    }
+  }, 900);
+  flush();
+})();

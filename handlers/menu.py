@@ -1,0 +1,83 @@
+"""The menu, help, "my reports" and linking another channel: always reachable, never a dead end."""
+
+from __future__ import annotations
+
+from handlers.flow import Ctx
+from handlers.types import Button
+from messages_vi import _, join_lines
+from storage import members, reports
+
+ERASE_CONFIRM = "cmd:erase_confirmed"
+
+MENU_BUTTONS = (
+    Button(_("Report an activity"), "cmd:report"),
+    Button(_("My reports"), "cmd:my_reports"),
+    Button(_("Link another app"), "cmd:link"),
+    Button(_("Help"), "cmd:help"),
+)
+
+
+def show_menu(ctx: Ctx) -> None:
+    """The main choices a joined member has."""
+    ctx.say(_("What would you like to do?"), buttons=MENU_BUTTONS)
+
+
+def show_help(ctx: Ctx) -> None:
+    """Short help: what to type, with buttons so nobody has to remember words."""
+    ctx.say(
+        _("I help your team report activities to the Women's Union."),
+        _("Press Report an activity and answer the questions. You can type without accents. "
+          "Type Menu at any time to see the choices, or Cancel to stop."),
+        _("Quick report: send everything in one message, e.g. "
+          "\u201ctruyen thong hom qua thon Ta Lu 1, 30 nguoi, 20 nu\u201d."),
+        buttons=MENU_BUTTONS,
+    )
+
+
+def show_my_reports(ctx: Ctx) -> None:
+    """The member's latest reports with their numbers and status."""
+    member = ctx.identity.member
+    rows = reports.recent_reports(ctx.session, member.id, limit=5) if member else []
+    if not rows:
+        ctx.say(_("You have not sent any reports yet."), buttons=MENU_BUTTONS)
+        return
+    status = {"submitted": _("received"), "accepted": _("accepted"), "returned": _("returned")}
+    lines = [
+        _("{number} · {date} · {activity} · {people} people · {status}", number=r.number,
+          date=r.activity_date, activity=r.activity_name, people=r.total,
+          status=status.get(r.status, _("received")))
+        for r in rows
+    ]
+    ctx.say(_("Your latest reports:"), join_lines(lines), buttons=MENU_BUTTONS)
+
+
+def ask_erase(ctx: Ctx) -> None:
+    """Erasure is final, so it is confirmed with a button first."""
+    ctx.state.flow, ctx.state.step, ctx.state.draft = "", "", {}
+    ctx.say(
+        _("This erases your name, your link to your team and the photos you sent. Reports "
+          "you sent stay only as anonymous numbers for the programme. This cannot be undone."),
+        buttons=[Button(_("Erase my data"), ERASE_CONFIRM), Button(_("Keep my data"), "cmd:menu")],
+    )
+
+
+def erase(ctx: Ctx) -> None:
+    """Do the erasure asked for with the confirmation button."""
+    members.erase_member(ctx.session, ctx.identity.id, ctx.settings.media_dir, ctx.now)
+    ctx.finish()
+    ctx.say(_("Your data has been erased. Thank you for your work. If you write again, we "
+              "will start from the beginning."))
+
+
+def show_link_code(ctx: Ctx) -> None:
+    """A one-time code that joins another chat app to this same member."""
+    member = ctx.identity.member
+    if member is None:
+        show_menu(ctx)
+        return
+    code = members.create_link_code(ctx.session, member.id, ctx.now)
+    ctx.say(
+        _("Your link code is {code}. It works once, for 30 minutes.", code=code),
+        _("Open this bot in your other chat app (Zalo, Telegram, Messenger) and type the code "
+          "when asked for an invite code."),
+    )

@@ -1,0 +1,425 @@
+"""Reporting an activity: every answer saved as given, a summary to check, then a report number."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+
+from handlers import parsing
+from handlers.flow import STALE, Ctx, Flow, Step, answer_value, step_button
+from handlers.types import Button, Inbound
+from messages_vi import Text, _, join_lines, render
+from storage import members, reports
+
+COUNT_FIELDS = ("total", "women", "ethnic", "children")
+DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
+SKIP_WORDS = {"bo qua", "skip", "khong", "khong co", "ko", "-"}
+HERE_WORDS = {"tai thon", "thon minh", "o thon", "day", "tai day", "ok", "dung"}
+
+DATE_ERRORS = {
+    "empty": _("Please type the date, for example 05/03/2025, or choose Today."),
+    "format": _("I did not understand that date. Type it as day/month/year, e.g. 05/03/2025."),
+    "invalid": _("That date does not exist. Please check the day and month."),
+    "future": _("That date is in the future. Report activities that have already happened."),
+}
+COUNT_ERRORS = {
+    "empty": _("Please type a number, for example 30."),
+    "not_number": _("Please type a whole number, for example 30."),
+    "negative": _("The number cannot be negative."),
+    "fraction": _("Please type a whole number of people, without decimals."),
+    "ambiguous": _("Please type just one number."),
+    "too_large": _("That number is too large for one activity. Please check it."),
+}
+COUNT_QUESTIONS = {
+    "total": _("How many people took part in total?"),
+    "women": _("Of them, how many women and girls?"),
+    "ethnic": _("How many are ethnic-minority people?"),
+    "children": _("How many children under 16?"),
+}
+FIELD_LABELS = {
+    "type": _("Activity"),
+    "date": _("Date"),
+    "place": _("Place"),
+    "total": _("Participants"),
+    "women": _("Women and girls"),
+    "ethnic": _("Ethnic minority"),
+    "children": _("Children under 16"),
+    "topic": _("Topic"),
+    "photos": _("Photos"),
+    "notes": _("Notes"),
+}
+
+
+def _next_step(ctx: Ctx, after: str) -> None:
+    """Go back to the summary when editing one field; otherwise to the first missing answer."""
+    if ctx.draft.pop("editing", False):
+        ctx.goto(REPORT, "confirm")
+        return
+    order = list(REPORT.steps)
+    for step in order[order.index(after) + 1 :]:
+        if not _answered(ctx, step):
+            ctx.goto(REPORT, step)
+            return
+    ctx.goto(REPORT, "confirm")
+
+
+def _answered(ctx: Ctx, step: str) -> bool:
+    keys = {"type": "type_id", "date": "date", "place": "area_id", "topic": "topic",
+            "photos": "photos_done", "notes": "notes"}
+    if step in COUNT_FIELDS:
+        return step in ctx.draft
+    if step == "place":
+        return "area_id" in ctx.draft or "place_text" in ctx.draft
+    return step in keys and keys[step] in ctx.draft
+
+
+def start(ctx: Ctx) -> None:
+    """Begin a new report from nothing."""
+    ctx.state.draft = {"media": []}
+    ctx.goto(REPORT, "type")
+
+
+def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
+    """Begin a report from one message with several fields; ask only for what is missing."""
+    draft: dict[str, object] = {"media": []}
+    choice = next((t for t in ctx.plan.activity_types if t.code == quick.activity_keyword), None)
+    if choice:
+        draft.update(type_id=choice.id, type_name=choice.name)
+    if quick.date:
+        draft["date"] = quick.date.isoformat()
+    for name in COUNT_FIELDS:
+        value = getattr(quick, name)
+        if value is not None:
+            draft[name] = value
+    home = ctx.identity.member.team_area_id if ctx.identity.member else None
+    if quick.place_text:
+        hits = members.search_places(ctx.session, quick.place_text, near=home)
+        if hits:
+            draft.update(area_id=hits[0].id, place_name=hits[0].name)
+    elif quick.leftovers:
+        # Words left over may be a village typed without "thôn"; only a close match counts.
+        hits = members.search_places(ctx.session, quick.leftovers, near=home)
+        if hits and hits[0].rank <= 1:
+            draft.update(area_id=hits[0].id, place_name=hits[0].name)
+    problem = _participants_problem(draft)
+    if problem:
+        for name in COUNT_FIELDS[1:]:
+            draft.pop(name, None)
+    ctx.state.draft = draft
+    ctx.state.flow = REPORT.name
+    ctx.say(_("I understood:"), summary_text(ctx))
+    for step in REPORT.steps:
+        if not _answered(ctx, step):
+            ctx.goto(REPORT, step)
+            return
+    ctx.goto(REPORT, "confirm")
+
+
+# --- steps ---------------------------------------------------------------------------------
+
+
+def type_prompt(ctx: Ctx) -> None:
+    ctx.say(_("What activity are you reporting?"), buttons=[
+        step_button(REPORT, "type", t.name, str(t.id)) for t in ctx.plan.activity_types
+    ])
+
+
+def type_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    value = answer_value(REPORT, "type", inbound)
+    types = ctx.plan.activity_types
+    chosen = next((t for t in types if str(t.id) == value), None)
+    if chosen is None and text:
+        chosen = next((t for t in types if text in t.keywords or text == typed_name(t.name)), None)
+        chosen = chosen or next((t for t in types if any(k in text for k in t.keywords)), None)
+    if chosen is None:
+        ctx.say(_("Please choose one of the activities below."))
+        type_prompt(ctx)
+        return
+    ctx.draft.update(type_id=chosen.id, type_name=chosen.name)
+    _next_step(ctx, "type")
+
+
+def typed_name(name: str) -> str:
+    return parsing.fold(name)
+
+
+def date_prompt(ctx: Ctx) -> None:
+    yesterday = ctx.today - timedelta(days=1)
+    ctx.say(_("On what date? (day/month/year)"), buttons=[
+        step_button(REPORT, "date", _("Today"), ctx.today.isoformat()),
+        step_button(REPORT, "date", _("Yesterday"), yesterday.isoformat()),
+    ])
+
+
+def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    value = answer_value(REPORT, "date", inbound)
+    raw = inbound.text
+    if value:
+        raw = date.fromisoformat(value).strftime("%d/%m/%Y")
+    result = parsing.parse_date(raw, ctx.today, ctx.plan.phase_start)
+    if result.value is None:
+        error = result.error or "format"
+        ctx.say(DATE_ERRORS.get(error) or _(
+            "That date is before the programme started on {start}.", start=ctx.plan.phase_start))
+        date_prompt(ctx)
+        return
+    ctx.draft["date"] = result.value.isoformat()
+    _next_step(ctx, "date")
+
+
+def place_prompt(ctx: Ctx) -> None:
+    member = ctx.identity.member
+    buttons: list[Button] = []
+    home = members.team_home(ctx.session, member.team_id) if member and member.team_id else None
+    if home:
+        buttons.append(step_button(REPORT, "place", home.name, str(home.id)))
+    ctx.say(_("Where did it take place? Choose your village or type the village name."),
+            buttons=buttons)
+
+
+def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    value = answer_value(REPORT, "place", inbound)
+    member = ctx.identity.member
+    chosen = None
+    if value and value.isdigit():
+        chosen = members.area_choice(ctx.session, int(value))
+    elif text in HERE_WORDS and member and member.team_id:
+        chosen = members.team_home(ctx.session, member.team_id)
+    elif text:
+        home = member.team_area_id if member else None
+        hits = members.search_places(ctx.session, inbound.text, near=home)
+        ambiguous = len(hits) > 1 and hits[0].rank == hits[1].rank
+        if ambiguous and home is not None and members.same_commune(ctx.session, hits[0].id, home):
+            ambiguous = False
+        if ambiguous:
+            ctx.say(_("Several places match. Which one?"), buttons=[
+                step_button(REPORT, "place", members.place_label(ctx.session, h.id), str(h.id))
+                for h in hits[:8]
+            ])
+            return
+        chosen = hits[0] if hits else None
+    if chosen is None:
+        ctx.say(_("I could not find \u201c{text}\u201d in the plan's villages. Check the name.",
+                  text=inbound.text[:60] or "…"))
+        place_prompt(ctx)
+        return
+    ctx.draft.update(area_id=chosen.id, place_name=chosen.name)
+    _next_step(ctx, "place")
+
+
+def _count_prompt(name: str) -> Callable[[Ctx], None]:
+    def prompt(ctx: Ctx) -> None:
+        buttons = [step_button(REPORT, name, "0", "0")] if name != "total" else []
+        ctx.say(COUNT_QUESTIONS[name], buttons=buttons)
+
+    return prompt
+
+
+def _participants_problem(draft: dict[str, object]) -> str | None:
+    total = draft.get("total")
+    if not isinstance(total, int):
+        return None
+    parts = {k: draft.get(k) for k in COUNT_FIELDS[1:]}
+    return parsing.check_participants(
+        total, *(v if isinstance(v, int) else None for v in parts.values())
+    )
+
+
+def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
+    def answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+        value = answer_value(REPORT, name, inbound)
+        result = parsing.parse_count(value if value is not None else inbound.text)
+        if result.value is None:
+            ctx.say(COUNT_ERRORS.get(result.error or "not_number", COUNT_ERRORS["not_number"]))
+            _count_prompt(name)(ctx)
+            return
+        trial = {**ctx.draft, name: result.value}
+        problem = _participants_problem(trial)
+        if problem:
+            part = problem.split(":", 1)[1]
+            ctx.say(_("{part} ({count}) cannot be more than the total ({total}).",
+                      part=FIELD_LABELS[part], count=trial[part], total=trial["total"]))
+            if name == "total":
+                ctx.say(_("Please type the total again."))
+            _count_prompt(name)(ctx)
+            return
+        ctx.draft[name] = result.value
+        _next_step(ctx, name)
+
+    return answer
+
+
+def topic_prompt(ctx: Ctx) -> None:
+    ctx.say(_("What was the topic? Choose one or type it."), buttons=[
+        step_button(REPORT, "topic", t.name, str(t.id)) for t in ctx.plan.topics
+    ])
+
+
+def topic_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    value = answer_value(REPORT, "topic", inbound)
+    chosen = next((t for t in ctx.plan.topics if str(t.id) == value), None)
+    if chosen is None and len(text) >= 4:
+        # "bao luc gia dinh" is the topic "Phòng chống bạo lực gia đình".
+        chosen = next((t for t in ctx.plan.topics if text in typed_name(t.name)), None)
+    if chosen is not None:
+        ctx.draft["topic"] = {"id": chosen.id, "name": chosen.name}
+    elif len(text) >= 3:
+        ctx.draft["topic"] = {"id": None, "name": " ".join(inbound.text.split())[:200]}
+    else:
+        ctx.say(_("Please choose a topic or type a few words about it."))
+        topic_prompt(ctx)
+        return
+    _next_step(ctx, "topic")
+
+
+def photos_prompt(ctx: Ctx) -> None:
+    count = len(ctx.draft.get("media", []))
+    text: Text = (_("Send photos of the activity (you can send several). Press Done when finished.")
+                  if count == 0 else _("{count} photo(s) received. Send more or press Done.",
+                                       count=count))
+    ctx.say(text, buttons=[step_button(REPORT, "photos", _("Done"), "done")])
+
+
+def photos_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    if answer_value(REPORT, "photos", inbound) == "done" or text in DONE_WORDS:
+        ctx.draft["photos_done"] = True
+        _next_step(ctx, "photos")
+        return
+    if inbound.photos:
+        return  # already stored by receive_photos; the step prompt was repeated there
+    ctx.say(_("Here I need photos. Send a photo, or press Done if there are none."))
+    photos_prompt(ctx)
+
+
+def receive_photos(ctx: Ctx, inbound: Inbound) -> None:
+    """Photos are kept whenever they arrive, so an album split over messages is one report."""
+    media: list[int] = ctx.draft.setdefault("media", [])
+    for photo in inbound.photos:
+        if photo.error == "too_large":
+            ctx.say(_("That photo is too large (more than {limit} MB). Send a smaller one.",
+                      limit=ctx.settings.max_photo_bytes // (1024 * 1024)))
+        elif photo.error or photo.media_id is None:
+            ctx.say(_("I could not read that file as a photo. Send a JPEG or PNG picture."))
+        elif len(media) >= ctx.settings.max_photos:
+            ctx.say(_("A report can have at most {limit} photos.", limit=ctx.settings.max_photos))
+            break
+        elif photo.media_id not in media:
+            media.append(photo.media_id)
+    if ctx.state.step == "photos":
+        photos_prompt(ctx)
+    elif any(p.media_id for p in inbound.photos):
+        ctx.say(_("Photo kept with your report."))
+        REPORT.steps[ctx.state.step].prompt(ctx)
+
+
+def notes_prompt(ctx: Ctx) -> None:
+    ctx.say(_("Any notes? (results, difficulties). Never write a victim's name, phone or ID "
+              "number."), buttons=[step_button(REPORT, "notes", _("No notes"), "none")])
+
+
+def notes_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    if answer_value(REPORT, "notes", inbound) == "none" or text in SKIP_WORDS:
+        ctx.draft["notes"] = ""
+        _next_step(ctx, "notes")
+        return
+    notes = inbound.text.strip()
+    if not text:
+        ctx.say(_("Please type your notes, or press No notes."))
+        notes_prompt(ctx)
+        return
+    if len(notes) > ctx.settings.max_text:
+        ctx.say(_("Notes are limited to {limit} characters; yours has {count}. Please shorten.",
+                  limit=ctx.settings.max_text, count=len(notes)))
+        return
+    found = parsing.find_sensitive(notes)
+    if found:
+        kinds = {kind for kind, _match in found}
+        ctx.say(_("Your notes contain what looks like {what}: {items}.",
+                  what=_("a phone number") if kinds == {"phone"} else _("an ID number")
+                  if kinds == {"id_number"} else _("phone or ID numbers"),
+                  items=", ".join(m for _k, m in found)),
+                _("To protect the people you help, please send the notes again without them."))
+        return
+    ctx.draft["notes"] = notes
+    _next_step(ctx, "notes")
+
+
+def summary_text(ctx: Ctx) -> Text:
+    d = ctx.draft
+    lines: list[Text] = []
+    lines.append(_("Activity: {value}", value=d.get("type_name", "—")))
+    lines.append(_("Date: {value}", value=date.fromisoformat(d["date"]) if d.get("date") else "—"))
+    lines.append(_("Place: {value}", value=d.get("place_name", "—")))
+    lines.append(_("Participants: {total} (women and girls {women}, ethnic minority {ethnic}, "
+                   "children under 16 {children})",
+                   **{k: d.get(k, "—") for k in COUNT_FIELDS}))
+    lines.append(_("Topic: {value}", value=(d.get("topic") or {}).get("name", "—")))
+    lines.append(_("Photos: {value}", value=len(d.get("media", []))))
+    if d.get("notes"):
+        lines.append(_("Notes: {value}", value=d["notes"]))
+    return join_lines(lines)
+
+
+def confirm_prompt(ctx: Ctx) -> None:
+    ctx.say(_("Please check your report:"), summary_text(ctx), buttons=[
+        step_button(REPORT, "confirm", _("Send"), "send"),
+        step_button(REPORT, "confirm", _("Edit"), "edit"),
+        step_button(REPORT, "confirm", _("Cancel"), "cancel"),
+    ])
+
+
+def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    value = answer_value(REPORT, "confirm", inbound)
+    if value is None:
+        value = {"gui": "send", "send": "send", "sua": "edit", "edit": "edit",
+                 "huy": "cancel", "cancel": "cancel"}.get(text)
+    if value == "send":
+        member = ctx.identity.member
+        number = reports.save_report(ctx.session, ctx.identity.id, member.id if member else None,
+                                     member.team_id if member else None, ctx.draft,
+                                     channel=ctx.identity.channel)
+        ctx.finish()
+        ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
+                buttons=[Button(_("Menu"), "cmd:menu")])
+    elif value == "edit":
+        ctx.goto(REPORT, "edit")
+    elif value == "cancel":
+        ctx.finish()
+        ctx.say(_("Report cancelled."), buttons=[Button(_("Menu"), "cmd:menu")])
+    else:
+        ctx.say(_("Please choose Send, Edit or Cancel."))
+        confirm_prompt(ctx)
+
+
+def edit_prompt(ctx: Ctx) -> None:
+    ctx.say(_("Which part do you want to change?"), buttons=[
+        step_button(REPORT, "edit", label, field) for field, label in FIELD_LABELS.items()
+    ])
+
+
+def edit_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    value = answer_value(REPORT, "edit", inbound)
+    if value is None:
+        value = next((f for f, label in FIELD_LABELS.items()
+                      if typed_name(render(label, ctx.identity.locale)) == text), None)
+    if value not in REPORT.steps:
+        ctx.say(STALE if inbound.payload else _("Please choose the part to change."))
+        edit_prompt(ctx)
+        return
+    ctx.draft["editing"] = True
+    if value == "photos":
+        ctx.draft.pop("photos_done", None)
+    ctx.goto(REPORT, value)
+
+
+REPORT = Flow("report", {
+    "type": Step(type_prompt, type_answer),
+    "date": Step(date_prompt, date_answer),
+    "place": Step(place_prompt, place_answer),
+    **{name: Step(_count_prompt(name), _count_answer(name)) for name in COUNT_FIELDS},
+    "topic": Step(topic_prompt, topic_answer),
+    "photos": Step(photos_prompt, photos_answer, takes_photos=True),
+    "notes": Step(notes_prompt, notes_answer),
+    "confirm": Step(confirm_prompt, confirm_answer),
+    "edit": Step(edit_prompt, edit_answer),
+})

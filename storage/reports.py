@@ -1,0 +1,74 @@
+"""Saving a report from a finished draft, and reading a member's reports back."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from storage.models import ActivityType, AuditLog, Media, Report
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    number: str
+    activity_date: date
+    activity_name: str
+    total: int
+    status: str
+
+
+def report_number(report_id: int) -> str:
+    """A short number a member can read out on the phone: BC-00042."""
+    return f"BC-{report_id:05d}"
+
+
+def save_report(
+    session: Session, identity_id: int, member_id: int | None, team_id: int | None,
+    draft: dict[str, Any], *, channel: str,
+) -> str:
+    """Store a finished draft and its photos in the caller's transaction; returns its number."""
+    topic = draft.get("topic") or {}
+    report = Report(
+        # The number is derived from the id, known only after the insert.
+        number=f"tmp-{secrets.token_hex(6)}",
+        member_id=member_id,
+        team_id=team_id,
+        activity_type_id=draft["type_id"],
+        activity_date=date.fromisoformat(draft["date"]),
+        area_id=draft.get("area_id"),
+        place_text=draft.get("place_name", ""),
+        total=draft["total"],
+        women=draft.get("women", 0),
+        ethnic=draft.get("ethnic", 0),
+        children=draft.get("children", 0),
+        topic_id=topic.get("id"),
+        topic_text=topic.get("name", ""),
+        notes=draft.get("notes", ""),
+        channel=channel,
+    )
+    session.add(report)
+    session.flush()
+    report.number = report_number(report.id)
+    media = [int(m) for m in draft.get("media", [])]
+    if media:
+        session.execute(update(Media).where(Media.id.in_(media), Media.identity_id == identity_id)
+                        .values(report_id=report.id))
+    session.add(AuditLog(actor=f"identity:{identity_id}", action="report.submit",
+                         object_type="report", object_id=report.number,
+                         detail={"photos": len(media)}))
+    return report.number
+
+
+def recent_reports(session: Session, member_id: int, *, limit: int = 5) -> list[ReportLine]:
+    """The member's latest reports, newest first."""
+    rows = session.execute(
+        select(Report, ActivityType.name).join(ActivityType)
+        .where(Report.member_id == member_id)
+        .order_by(Report.created_at.desc(), Report.id.desc()).limit(limit)
+    )
+    return [ReportLine(r.number, r.activity_date, name, r.total, r.status) for r, name in rows]
