@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 5000
+HOST ?= 127.0.0.1
 
 .PHONY: run test lint i18n clean
 
@@ -13,7 +14,7 @@ $(BIN)/duan8: pyproject.toml
 	touch $@
 
 run: $(BIN)/duan8  ## install, then serve web chat and worker on SQLite at http://127.0.0.1:$(PORT)/chat
-	PORT=$(PORT) $(BIN)/duan8 run
+	PORT=$(PORT) $(BIN)/duan8 run --host $(HOST)
 
 test: $(BIN)/duan8  ## install, then run the whole suite (PostgreSQL too when DUAN8_TEST_DATABASE_URL is set)
 	$(BIN)/ruff check .

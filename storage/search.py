@@ -71,12 +71,15 @@ def _search(
     base: Select[tuple[int, str, str, int]] = select(model.id, model.name, column, rank).where(
         model.active.is_(True), *scope
     )
-    order = (rank, func.length(column), model.name, model.id)
+    # Among equal ranks, a match of everything typed beats one without a leading level word:
+    # "ban don" is the village Bản Đôn before a village Đôn.
+    whole = _rank_expr(column, keys[:1])
+    order = (rank, whole, func.length(column), model.name, model.id)
     rows = list(session.execute(base.where(indexed).order_by(*order).limit(limit)))
     if len(rows) < limit:
         found = {row[0] for row in rows}
-        contains = or_(*[column.contains(k, autoescape=True) for k in keys if len(k) >= 2])
         if len(keys[0]) >= 2:
+            contains = or_(*[column.contains(k, autoescape=True) for k in keys if len(k) >= 2])
             more = session.execute(
                 base.where(contains, ~indexed).order_by(*order).limit(limit - len(rows))
             )
@@ -143,7 +146,8 @@ def search_teams(
     if not hits:
         return []
     ids = [h[0] for h in hits]
-    codes = dict(session.execute(select(Team.id, Team.code).where(Team.id.in_(ids))).tuples().all())
+    codes = {row[0]: row[1] for row in session.execute(
+        select(Team.id, Team.code).where(Team.id.in_(ids)))}
     return [NameMatch(h[0], codes[h[0]], h[1], "team", h[3]) for h in hits]
 
 

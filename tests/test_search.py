@@ -198,7 +198,8 @@ def test_search_teams(plan_db: Database) -> None:
         assert [h.code for h in search_teams(session, "truyen thong", area_ids=[ma_ty])] == [
             "t2"]
         assert search_teams(session, "truyen thong", area_ids=[]) == []
-        assert [h.code for h in search_teams(session, "to truyen thong ta luu 1")] == ["t1"]
+        typo = search_teams(session, "to truyen thong ta luu 1")
+        assert (typo[0].code, typo[0].rank) == ("t1", 3)
         assert search_teams(session, "😀") == []
 
 
