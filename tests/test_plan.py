@@ -1,4 +1,4 @@
-"""The plan as data: the shipped Ninh Thuận plan, idempotent reloads, renames, reforms, bad files."""
+"""The plan as data: the shipped Ninh Thuận plan, reloads, renames, reforms, bad files."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from storage.models import (
     Deadline,
     Indicator,
     IndicatorTarget,
-    Plan,
     TeamKind,
 )
 from storage.plan_file import PlanError, read_plan_file

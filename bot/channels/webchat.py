@@ -7,7 +7,17 @@ import re
 import secrets
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, render_template, request, session
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from messages_vi import _, normalise_locale, render
@@ -50,8 +60,8 @@ def _visitor() -> str:
 
 
 def _locale() -> str:
-    return normalise_locale(request.args.get("lang") or request.accept_languages.best_match(
-        ["vi", "en"]) or "vi")
+    # Vietnamese unless asked otherwise: cheap phones often report English by default.
+    return normalise_locale(request.args.get("lang"))
 
 
 @bp.get("")
@@ -60,7 +70,8 @@ def page() -> Any:
     _visitor()
     locale = _locale()
     words = {key: render(text, locale) for key, text in PAGE_WORDS.items()}
-    return render_template("chat.html", words=words, locale=locale,
+    urls = {"messages": url_for("webchat.post_message"), "photos": url_for("webchat.post_photos")}
+    return render_template("chat.html", words=words, locale=locale, urls=urls,
                            max_photo=current_app.extensions["duan8.config"].max_photo_bytes)
 
 

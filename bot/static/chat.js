@@ -50,7 +50,7 @@
     if (!q.length) return;
     flushing = true;
     var msg = q[0];
-    fetch("api/messages?lang=" + cfg.lang, {
+    fetch(cfg.urls.messages + "?lang=" + cfg.lang, {
       method: "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json"}, body: JSON.stringify(msg)
     }).then(function (r) {
@@ -65,7 +65,7 @@
   }
   function poll() {
     clearTimeout(pollTimer);
-    fetch("api/messages?after=" + after, {credentials: "same-origin"}).then(function (r) {
+    fetch(cfg.urls.messages + "?after=" + after, {credentials: "same-origin"}).then(function (r) {
       return r.json();
     }).then(function (data) {
       data.messages.forEach(function (m) {
@@ -94,11 +94,15 @@
     if (!files.length) return;
     var form = new FormData();
     form.append("id", newId());
-    files.forEach(function (f) { form.append("photo", f); bubble("📷 " + f.name, "me"); });
-    fetch("api/photos?lang=" + cfg.lang, {method: "POST", body: form, credentials: "same-origin"})
+    files.forEach(function (f) {
+      if (f.size > cfg.maxPhoto) { bubble(cfg.words.too_large + " (" + f.name + ")", "bot"); return; }
+      form.append("photo", f); bubble("[" + cfg.words.photo + "] " + f.name, "me");
+    });
+    e.target.value = "";
+    if (!form.has("photo")) return;  // only oversize files: said locally, nothing to upload
+    fetch(cfg.urls.photos + "?lang=" + cfg.lang, {method: "POST", body: form, credentials: "same-origin"})
       .then(function () { fastUntil = Date.now() + 15000; poll(); })
       .catch(function () { document.getElementById("offline").hidden = false; });
-    e.target.value = "";
   });
   window.addEventListener("online", flush);
   poll();

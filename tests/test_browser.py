@@ -1,0 +1,96 @@
+"""The web chat page in a real headless Chromium, against a real server and worker."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+
+import pytest
+from werkzeug.serving import make_server
+
+from bot.app import create_app, db_of
+from bot.config import Config
+from bot.dispatcher import Wakeup
+from bot.serve import run_worker
+from bot.startup import prepare_database
+from messages_vi import _, render
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright = pytest.importorskip("playwright.sync_api") if CHROMIUM or os.environ.get(
+    "DUAN8_REQUIRE_BROWSER") else None
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM and not os.environ.get("DUAN8_REQUIRE_BROWSER"),
+    reason="no Chromium on this machine (CI installs it)",
+)
+
+
+def vi(msgid: str) -> str:
+    return render(_(msgid), "vi")
+
+
+@pytest.fixture
+def server(config: Config) -> Iterator[str]:
+    wakeup = Wakeup()
+    app = create_app(config, wakeup=wakeup)
+    db = db_of(app)
+    prepare_database(config, db)
+    stop = threading.Event()
+    worker = threading.Thread(target=run_worker, args=(config, db, stop, wakeup), daemon=True)
+    worker.start()
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+    stop.set()
+    worker.join(timeout=10)
+    db.dispose()
+
+
+def test_a_newcomer_joins_and_reports_in_the_browser(server, tmp_path):
+    assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 400, "height": 800})
+        page.goto(f"{server}/chat")
+        expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
+                                                               timeout=15000)
+
+        def button(label: str):
+            return page.locator(".buttons").get_by_role("button", name=label, exact=True).last
+
+        def press(label: str) -> None:
+            expect(button(label)).to_be_visible(timeout=15000)
+            button(label).click()
+
+        def say(text: str) -> None:
+            count = page.locator(".msg.bot").count()
+            page.fill("#text", text)
+            page.press("#text", "Enter")
+            expect(page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
+
+        press(vi("Agree"))
+        press(vi("Choose my village"))
+        expect(button("Bác Ái")).to_be_visible(timeout=15000)
+        say("bac ai")
+        say("phuoc dai")
+        say("ta lu 1")
+        say("Pinăng Thị Hoa")
+        press(vi("Member"))
+        expect(button(vi("Report an activity"))).to_be_visible(timeout=15000)
+        say("truyen thong hom nay ta lu 1, 30 nguoi, 20 nu, 10 dtts, 5 tre em")
+        understood = page.locator(".msg.bot", has_text=vi("I understood:"))
+        expect(understood).to_contain_text("Tà Lú 1", timeout=15000)
+        press("Bình đẳng giới")
+        press(vi("Done"))
+        press(vi("No notes"))
+        press(vi("Send"))
+        expect(page.locator(".msg.bot").last).to_contain_text("BC-00001", timeout=15000)
+        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
+        browser.close()
