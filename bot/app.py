@@ -10,7 +10,7 @@ from flask import Flask, jsonify, redirect, url_for
 from sqlalchemy import text
 
 from bot import __version__
-from bot.channels import webchat
+from bot.channels import telegram, webchat
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup
 from storage import migrate
@@ -35,7 +35,9 @@ def create_app(
     database = db or Database(config.database_url)
     app.extensions["duan8.config"] = config
     app.extensions["duan8.db"] = database
-    webchat.init_app(app, Dispatcher(config, database, wakeup))
+    app.extensions["duan8.dispatcher"] = Dispatcher(config, database, wakeup)
+    webchat.init_app(app)
+    telegram.init_app(app)
 
     @app.get("/")
     def index() -> Any:

@@ -16,7 +16,7 @@ from handlers.types import Inbound, Photo, Reply
 from messages_vi import _, normalise_locale, render
 from storage import conversation, outbox
 from storage.db import Database
-from storage.media import store_photo
+from storage.media import register_remote_photo, store_photo
 from storage.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -24,10 +24,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IncomingPhoto:
-    """Photo bytes as a channel fetched them; stored only after the member consented."""
+    """A photo: its bytes (web chat, console) or where to fetch it later (platforms).
 
-    data: bytes
+    Nothing is stored before the member consented.
+    """
+
+    data: bytes | None
     declared_type: str = ""
+    source: str | None = None
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class Incoming:
     oversize_photos: int = 0
     start_param: str | None = None
     locale: str | None = None
+    ack: str | None = None  # a button press the platform wants acknowledged
+    edited: bool = False
 
 
 @dataclass
@@ -65,6 +72,21 @@ class Wakeup:
         fired = self._event.wait(timeout)
         self._event.clear()
         return fired
+
+
+def merge_replies(replies: list[Reply]) -> list[Reply]:
+    """Join a reply without buttons or media to the next one: fewer messages, same words.
+
+    Platforms pace messages per chat (Telegram: one a second), so three short replies would
+    reach the member over three seconds.
+    """
+    merged: list[Reply] = []
+    for reply in replies:
+        if merged and not merged[-1].buttons and not merged[-1].media:
+            last = merged.pop()
+            reply = Reply(text=last.text + reply.text, buttons=reply.buttons, media=reply.media)
+        merged.append(reply)
+    return merged
 
 
 def render_reply(reply: Reply, locale: str) -> dict[str, Any]:
@@ -118,19 +140,42 @@ class Dispatcher:
                 channel=incoming.channel, external_id=incoming.external_id,
                 event_id=incoming.event_id, text=incoming.text or "", payload=incoming.payload,
                 photos=photos, start_param=incoming.start_param, locale=locale,
-                received_at=now,
+                received_at=now, edited=incoming.edited,
             )
             ctx = Ctx(session=session, identity=identity, state=state, now=now,
                       today=now.astimezone(self.config.tz).date(), settings=self.settings)
             router.handle(ctx, inbound)
             conversation.save_state(session, identity_id, ctx.state, now)
             reader_locale = identity.member.locale if identity.member else identity.locale
-            queued = [
+            queued = self._ack(session, incoming, identity_id, now)
+            queued += [
                 outbox.enqueue(session, identity_id, incoming.channel,
                                render_reply(reply, reader_locale), now=now)
-                for reply in ctx.replies
+                for reply in merge_replies(ctx.replies)
             ]
+            outbox.announce(session)
             return Outcome(identity_id=identity_id, queued=queued)
+
+    def _ack(self, session: Any, incoming: Incoming, identity_id: int, now: datetime) -> list[int]:
+        """Stop the platform's button spinner, ahead of the reply itself."""
+        if incoming.ack is None:
+            return []
+        return [outbox.enqueue(session, identity_id, incoming.channel,
+                               {"kind": "ack", "id": incoming.ack}, priority=outbox.PRIORITY_ACK,
+                               now=now)]
+
+    def note_seen(self, channel: str, event_id: str) -> bool:
+        """Record an event that needs no answer, so a retry of it is recognised too."""
+        with self.db.transaction() as session:
+            return conversation.claim_inbound(session, channel, event_id) is not None
+
+    def note_unreachable(self, channel: str, external_id: str, event_id: str,
+                         reason: str) -> None:
+        """The platform told us this person cannot be written to (e.g. they blocked the bot)."""
+        with self.db.transaction() as session:
+            if conversation.claim_inbound(session, channel, event_id) is None:
+                return
+            conversation.mark_unreachable(session, channel, external_id, reason)
 
     def _photos(self, session: Any, incoming: Incoming, identity_id: int,
                 consented: bool) -> tuple[Photo, ...]:
@@ -139,8 +184,14 @@ class Dispatcher:
             return too_large  # nothing about a person is stored before they agree
         stored = []
         for photo in incoming.photos:
-            result = store_photo(session, self.config.media_path, identity_id, photo.data,
-                                 max_bytes=self.config.max_photo_bytes)
+            if photo.data is not None:
+                result = store_photo(session, self.config.media_path, identity_id, photo.data,
+                                     max_bytes=self.config.max_photo_bytes)
+            elif photo.source:
+                result = register_remote_photo(session, identity_id, photo.source, photo.size,
+                                               max_bytes=self.config.max_photo_bytes)
+            else:
+                continue
             stored.append(Photo(result.media_id, result.size, result.error))
         return tuple(stored) + too_large
 

@@ -1,81 +1,106 @@
-"""The worker: claims due outbox rows and hands each to its channel's sender."""
+"""The worker process: the shared outbox sender, photo downloads, and platform pollers."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import random
 import threading
-from datetime import timedelta
+from typing import Any
 
-from bot.channels.base import Sender, SendResult
+from bot.channels.base import ChannelSender
 from bot.channels.webchat_sender import WebChatSender
 from bot.config import Config
-from bot.dispatcher import Wakeup
-from storage import outbox
+from bot.dispatcher import Dispatcher, Wakeup
+from bot.media_fetcher import MediaFetcher
+from bot.sender import OutboxSender
 from storage.db import Database
-from storage.models import utcnow
+from storage.outbox import NOTIFY_CHANNEL
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(seconds=60)
-BATCH = 100
-IDLE_POLL_SECONDS = 0.5
-MAX_ATTEMPTS = 8
-
-
-def backoff(attempts: int) -> float:
-    """Exponential backoff with jitter, capped at ten minutes."""
-    return min(600.0, 2.0 ** attempts) * (0.5 + random.random() / 2)
-
 
 class Worker:
-    """One sender loop; rows are leased, so a killed worker's rows are retaken later."""
+    """Everything that talks to platforms on its own schedule, in one event loop."""
 
-    def __init__(self, config: Config, db: Database, wakeup: Wakeup | None = None,
-                 senders: list[Sender] | None = None) -> None:
+    def __init__(self, config: Config, db: Database, wakeup: Wakeup | None = None) -> None:
         self.config = config
         self.db = db
         self.wakeup = wakeup or Wakeup()
-        self.senders: dict[str, Sender] = {s.name: s for s in (senders or [WebChatSender()])}
+        self.bots: list[Any] = []
+        self.channels: list[ChannelSender] = [WebChatSender()]
+        self.fetchers: dict[str, Any] = {}
+        self.poller: Any = None
+        self.sender = OutboxSender(db, self.channels, self.wakeup)
 
-    async def run(self, stop: threading.Event) -> None:
-        log.info("worker delivering for %s", ", ".join(self.senders))
-        while not stop.is_set():
-            sent = await self.deliver_once()
-            if sent == 0:
-                await asyncio.to_thread(self.wakeup.wait, IDLE_POLL_SECONDS)
+    async def start_channels(self) -> None:
+        """Connect the platforms whose tokens are set."""
+        if self.config.channel_enabled("telegram"):
+            from bot.channels.telegram_bot import (
+                TelegramPoller,
+                TelegramSender,
+                make_bot,
+                polling_wanted,
+            )
+
+            bot = make_bot(self.config)
+            await bot.initialize()
+            self.bots.append(bot)
+            telegram = TelegramSender(bot)
+            self.channels.append(telegram)
+            self.fetchers["telegram"] = telegram.fetch_media
+            if await asyncio.to_thread(polling_wanted, self.db):
+                self.poller = TelegramPoller(bot, Dispatcher(self.config, self.db, self.wakeup),
+                                             self.db)
+        self.sender = OutboxSender(self.db, self.channels, self.wakeup)
 
     async def deliver_once(self) -> int:
-        """Claim one batch and deliver it; returns how many rows were handled."""
-        claimed = await asyncio.to_thread(self._claim)
-        for message in claimed:
+        """One sender round (tests drive the worker step by step with this)."""
+        return await self.sender.deliver_once()
+
+    async def run(self, stop: threading.Event) -> None:
+        await self.start_channels()
+        listener = self._listen(stop)
+        tasks = [asyncio.create_task(self.sender.run(stop), name="sender"),
+                 asyncio.create_task(MediaFetcher(self.db, self.config.media_path,
+                                                  self.fetchers).run(stop), name="media")]
+        if self.poller is not None:
+            tasks.append(asyncio.create_task(self.poller.run(stop), name="poller"))
+        try:
+            await asyncio.to_thread(stop.wait)
+        finally:
+            self.wakeup.notify()
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            for bot in self.bots:
+                await bot.shutdown()
+            if listener is not None:
+                listener.join(timeout=5)
+
+    def _listen(self, stop: threading.Event) -> threading.Thread | None:
+        """On PostgreSQL, LISTEN so a reply queued by any web process wakes this sender."""
+        if self.db.is_sqlite:
+            return None
+        thread = threading.Thread(target=self._listen_loop, args=(stop,), daemon=True,
+                                  name="outbox-listen")
+        thread.start()
+        return thread
+
+    def _listen_loop(self, stop: threading.Event) -> None:
+        import psycopg
+
+        url = self.db.engine.url.set(drivername="postgresql").render_as_string(
+            hide_password=False)
+        while not stop.is_set():
             try:
-                result = await self.senders[message.channel].send(message)
-            except Exception as exc:  # a sender bug must not stop the other channels
-                log.exception("sender %s failed on row %s", message.channel, message.id)
-                result = SendResult(ok=False, error=f"internal error: {exc}")
-            await asyncio.to_thread(self._record, message, result)
-        return len(claimed)
-
-    def _claim(self) -> list[outbox.OutboundMessage]:
-        with self.db.transaction() as session:
-            return outbox.claim_due(session, list(self.senders), now=utcnow(), limit=BATCH,
-                                    lease=LEASE)
-
-    def _record(self, message: outbox.OutboundMessage, result: SendResult) -> None:
-        now = utcnow()
-        with self.db.transaction() as session:
-            if result.ok:
-                outbox.mark_sent(session, message.id, now=now,
-                                 platform_message_id=result.platform_message_id)
-            elif result.unreachable:
-                outbox.mark_final(session, message.id, status="unreachable",
-                                  error=result.error or "unreachable")
-            elif message.attempts >= MAX_ATTEMPTS:
-                outbox.mark_final(session, message.id, status="failed",
-                                  error=result.error or "failed")
-            else:
-                wait = result.retry_after or backoff(message.attempts)
-                outbox.mark_retry(session, message.id, at=now + timedelta(seconds=wait),
-                                  error=result.error or "retry")
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+                    while not stop.is_set():
+                        for _note in conn.notifies(timeout=1.0, stop_after=1):
+                            self.wakeup.notify()
+            except psycopg.Error as exc:
+                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
+                stop.wait(2.0)

@@ -79,6 +79,12 @@ def handle(ctx: Ctx, inbound: Inbound) -> None:
     text = typed(inbound)
     identity = ctx.identity
 
+    if inbound.edited:
+        ctx.say(_("I cannot use an edited message. Please send the corrected answer as a new "
+                  "message."))
+        _where_am_i(ctx)
+        return
+
     if identity.consent != "given":
         if inbound.start_param:
             ctx.draft["start_code"] = inbound.start_param[:32]

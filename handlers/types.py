@@ -31,6 +31,7 @@ class Inbound:
     start_param: str | None = None
     locale: str | None = None
     received_at: datetime | None = None
+    edited: bool = False  # a platform's "message edited": the earlier answer already counted
 
 
 @dataclass(frozen=True)

@@ -135,3 +135,11 @@ def get_identity_id(session: Session, channel: str, external_id: str) -> int | N
     """An existing identity's id, without creating one."""
     return session.scalar(select(Identity.id).where(
         Identity.channel == channel, Identity.external_id == external_id))
+
+
+def mark_unreachable(session: Session, channel: str, external_id: str, reason: str) -> None:
+    """Remember that a platform refuses messages to this person, until they write again."""
+    identity = session.scalar(select(Identity).where(
+        Identity.channel == channel, Identity.external_id == external_id))
+    if identity is not None:
+        identity.unreachable_reason = reason[:300]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,23 @@ def sniff(data: bytes) -> tuple[str, str] | None:
     return None
 
 
+def register_remote_photo(
+    session: Session, identity_id: int, source: str, size: int, *, max_bytes: int
+) -> StoredPhoto:
+    """Count a platform photo now and fetch it later, so the webhook never waits on a download."""
+    if size > max_bytes:
+        return StoredPhoto(None, size, "too_large")
+    existing = session.scalar(select(Media).where(Media.source == source,
+                                                  Media.identity_id == identity_id))
+    if existing is not None:
+        return StoredPhoto(existing.id, size)
+    row = Media(identity_id=identity_id, storage_key=f"pending/{uuid.uuid4().hex}",
+                content_type="", size=size, sha256="", status="pending", source=source)
+    session.add(row)
+    session.flush()
+    return StoredPhoto(row.id, size)
+
+
 def store_photo(
     session: Session, media_dir: Path, identity_id: int, data: bytes, *, max_bytes: int
 ) -> StoredPhoto:
@@ -49,16 +67,66 @@ def store_photo(
     if existing is not None:
         return StoredPhoto(existing.id, len(data))
     path = media_dir / key
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        tmp = path.with_suffix(path.suffix + ".part")
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        _write_durably(path, data)
     row = Media(identity_id=identity_id, storage_key=key, content_type=content_type,
                 size=len(data), sha256=digest)
     session.add(row)
     session.flush()
     return StoredPhoto(row.id, len(data))
+
+
+@dataclass(frozen=True)
+class PendingMedia:
+    id: int
+    identity_id: int | None
+    source: str
+    attempts: int
+
+
+def claim_pending(session: Session, *, limit: int) -> list[PendingMedia]:
+    """Photos counted in a draft but not yet downloaded from their platform."""
+    query = select(Media).where(Media.status == "pending").order_by(Media.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.fetch_attempts += 1
+    return [PendingMedia(r.id, r.identity_id, r.source or "", r.fetch_attempts) for r in rows]
+
+
+def complete_fetch(
+    session: Session, media_id: int, media_dir: Path, data: bytes | None, *, error: str | None,
+    give_up: bool,
+) -> None:
+    """Store downloaded bytes under their hash, or note why the download failed."""
+    row = session.get_one(Media, media_id)
+    kind = sniff(data) if data is not None else None
+    if data is None or kind is None:
+        row.last_error = error or "not a JPEG, PNG, WebP or GIF picture"
+        if give_up or data is not None:
+            row.status = "failed"
+        return
+    content_type, ext = kind
+    digest = hashlib.sha256(data).hexdigest()
+    key = f"{digest[:2]}/{digest}-{row.identity_id}.{ext}"
+    path = media_dir / key
+    if not path.exists():
+        _write_durably(path, data)
+    clash = session.scalar(select(Media.id).where(Media.storage_key == key, Media.id != row.id))
+    if clash is not None:
+        key = f"{digest[:2]}/{digest}-{row.identity_id}-{row.id}.{ext}"
+        _write_durably(media_dir / key, data)
+    row.storage_key, row.content_type, row.size, row.sha256 = key, content_type, len(data), digest
+    row.status, row.last_error = "ready", None
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    """Write to a temporary name, fsync, then rename: a crash never leaves half a photo."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)

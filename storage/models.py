@@ -326,6 +326,7 @@ class Media(Base):
     """A stored photo; it belongs to a draft (identity) until its report is saved."""
 
     __tablename__ = "media"
+    __table_args__ = (Index("ix_media_status", "status"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     identity_id: Mapped[int | None] = mapped_column(
         ForeignKey("identities.id", ondelete="SET NULL"), index=True
@@ -338,6 +339,12 @@ class Media(Base):
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A platform photo is counted in the draft at once and fetched by the worker afterwards,
+    # so a webhook never waits on a download: ready | pending | failed.
+    status: Mapped[str] = mapped_column(String(12), default="ready", server_default="ready")
+    source: Mapped[str | None] = mapped_column(String(300))
+    fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 # --- administration ------------------------------------------------------------------------

@@ -6,14 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from storage.models import Identity, Outbox
 
-# Replies to someone waiting go before broadcasts and reminders.
+# Acknowledgements stop a spinner; replies to someone waiting go before broadcasts.
+PRIORITY_ACK = -1
 PRIORITY_REPLY = 0
 PRIORITY_BULK = 10
+NOTIFY_CHANNEL = "duan8_outbox"
+
+
+def announce(session: Session) -> None:
+    """Wake senders in other processes when this transaction commits (PostgreSQL NOTIFY)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,43 @@ def claim_due(
         claimed.append(OutboundMessage(row.id, row.identity_id, row.channel, external_id,
                                        dict(row.payload), row.attempts))
     return claimed
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How one claimed row ended this round, written back in one batch."""
+
+    outbox_id: int
+    status: str  # sent | pending | failed | unreachable
+    identity_id: int
+    platform_message_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    refund_attempt: bool = False  # given back unsent (pacing), so not counted as a try
+
+
+def record_deliveries(session: Session, deliveries: list[Delivery], *, now: datetime) -> None:
+    """Write a batch of outcomes; rows given back keep their place in the queue."""
+    if not deliveries:
+        return
+    rows = []
+    for d in deliveries:
+        values: dict[str, Any] = {"id": d.outbox_id, "status": d.status, "lease_until": None,
+                                  "last_error": d.error}
+        if d.status == "sent":
+            values.update(sent_at=now, platform_message_id=d.platform_message_id)
+        if d.next_attempt_at is not None:
+            values["next_attempt_at"] = d.next_attempt_at
+        rows.append(values)
+    session.execute(update(Outbox), rows)
+    refunds = [d.outbox_id for d in deliveries if d.refund_attempt]
+    if refunds:
+        session.execute(update(Outbox).where(Outbox.id.in_(refunds))
+                        .values(attempts=Outbox.attempts - 1))
+    for d in deliveries:
+        if d.status == "unreachable":
+            session.execute(update(Identity).where(Identity.id == d.identity_id)
+                            .values(unreachable_reason=(d.error or "unreachable")[:300]))
 
 
 def mark_sent(

@@ -116,3 +116,33 @@ def empty_db_url(tmp_path: Path) -> Iterator[str]:
             admin.dispose()
         return
     yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+@pytest.fixture(scope="module")
+def shared_plan_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """One database per test module with the shipped plan loaded, for tests that only read.
+
+    It is a database of its own (not the one `db` empties), so it costs one plan load per
+    module instead of one per test. Tests that write must use `plan_db` instead.
+    """
+    if PG_URL:
+        admin_url = make_url(PG_URL).set(drivername="postgresql+psycopg")
+        name = f"duan8_shared_{secrets.token_hex(4)}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin_url.set(database=name).render_as_string(hide_password=False)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('shared') / 'shared.db'}"
+    database = Database(url)
+    try:
+        migrate.upgrade(database.engine)
+        with database.transaction() as session:
+            load_plan(session, read_plan_file(DEFAULT_PLAN))
+        yield database
+    finally:
+        database.dispose()
+        if PG_URL:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()

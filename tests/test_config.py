@@ -257,22 +257,28 @@ CLI_BAD_VALUES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value"), CLI_BAD_VALUES)
-def test_cli_bad_value_is_one_line_and_exit_2(tmp_path: Path, name: str, value: str) -> None:
-    env = clean_env(DUAN8_INSTANCE=str(tmp_path / "instance"))
-    env.setdefault("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    env[name] = value
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "plan", "show"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-    )
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error:")
-    assert name in lines[0]
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
+def test_cli_bad_values_are_one_line_and_exit_2(tmp_path: Path) -> None:
+    """Each bad value through the real command; the processes run side by side to save time."""
+    runs = []
+    for index, (name, value) in enumerate(CLI_BAD_VALUES):
+        cwd = tmp_path / str(index)
+        cwd.mkdir()
+        env = clean_env(DUAN8_INSTANCE=str(cwd / "instance"),
+                        DATABASE_URL=f"sqlite:///{cwd / 'cli.db'}")
+        env[name] = value
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "plan", "show"], cwd=cwd, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        runs.append((name, value, proc))
+    for name, value, proc in runs:
+        stdout, stderr = proc.communicate(timeout=120)
+        case = f"{name}={value!r}: {stderr}"
+        assert proc.returncode == 2, case
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1, case
+        assert lines[0].startswith("error:"), case
+        assert name in lines[0], case
+        assert "Traceback" not in stderr, case
+        assert stdout == "", case
 
 
 def test_cli_reads_dotenv_from_the_working_directory(tmp_path: Path) -> None:

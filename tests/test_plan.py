@@ -78,10 +78,10 @@ def active_levels(db: Database) -> Counter[str]:
 # --- the shipped plan ----------------------------------------------------------------------
 
 
-def test_shipped_plan_area_tree(plan_db: Database) -> None:
-    assert active_levels(plan_db) == {"province": 1, "district": 6, "commune": 23,
+def test_shipped_plan_area_tree(shared_plan_db: Database) -> None:
+    assert active_levels(shared_plan_db) == {"province": 1, "district": 6, "commune": 23,
                                       "village": 71}
-    with plan_db.sessions() as session:
+    with shared_plan_db.sessions() as session:
         areas = {a.id: a for a in session.scalars(select(Area))}
     by_code = {a.code: a for a in areas.values()}
     root = by_code["nt"]
@@ -102,9 +102,9 @@ def test_shipped_plan_area_tree(plan_db: Database) -> None:
     ("Suối Đá", {"Phước Tiến", "Lợi Hải"}),
 ])
 def test_repeated_village_names_live_in_different_communes(
-    plan_db: Database, name: str, communes: set[str]
+    shared_plan_db: Database, name: str, communes: set[str]
 ) -> None:
-    with plan_db.sessions() as session:
+    with shared_plan_db.sessions() as session:
         villages = session.scalars(select(Area).where(Area.name == name)).all()
         assert len(villages) == 2
         assert len({v.code for v in villages}) == 2
@@ -112,8 +112,8 @@ def test_repeated_village_names_live_in_different_communes(
         assert all(v.level == "village" for v in villages)
 
 
-def test_shipped_plan_indicators_and_targets(plan_db: Database) -> None:
-    with plan_db.sessions() as session:
+def test_shipped_plan_indicators_and_targets(shared_plan_db: Database) -> None:
+    with shared_plan_db.sessions() as session:
         plan = current_plan(session)
         assert plan is not None
         assert plan.code == "ninh-thuan-2022-2025"
@@ -133,8 +133,8 @@ def test_shipped_plan_indicators_and_targets(plan_db: Database) -> None:
         assert session.get(Area, plan.root_area_id).code == "nt"
 
 
-def test_shipped_plan_team_kinds_activity_types_deadlines(plan_db: Database) -> None:
-    with plan_db.sessions() as session:
+def test_shipped_plan_team_kinds_activity_types_deadlines(shared_plan_db: Database) -> None:
+    with shared_plan_db.sessions() as session:
         kinds = session.scalars(select(TeamKind.code).order_by(TeamKind.id)).all()
         assert kinds == ["communication", "tkvvtb", "livelihood", "trusted_address",
                          "leaders_club"]
@@ -326,17 +326,17 @@ BAD_CASES = [case for case, *_ in BAD_EDITS] + ["invalid-yaml", "top-not-a-mappi
 
 @pytest.mark.parametrize("case", BAD_CASES)
 def test_bad_file_names_file_and_yaml_path_and_writes_nothing(
-    plan_db: Database, tmp_path: Path, case: str
+    shared_plan_db: Database, tmp_path: Path, case: str
 ) -> None:
     _case, path, where = next(f for f in bad_files(tmp_path) if f[0] == case)
-    before = dump(plan_db)
-    with pytest.raises(PlanError) as err, plan_db.transaction() as session:
+    before = dump(shared_plan_db)
+    with pytest.raises(PlanError) as err, shared_plan_db.transaction() as session:
         load_plan(session, read_plan_file(path))
     message = str(err.value)
     assert message.startswith(f"{path}: ")
     assert f": {where}" in message
     assert "\n" not in message
-    assert dump(plan_db) == before
+    assert dump(shared_plan_db) == before
 
 
 def test_missing_plan_file(tmp_path: Path) -> None:

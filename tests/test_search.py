@@ -53,37 +53,37 @@ def test_fold_words_keeps_single_spaces() -> None:
 
 @pytest.mark.parametrize("typed", ["ta lu 1", "TaLu1", "Tà Lú 1", "TA LU 1", "  ta   lu 1 ",
                                    "thon ta lu 1", "Thôn Tà Lú 1"])
-def test_ta_lu_1_however_it_is_typed(plan_db: Database, typed: str) -> None:
-    hits = find(plan_db, typed)
+def test_ta_lu_1_however_it_is_typed(shared_plan_db: Database, typed: str) -> None:
+    hits = find(shared_plan_db, typed)
     assert hits[0].code == "nt.bac-ai.phuoc-dai.ta-lu-1"
     assert (hits[0].name, hits[0].level, hits[0].rank) == ("Tà Lú 1", "village", 0)
     assert [h.name for h in hits].count("Tà Lú 1") == 1
 
 
 @pytest.mark.parametrize("typed", ["phuoc dai", "xa phuoc dai", "Xã Phước Đại", "PHUOCDAI"])
-def test_commune_phuoc_dai(plan_db: Database, typed: str) -> None:
-    hits = find(plan_db, typed)
+def test_commune_phuoc_dai(shared_plan_db: Database, typed: str) -> None:
+    hits = find(shared_plan_db, typed)
     assert (hits[0].code, hits[0].name, hits[0].level, hits[0].rank) == (
         "nt.bac-ai.phuoc-dai", "Phước Đại", "commune", 0)
 
 
-def test_prefix_ranks_after_exact(plan_db: Database) -> None:
-    hits = find(plan_db, "ta lu")
+def test_prefix_ranks_after_exact(shared_plan_db: Database) -> None:
+    hits = find(shared_plan_db, "ta lu")
     assert [h.name for h in hits[:3]] == ["Tà Lú 1", "Tà Lú 2", "Tà Lú 3"]
     assert {h.rank for h in hits[:3]} == {1}
-    hits = find(plan_db, "phuoc")
+    hits = find(shared_plan_db, "phuoc")
     assert len(hits) == 8  # the default limit; Bác Ái alone has nine Phước… communes
     assert all(h.rank == 1 and h.name.startswith("Phước") for h in hits)
 
 
-def test_contains_ranks_2(plan_db: Database) -> None:
-    hits = find(plan_db, "mai duoi")
+def test_contains_ranks_2(shared_plan_db: Database) -> None:
+    hits = find(shared_plan_db, "mai duoi")
     assert [(h.name, h.rank) for h in hits] == [("Đá Mài Dưới", 2)]
 
 
 @pytest.mark.parametrize(("typed", "name"), [("ma ty", "Ma Ty"), ("suoi da", "Suối Đá")])
-def test_repeated_names_return_both(plan_db: Database, typed: str, name: str) -> None:
-    hits = find(plan_db, typed)
+def test_repeated_names_return_both(shared_plan_db: Database, typed: str, name: str) -> None:
+    hits = find(shared_plan_db, typed)
     assert [(h.name, h.rank) for h in hits[:2]] == [(name, 0), (name, 0)]
     assert len({h.code for h in hits[:2]}) == 2
     assert all(h.name != name for h in hits[2:])
@@ -94,38 +94,38 @@ def test_repeated_names_return_both(plan_db: Database, typed: str, name: str) ->
     ("ta luu 1", "nt.bac-ai.phuoc-dai.ta-lu-1"),
     ("da mai duoj", "nt.thuan-bac.phuoc-khang.da-mai-duoi"),
 ])
-def test_typos_still_find_the_place(plan_db: Database, typed: str, code: str) -> None:
-    hits = find(plan_db, typed)
+def test_typos_still_find_the_place(shared_plan_db: Database, typed: str, code: str) -> None:
+    hits = find(shared_plan_db, typed)
     assert hits, typed
     assert (hits[0].code, hits[0].rank) == (code, 3)
-    assert find(plan_db, typed, fuzzy=False) == []
+    assert find(shared_plan_db, typed, fuzzy=False) == []
 
 
-def test_scope_by_level(plan_db: Database) -> None:
-    assert [h.level for h in find(plan_db, "phuoc dai", level="commune")] == ["commune"]
-    villages = find(plan_db, "phuoc", level="village")
+def test_scope_by_level(shared_plan_db: Database) -> None:
+    assert [h.level for h in find(shared_plan_db, "phuoc dai", level="commune")] == ["commune"]
+    villages = find(shared_plan_db, "phuoc", level="village")
     assert all(h.level == "village" for h in villages)
     assert not any(h.name.startswith("Phước") for h in villages)
-    assert find(plan_db, "ma ty", level="commune", fuzzy=False) == []
+    assert find(shared_plan_db, "ma ty", level="commune", fuzzy=False) == []
 
 
-def test_scope_by_parent(plan_db: Database) -> None:
-    phuoc_tan = area_id(plan_db, "nt.bac-ai.phuoc-tan")
-    phuoc_thang = area_id(plan_db, "nt.bac-ai.phuoc-thang")
-    assert [h.code for h in find(plan_db, "ma ty", parent_id=phuoc_tan)] == [
+def test_scope_by_parent(shared_plan_db: Database) -> None:
+    phuoc_tan = area_id(shared_plan_db, "nt.bac-ai.phuoc-tan")
+    phuoc_thang = area_id(shared_plan_db, "nt.bac-ai.phuoc-thang")
+    assert [h.code for h in find(shared_plan_db, "ma ty", parent_id=phuoc_tan)] == [
         "nt.bac-ai.phuoc-tan.ma-ty"]
-    assert [h.code for h in find(plan_db, "ma ty", parent_id=phuoc_thang)] == [
+    assert [h.code for h in find(shared_plan_db, "ma ty", parent_id=phuoc_thang)] == [
         "nt.bac-ai.phuoc-thang.ma-ty"]
     # Tà Lú 1 is not in Phước Tân, and a typo search stays inside the scope too.
     assert all(h.code.startswith("nt.bac-ai.phuoc-tan.")
-               for h in find(plan_db, "ta lu 1", parent_id=phuoc_tan))
+               for h in find(shared_plan_db, "ta lu 1", parent_id=phuoc_tan))
 
 
-def test_scope_within_ids(plan_db: Database) -> None:
-    one = area_id(plan_db, "nt.thuan-bac.loi-hai.suoi-da")
-    assert [h.code for h in find(plan_db, "suoi da", within_ids=[one])] == [
+def test_scope_within_ids(shared_plan_db: Database) -> None:
+    one = area_id(shared_plan_db, "nt.thuan-bac.loi-hai.suoi-da")
+    assert [h.code for h in find(shared_plan_db, "suoi da", within_ids=[one])] == [
         "nt.thuan-bac.loi-hai.suoi-da"]
-    assert find(plan_db, "suoi da", within_ids=[]) == []
+    assert find(shared_plan_db, "suoi da", within_ids=[]) == []
 
 
 def test_inactive_areas_are_not_found(plan_db: Database) -> None:
@@ -139,17 +139,17 @@ def test_inactive_areas_are_not_found(plan_db: Database) -> None:
 
 @pytest.mark.parametrize("typed", ["", "   ", "😀", "🙂🙂 !!", "-", "?" * 50, "a" * 5000,
                                    "tà lú " * 1000, "\x00", "%", "_", "ta%lu", "x' OR '1'='1"])
-def test_odd_input_returns_without_raising(plan_db: Database, typed: str) -> None:
-    hits = find(plan_db, typed)
+def test_odd_input_returns_without_raising(shared_plan_db: Database, typed: str) -> None:
+    hits = find(shared_plan_db, typed)
     assert isinstance(hits, list)
     if not fold_name(typed):
         assert hits == []
 
 
-def test_empty_and_emoji_return_nothing(plan_db: Database) -> None:
-    assert find(plan_db, "") == []
-    assert find(plan_db, "😀") == []
-    assert find(plan_db, "a" * 5000) == []
+def test_empty_and_emoji_return_nothing(shared_plan_db: Database) -> None:
+    assert find(shared_plan_db, "") == []
+    assert find(shared_plan_db, "😀") == []
+    assert find(shared_plan_db, "a" * 5000) == []
 
 
 def test_like_wildcards_are_literal(plan_db: Database) -> None:

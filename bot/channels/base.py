@@ -3,28 +3,41 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from bot.ratelimit import Limits
 from storage.outbox import OutboundMessage
 
 
 @dataclass(frozen=True)
 class SendResult:
-    """How one delivery went; `retry_after` asks the sender to wait before trying again."""
+    """How one delivery went, in terms the sender can act on."""
 
     ok: bool
     platform_message_id: str | None = None
     error: str | None = None
-    retry_after: float | None = None
-    unreachable: bool = False
+    retry_after: float | None = None  # the platform asked us to slow down
+    unreachable: bool = False  # blocked, deleted, never started the bot: do not retry
+    final: bool = False  # the platform refused this message for good (e.g. bad request)
 
 
-class Sender(Protocol):
+class ChannelSender(Protocol):
     """A channel's delivery: turn a neutral message into the platform's call."""
 
     name: str
+    limits: Limits
 
-    async def send(self, message: OutboundMessage) -> SendResult: ...
+    def is_group(self, external_id: str) -> bool:
+        """Group chats have a lower per-chat limit than private ones."""
+        ...
+
+    def is_paced(self, payload: dict[str, Any]) -> bool:
+        """Whether this payload counts against the per-chat message limit."""
+        ...
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one outbox row."""
+        ...
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -139,7 +139,6 @@ def get_messages() -> Any:
     ])
 
 
-def init_app(app: Flask, dispatcher: Dispatcher) -> None:
-    """Register the page and API on an app that already has its database."""
-    app.extensions["duan8.dispatcher"] = dispatcher
+def init_app(app: Flask) -> None:
+    """Register the page and API on an app that already has its database and dispatcher."""
     app.register_blueprint(bp)

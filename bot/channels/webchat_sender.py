@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.channels.base import SendResult
+from bot.ratelimit import UNLIMITED
 from storage.outbox import OutboundMessage
 
 
 class WebChatSender:
     name = "webchat"
+    limits = UNLIMITED
+
+    def is_group(self, external_id: str) -> bool:
+        return False
+
+    def is_paced(self, payload: dict[str, Any]) -> bool:
+        return False
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Nothing to call: the browser polls for rows in the `sent` state."""

@@ -1,0 +1,184 @@
+"""Telegram's outward side, in the worker's event loop: sending, fetching photos, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.request import HTTPXRequest
+
+from bot.channels.base import SendResult, split_text
+from bot.channels.telegram import CHANNEL, handle_update
+from bot.config import Config
+from bot.dispatcher import Dispatcher
+from bot.ratelimit import TELEGRAM
+from storage import settings
+from storage.db import Database
+from storage.outbox import OutboundMessage
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096  # Bot API: a message's text after entity parsing
+BUTTONS_PER_ROW = 2
+OFFSET_KEY = "telegram.poll_offset"
+MODE_KEY = "telegram.mode"
+UNREACHABLE_HINTS = ("blocked by the user", "chat not found", "user is deactivated",
+                     "bot can't initiate conversation", "bot was kicked")
+
+
+def make_bot(config: Config, *, pool: int = 64) -> Bot:
+    """A Bot whose every call goes to TELEGRAM_API_URL, so tests and self-hosted servers work."""
+    root = config.telegram_api_url
+    request = HTTPXRequest(connection_pool_size=pool, read_timeout=15.0, write_timeout=15.0,
+                           connect_timeout=5.0, pool_timeout=10.0)
+    poll_request = HTTPXRequest(connection_pool_size=2, read_timeout=40.0)
+    return Bot(str(config.telegram_bot_token), base_url=f"{root}/bot",
+               base_file_url=f"{root}/file/bot", request=request,
+               get_updates_request=poll_request)
+
+
+def keyboard(buttons: list[dict[str, str]]) -> InlineKeyboardMarkup | None:
+    """Inline buttons, two to a row; callback data is capped at 64 bytes by Telegram."""
+    if not buttons:
+        return None
+    keys = [InlineKeyboardButton(b["label"][:64], callback_data=b["payload"].encode()[:64]
+                                 .decode(errors="ignore")) for b in buttons]
+    width = 1 if any(len(b["label"]) > 18 for b in buttons) else BUTTONS_PER_ROW
+    return InlineKeyboardMarkup([keys[i:i + width] for i in range(0, len(keys), width)])
+
+
+def _failure(exc: TelegramError) -> SendResult:
+    """Telegram's errors in the sender's terms."""
+    if isinstance(exc, RetryAfter):
+        wait = exc.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return SendResult(ok=False, error=f"rate limited: retry after {seconds:g} s",
+                          retry_after=max(seconds, 1.0))
+    message = str(exc)
+    if isinstance(exc, Forbidden) or any(h in message.lower() for h in UNREACHABLE_HINTS):
+        return SendResult(ok=False, unreachable=True, error=f"unreachable on Telegram: {message}")
+    if isinstance(exc, BadRequest):
+        return SendResult(ok=False, final=True, error=f"refused by Telegram: {message}")
+    if isinstance(exc, TimedOut | NetworkError):
+        return SendResult(ok=False, error=f"network: {message}")
+    return SendResult(ok=False, error=f"Telegram error: {message}")
+
+
+class TelegramSender:
+    """Renders outbox payloads as Bot API calls."""
+
+    name = CHANNEL
+    limits = TELEGRAM
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    def is_group(self, external_id: str) -> bool:
+        return external_id.startswith("-")  # group and channel chat ids are negative
+
+    def is_paced(self, payload: dict[str, Any]) -> bool:
+        return payload.get("kind") != "ack"
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        payload = message.payload
+        try:
+            if payload.get("kind") == "ack":
+                await self.bot.answer_callback_query(payload["id"])
+                return SendResult(ok=True)
+            parts = split_text(payload.get("text") or " ", TEXT_LIMIT)
+            sent = None
+            for index, part in enumerate(parts):
+                last = index == len(parts) - 1
+                sent = await self.bot.send_message(
+                    chat_id=int(message.external_id), text=part,
+                    reply_markup=keyboard(payload.get("buttons") or []) if last else None,
+                )
+            return SendResult(ok=True, platform_message_id=str(sent.message_id) if sent else None)
+        except BadRequest as exc:
+            if payload.get("kind") == "ack":
+                # An answer to a press older than Telegram keeps: nothing left to stop.
+                return SendResult(ok=True, error=str(exc))
+            return _failure(exc)
+        except TelegramError as exc:
+            return _failure(exc)
+
+    async def fetch_media(self, file_id: str) -> bytes:
+        """Download a photo the member sent (getFile, then the file URL)."""
+        file = await self.bot.get_file(file_id)
+        return bytes(await file.download_as_bytearray())
+
+
+class TelegramPoller:
+    """getUpdates for deployments without a public URL; the offset lives in the database."""
+
+    def __init__(self, bot: Bot, dispatcher: Dispatcher, db: Database, *,
+                 timeout: int = 25) -> None:
+        self.bot = bot
+        self.dispatcher = dispatcher
+        self.db = db
+        self.timeout = timeout
+
+    def _offset(self) -> int:
+        with self.db.sessions() as session:
+            return int(settings.get(session, OFFSET_KEY) or 0)
+
+    def _save_offset(self, offset: int) -> None:
+        with self.db.transaction() as session:
+            settings.put(session, OFFSET_KEY, str(offset))
+
+    async def poll_once(self, timeout: int | None = None) -> int:
+        """Fetch and handle one batch; returns how many updates it held."""
+        offset = await asyncio.to_thread(self._offset)
+        updates = await self.bot.get_updates(
+            offset=offset or None, timeout=self.timeout if timeout is None else timeout,
+            allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],
+        )
+        for update in updates:
+            # Dedupe by update_id makes a crash before the offset is saved harmless.
+            await asyncio.to_thread(handle_update, self.dispatcher, update.to_dict())
+            await asyncio.to_thread(self._save_offset, update.update_id + 1)
+        return len(updates)
+
+    async def run(self, stop: threading.Event) -> None:
+        log.info("polling Telegram for updates")
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                failures = 0
+            except TelegramError as exc:
+                failures += 1
+                wait = min(60.0, 2.0 ** failures)
+                log.warning("getUpdates failed (%s); again in %.0f s", exc, wait)
+                await asyncio.sleep(wait)
+
+
+def polling_wanted(db: Database) -> bool:
+    """Polling is the default; `duan8 telegram set-webhook` switches it off."""
+    with db.sessions() as session:
+        return settings.get(session, MODE_KEY) != "webhook"
+
+
+async def set_webhook(config: Config, db: Database, url: str) -> None:
+    """Point Telegram at our webhook, with the secret it must echo back."""
+    if not config.telegram_webhook_secret:
+        raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set (1-256 of A-Z a-z 0-9 _ -)")
+    async with make_bot(config, pool=2) as bot:
+        await bot.set_webhook(url=url, secret_token=config.telegram_webhook_secret,
+                              allowed_updates=["message", "edited_message", "callback_query",
+                                               "my_chat_member"])
+    with db.transaction() as session:
+        settings.put(session, MODE_KEY, "webhook")
+
+
+async def delete_webhook(config: Config, db: Database) -> None:
+    """Back to polling: Telegram keeps undelivered updates for getUpdates."""
+    async with make_bot(config, pool=2) as bot:
+        await bot.delete_webhook()
+    with db.transaction() as session:
+        settings.put(session, MODE_KEY, "polling")

@@ -1,0 +1,60 @@
+"""Per-channel send pacing from the platforms' published limits, overall and per chat."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Messages per second overall, per private chat, and per group chat."""
+
+    per_second: float
+    per_chat_per_second: float | None = None
+    per_group_per_second: float | None = None
+
+
+# Telegram Bot FAQ: about 30 messages/s overall, 1/s in one chat, 20/min in a group.
+# A little headroom under the overall limit absorbs network jitter between us and the API.
+TELEGRAM = Limits(per_second=29.0, per_chat_per_second=1.0, per_group_per_second=20 / 60)
+UNLIMITED = Limits(per_second=1_000_000.0)
+
+
+class Pacer:
+    """Reserves send times so no window exceeds the limits; callers sleep until their slot.
+
+    Each key keeps the earliest time its next message may start (a virtual schedule, as in
+    GCRA), so the limiter holds one float per recently active chat and no queues.
+    """
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limits = limits
+        self._clock = clock
+        self._next_any = 0.0
+        self._next_chat: dict[str, float] = {}
+
+    def reserve(self, chat: str, *, group: bool = False) -> float:
+        """Book the earliest slot for a message to `chat`; returns seconds to wait for it."""
+        now = self._clock()
+        chat_rate = self.limits.per_group_per_second if group else self.limits.per_chat_per_second
+        start = max(now, self._next_any, self._next_chat.get(chat, 0.0))
+        self._next_any = start + 1.0 / self.limits.per_second
+        if chat_rate:
+            self._next_chat[chat] = start + 1.0 / chat_rate
+        if len(self._next_chat) > 50_000:
+            self._forget(now)
+        return start - now
+
+    def peek(self, chat: str, *, group: bool = False) -> float:
+        """Seconds until a message to `chat` could start, without booking it."""
+        now = self._clock()
+        return max(0.0, self._next_any - now, self._next_chat.get(chat, 0.0) - now)
+
+    def push_back(self, seconds: float) -> None:
+        """The platform said "too many requests": nobody sends for a while."""
+        self._next_any = max(self._next_any, self._clock() + seconds)
+
+    def _forget(self, now: float) -> None:
+        self._next_chat = {k: v for k, v in self._next_chat.items() if v > now}

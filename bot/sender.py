@@ -1,0 +1,143 @@
+"""The outbox sender every channel shares: leases, pacing, retries and a readable end state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.channels.base import ChannelSender, SendResult
+from bot.dispatcher import Wakeup
+from bot.ratelimit import Pacer
+from storage import outbox
+from storage.db import Database
+from storage.models import utcnow
+from storage.outbox import Delivery, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    batch: int = 200
+    lease: timedelta = timedelta(seconds=60)
+    # A row whose chat may not be written to for longer than this goes back to the queue,
+    # so no row sits leased while it waits (and no lease expires under a slow chat).
+    max_hold_seconds: float = 5.0
+    in_flight: int = 64
+    max_attempts: int = 8
+    idle_wait_seconds: float = 1.0
+
+
+def backoff(attempts: int) -> float:
+    """Exponential backoff with full jitter, from 1 s up to 10 minutes."""
+    return random.uniform(0.5, 1.0) * min(600.0, 2.0 ** max(0, attempts - 1))
+
+
+class OutboxSender:
+    """Claims due rows, sends them paced per channel and per chat, and records every outcome."""
+
+    def __init__(self, db: Database, channels: list[ChannelSender], wakeup: Wakeup | None = None,
+                 settings: SenderSettings | None = None) -> None:
+        self.db = db
+        self.channels = {c.name: c for c in channels}
+        self.pacers = {c.name: Pacer(c.limits) for c in channels}
+        self.wakeup = wakeup or Wakeup()
+        self.settings = settings or SenderSettings()
+
+    async def run(self, stop: threading.Event) -> None:
+        """Deliver until `stop` is set; wakes at once when a dispatcher queues a reply."""
+        log.info("sender delivering for %s", ", ".join(self.channels))
+        while not stop.is_set():
+            try:
+                handled = await self.deliver_once()
+            except Exception:
+                log.exception("sender round failed; retrying shortly")
+                handled = 0
+                await asyncio.sleep(1.0)
+            if handled == 0:
+                await asyncio.to_thread(self.wakeup.wait, self.settings.idle_wait_seconds)
+
+    async def deliver_once(self) -> int:
+        """One round: claim a batch, send it, write the outcomes. Returns rows handled."""
+        claimed = await asyncio.to_thread(self._claim)
+        if not claimed:
+            return 0
+        by_chat: dict[tuple[str, str], list[OutboundMessage]] = defaultdict(list)
+        for message in claimed:
+            by_chat[(message.channel, message.external_id)].append(message)
+        gate = asyncio.Semaphore(self.settings.in_flight)
+        outcomes = await asyncio.gather(*(self._send_chat(rows, gate) for rows in by_chat.values()))
+        deliveries = [d for chat in outcomes for d in chat]
+        await asyncio.to_thread(self._record, deliveries)
+        return len(claimed)
+
+    def _claim(self) -> list[OutboundMessage]:
+        with self.db.transaction() as session:
+            return outbox.claim_due(session, list(self.channels), now=utcnow(),
+                                    limit=self.settings.batch, lease=self.settings.lease)
+
+    def _record(self, deliveries: list[Delivery]) -> None:
+        with self.db.transaction() as session:
+            outbox.record_deliveries(session, deliveries, now=utcnow())
+
+    async def _send_chat(self, rows: list[OutboundMessage],
+                         gate: asyncio.Semaphore) -> list[Delivery]:
+        """One chat's rows, in order: a later message never overtakes an earlier one."""
+        channel = self.channels[rows[0].channel]
+        pacer = self.pacers[channel.name]
+        group = channel.is_group(rows[0].external_id)
+        done: list[Delivery] = []
+        for index, row in enumerate(rows):
+            paced = channel.is_paced(row.payload)
+            wait = pacer.peek(row.external_id) if paced else 0.0
+            if wait > self.settings.max_hold_seconds:
+                later = utcnow() + timedelta(seconds=wait)
+                done += [Delivery(r.id, "pending", r.identity_id, next_attempt_at=later,
+                                  refund_attempt=True) for r in rows[index:]]
+                break
+            if paced:
+                await asyncio.sleep(pacer.reserve(row.external_id, group=group))
+            async with gate:
+                result = await self._attempt(channel, row)
+            delivery = self._outcome(row, result)
+            done.append(delivery)
+            if result.retry_after:
+                pacer.push_back(result.retry_after)
+            if delivery.status != "sent":
+                # Keep this chat's order: the rest waits behind the row that did not go.
+                after = delivery.next_attempt_at or utcnow()
+                status = "unreachable" if delivery.status == "unreachable" else "pending"
+                done += [Delivery(r.id, status, r.identity_id, error=delivery.error,
+                                  next_attempt_at=after, refund_attempt=True)
+                         for r in rows[index + 1:]]
+                break
+        return done
+
+    async def _attempt(self, channel: ChannelSender, row: OutboundMessage) -> SendResult:
+        try:
+            return await channel.send(row)
+        except Exception as exc:  # a channel bug is one failed try, not a dead sender
+            log.exception("channel %s crashed sending row %s", channel.name, row.id)
+            return SendResult(ok=False, error=f"internal error: {type(exc).__name__}: {exc}")
+
+    def _outcome(self, row: OutboundMessage, result: SendResult) -> Delivery:
+        now = utcnow()
+        if result.ok:
+            return Delivery(row.id, "sent", row.identity_id,
+                            platform_message_id=result.platform_message_id)
+        if result.unreachable:
+            return Delivery(row.id, "unreachable", row.identity_id, error=result.error)
+        if result.final or row.attempts >= self.settings.max_attempts:
+            reason = result.error or "failed"
+            if not result.final:
+                reason = f"gave up after {row.attempts} tries: {reason}"
+            return Delivery(row.id, "failed", row.identity_id, error=reason)
+        wait = result.retry_after or backoff(row.attempts)
+        return Delivery(row.id, "pending", row.identity_id, error=result.error,
+                        next_attempt_at=now + timedelta(seconds=wait))
+
