@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,18 +31,10 @@ def _sqlite_begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _postgres_utc(dbapi_connection: Any, _record: Any) -> None:
-    """Sessions speak UTC, so timestamps come back as UTC whatever the server's TimeZone is."""
-    autocommit = dbapi_connection.autocommit
-    dbapi_connection.autocommit = True
-    cursor = dbapi_connection.cursor()
-    cursor.execute("SET TIME ZONE 'UTC'")
-    cursor.close()
-    dbapi_connection.autocommit = autocommit
-
-
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings each backend needs."""
+    # Vietnamese stays readable (and a third of the size) in JSON columns.
+    kwargs.setdefault("json_serializer", _json_dumps)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
@@ -58,10 +51,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    engine = create_engine(url, **kwargs)
-    if engine.dialect.name == "postgresql":
-        event.listen(engine, "connect", _postgres_utc)
-    return engine
+    # Sessions speak UTC whatever the server's TimeZone; a dead host fails in seconds.
+    kwargs.setdefault("connect_args", {"connect_timeout": 5, "options": "-c timezone=UTC"})
+    return create_engine(url, **kwargs)
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
 
 
 class Database:
