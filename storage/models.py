@@ -36,6 +36,11 @@ NAMING = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+# Folded names are compared by byte order (prefix ranges in storage.search); PostgreSQL's
+# locale collations would order "talu{" unpredictably, so the column uses "C" there.
+FoldedName = String(200).with_variant(String(200, collation="C"), "postgresql")
+
+
 def utcnow() -> datetime:
     """Timezone-aware now; every stored instant is UTC."""
     return datetime.now(UTC)
@@ -94,7 +99,7 @@ class Area(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(128), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    name_folded: Mapped[str] = mapped_column(String(200), index=True)
+    name_folded: Mapped[str] = mapped_column(FoldedName, index=True)
     level: Mapped[str] = mapped_column(String(32))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
@@ -179,7 +184,7 @@ class Team(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    name_folded: Mapped[str] = mapped_column(String(200), index=True)
+    name_folded: Mapped[str] = mapped_column(FoldedName, index=True)
     kind_id: Mapped[int] = mapped_column(ForeignKey("team_kinds.id"))
     area_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -257,3 +257,16 @@ def test_any_name_stripped_and_respaced_finds_itself_first(
         assert first.name_folded == fold_name(name), (name, query, hits[:3])
     assert hits[0].rank == 0
     assert code in {h.code for h in hits if h.rank == 0} or len(hits) == 8
+
+
+def test_folded_names_compare_in_byte_order_on_postgresql(db):
+    """Prefix ranges ("talu" ≤ x < "talv") need byte order, not the server locale's."""
+    if db.is_sqlite:
+        pytest.skip("SQLite compares text byte by byte already")
+    from sqlalchemy import text
+
+    with db.sessions() as session:
+        collations = set(session.scalars(text(
+            "SELECT collation_name FROM information_schema.columns "
+            "WHERE column_name = 'name_folded' AND table_name IN ('areas', 'teams')")))
+    assert collations == {"C"}
