@@ -153,8 +153,19 @@ class Dispatcher:
                                render_reply(reply, reader_locale), now=now)
                 for reply in merge_replies(ctx.replies)
             ]
+            queued += self._catch_up(session, identity_id, reader_locale, now)
             outbox.announce(session)
             return Outcome(identity_id=identity_id, queued=queued)
+
+    def _catch_up(self, session: Any, identity_id: int, locale: str, now: datetime) -> list[int]:
+        """Messages the platform's window held back go out now that the member wrote."""
+        if not outbox.has_held_back(session, identity_id):
+            return []
+        channel = conversation.identity_channel(session, identity_id)
+        header = render_reply(Reply.of(_("While you were away:")), locale)
+        first = outbox.enqueue(session, identity_id, channel, header, now=now)
+        outbox.catch_up(session, identity_id, now=now)
+        return [first]
 
     def _ack(self, session: Any, incoming: Incoming, identity_id: int, now: datetime) -> list[int]:
         """Stop the platform's button spinner, ahead of the reply itself."""

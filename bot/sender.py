@@ -82,8 +82,13 @@ class OutboxSender:
                                     limit=self.settings.batch, lease=self.settings.lease)
 
     def _record(self, deliveries: list[Delivery]) -> None:
+        now = utcnow()
         with self.db.transaction() as session:
-            outbox.record_deliveries(session, deliveries, now=utcnow())
+            outbox.record_deliveries(session, deliveries, now=now)
+            for delivery in deliveries:
+                if delivery.status == "outside_window":
+                    outbox.divert(session, delivery.outbox_id, now=now)
+            outbox.announce(session)
 
     async def _send_chat(self, rows: list[OutboundMessage],
                          gate: asyncio.Semaphore) -> list[Delivery]:
@@ -100,6 +105,10 @@ class OutboxSender:
                 done += [Delivery(r.id, "pending", r.identity_id, next_attempt_at=later,
                                   refund_attempt=True) for r in rows[index:]]
                 break
+            if not channel.may_send(row, utcnow()):
+                done.append(Delivery(row.id, "outside_window", row.identity_id,
+                                     error=f"outside the {channel.name} messaging window"))
+                continue
             if paced:
                 await asyncio.sleep(pacer.reserve(row.external_id, group=group))
             async with gate:

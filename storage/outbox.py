@@ -32,6 +32,8 @@ class OutboundMessage:
     external_id: str
     payload: dict[str, Any]
     attempts: int
+    last_inbound_at: datetime | None = None  # platforms' reply windows count from it
+    priority: int = PRIORITY_REPLY
 
 
 def enqueue(
@@ -56,7 +58,7 @@ def claim_due(
         (Outbox.status == "sending") & (Outbox.lease_until < now),
     )
     query = (
-        select(Outbox, Identity.external_id)
+        select(Outbox, Identity.external_id, Identity.last_inbound_at)
         .join(Identity, Identity.id == Outbox.identity_id)
         .where(Outbox.channel.in_(channels), due)
         .order_by(Outbox.priority, Outbox.id)
@@ -68,11 +70,12 @@ def claim_due(
         # Several senders may run at once; each row goes to exactly one of them.
         query = query.with_for_update(skip_locked=True, of=Outbox)
     claimed = []
-    for row, external_id in session.execute(query):
+    for row, external_id, last_inbound_at in session.execute(query):
         row.status, row.lease_until = "sending", now + lease
         row.attempts += 1
         claimed.append(OutboundMessage(row.id, row.identity_id, row.channel, external_id,
-                                       dict(row.payload), row.attempts))
+                                       dict(row.payload), row.attempts, last_inbound_at,
+                                       row.priority))
     return claimed
 
 
@@ -148,3 +151,51 @@ def pending_count(session: Session, identity_id: int) -> int:
     """How many replies are still on their way to one identity."""
     return len(session.scalars(select(Outbox.id).where(
         Outbox.identity_id == identity_id, Outbox.status.in_(["pending", "sending"]))).all())
+
+
+def divert(session: Session, outbox_id: int, *, now: datetime) -> str | None:
+    """A row the platform's window refuses goes to the member's next linked channel.
+
+    Returns the channel it went to, or None when no other channel can take it: the row then
+    stays `outside_window`, counted as unreachable for now, and waits for the member's next
+    message (see `catch_up`).
+    """
+    row = session.get_one(Outbox, outbox_id)
+    tried = set(row.payload.get("tried", [])) | {row.channel}
+    member_id = session.scalar(select(Identity.member_id).where(Identity.id == row.identity_id))
+    if member_id is None:
+        return None
+    other = session.scalars(
+        select(Identity).where(Identity.member_id == member_id, Identity.id != row.identity_id,
+                               Identity.consent == "given",
+                               Identity.unreachable_reason.is_(None))
+        .order_by(Identity.last_inbound_at.desc().nulls_last(), Identity.id)
+    ).all()
+    target = next((i for i in other if i.channel not in tried), None)
+    if target is None:
+        return None
+    payload = {**row.payload, "tried": sorted(tried)}
+    enqueue(session, target.id, target.channel, payload, priority=row.priority, now=now)
+    row.status, row.last_error = "diverted", f"outside the {row.channel} window; sent by " \
+        f"{target.channel} instead"
+    return target.channel
+
+
+def catch_up(session: Session, identity_id: int, *, now: datetime, limit: int = 5) -> int:
+    """Queue what could not reach this person while they were away, oldest first, capped."""
+    rows = session.scalars(
+        select(Outbox).where(Outbox.identity_id == identity_id,
+                             Outbox.status == "outside_window")
+        .order_by(Outbox.id).limit(limit)
+    ).all()
+    for row in rows:
+        enqueue(session, identity_id, row.channel, dict(row.payload),
+                priority=PRIORITY_REPLY, now=now)
+        row.status = "caught_up"
+    return len(rows)
+
+
+def has_held_back(session: Session, identity_id: int) -> bool:
+    """Whether anything waits for this person's next message."""
+    return session.scalar(select(Outbox.id).where(
+        Outbox.identity_id == identity_id, Outbox.status == "outside_window").limit(1)) is not None

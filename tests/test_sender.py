@@ -18,12 +18,16 @@ from conftest import PG_URL
 from fakes.telegram_api import FakeTelegram
 from sqlalchemy import func, select
 
+from bot.channels.base import SendResult
 from bot.channels.telegram_bot import TelegramSender, make_bot
 from bot.config import load_config
+from bot.ratelimit import UNLIMITED
 from bot.sender import OutboxSender, SenderSettings
+from messages_vi import _, render
 from storage import outbox
 from storage.db import Database
-from storage.models import Identity, Outbox, utcnow
+from storage.models import Identity, Member, Outbox, utcnow
+from storage.outbox import OutboundMessage
 
 TOKEN = "987654:SENDER-test"
 
@@ -131,3 +135,92 @@ def test_a_sender_killed_mid_batch_loses_nothing(db, tmp_path):
         assert set(delivered) == {f"tin số {i}" for i in range(60)}
         # At most the rows that were in flight at the kill go out twice (at-least-once).
         assert sum(n - 1 for n in delivered.values()) <= SenderSettings().in_flight
+
+
+class WindowedChannel:
+    """A platform with a 24-hour reply window (as Messenger has), delivering into a list."""
+
+    name = "windowed"
+    limits = UNLIMITED
+
+    def __init__(self) -> None:
+        self.delivered: list[str] = []
+
+    def is_group(self, external_id: str) -> bool:
+        return False
+
+    def is_paced(self, payload: dict) -> bool:
+        return False
+
+    def may_send(self, message: OutboundMessage, now) -> bool:
+        last = message.last_inbound_at
+        return last is not None and now - last < timedelta(hours=24)
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.delivered.append(message.payload["text"])
+        return SendResult(ok=True, platform_message_id=str(message.id))
+
+
+def _member_with(db: Database, channels: dict[str, timedelta | None]) -> dict[str, int]:
+    """A member with one identity per channel, each last heard from `age` ago."""
+    now = utcnow()
+    ids = {}
+    with db.transaction() as session:
+        member = Member(display_name="Hoa")
+        session.add(member)
+        session.flush()
+        for index, (channel, age) in enumerate(channels.items()):
+            identity = Identity(channel=channel, external_id=str(700_000 + member.id * 10 + index),
+                                consent="given", member_id=member.id,
+                                last_inbound_at=now - age if age is not None else None)
+            session.add(identity)
+            session.flush()
+            ids[channel] = identity.id
+    return ids
+
+
+def test_outside_the_window_a_message_goes_to_the_next_linked_channel(db, tmp_path):
+    with FakeTelegram(token=TOKEN) as fake:
+        config = config_for(db.url, fake, tmp_path)
+        ids = _member_with(db, {"windowed": timedelta(days=3), "telegram": timedelta(days=9)})
+        with db.transaction() as session:
+            outbox.enqueue(session, ids["windowed"], "windowed", {"text": "tài liệu mới"},
+                           priority=outbox.PRIORITY_BULK, now=utcnow())
+        windowed = WindowedChannel()
+
+        async def run() -> None:
+            bot = make_bot(config)
+            await bot.initialize()
+            sender = OutboxSender(db, [windowed, TelegramSender(bot)])
+            for _round in range(5):
+                await sender.deliver_once()
+            await bot.shutdown()
+
+        asyncio.run(run())
+        assert windowed.delivered == []
+        assert fake.sent_texts() == ["tài liệu mới"]
+        assert statuses(db) == Counter({"diverted": 1, "sent": 1})
+
+
+def test_with_no_other_channel_it_waits_for_the_members_next_message(db, tmp_path):
+    from bot.dispatcher import Dispatcher, Incoming
+
+    config = load_config({"DATABASE_URL": db.url, "DUAN8_ENV_FILE": str(tmp_path / "none"),
+                          "PLAN_FILE": "off"}, instance_path=tmp_path / "instance")
+    ids = _member_with(db, {"windowed": timedelta(days=2)})
+    with db.transaction() as session:
+        for text in ("tài liệu 1", "tài liệu 2"):
+            outbox.enqueue(session, ids["windowed"], "windowed", {"text": text},
+                           priority=outbox.PRIORITY_BULK, now=utcnow())
+    windowed = WindowedChannel()
+    sender = OutboxSender(db, [windowed])
+    asyncio.run(sender.deliver_once())
+    assert windowed.delivered == [] and statuses(db) == Counter({"outside_window": 2})
+    # The member writes again: the reply, then what was held back, oldest first.
+    with db.transaction() as session:
+        external = session.get(Identity, ids["windowed"]).external_id
+    Dispatcher(config, db).dispatch(Incoming(channel="windowed", external_id=external,
+                                             event_id="w-1", text="help"))
+    asyncio.run(sender.deliver_once())
+    assert windowed.delivered[-3:] == [
+        render(_("While you were away:"), "vi"), "tài liệu 1", "tài liệu 2"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from bot.ratelimit import Limits
@@ -33,6 +34,10 @@ class ChannelSender(Protocol):
 
     def is_paced(self, payload: dict[str, Any]) -> bool:
         """Whether this payload counts against the per-chat message limit."""
+        ...
+
+    def may_send(self, message: OutboundMessage, now: datetime) -> bool:
+        """The platform's messaging-window rule: may this go to this person now?"""
         ...
 
     async def send(self, message: OutboundMessage) -> SendResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -80,6 +80,9 @@ class TelegramSender:
 
     def is_group(self, external_id: str) -> bool:
         return external_id.startswith("-")  # group and channel chat ids are negative
+
+    def may_send(self, message: OutboundMessage, now: datetime) -> bool:
+        return True  # no messaging window on this channel
 
     def is_paced(self, payload: dict[str, Any]) -> bool:
         return payload.get("kind") != "ack"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from bot.channels.base import SendResult
@@ -15,6 +16,9 @@ class WebChatSender:
 
     def is_group(self, external_id: str) -> bool:
         return False
+
+    def may_send(self, message: OutboundMessage, now: datetime) -> bool:
+        return True  # no messaging window on this channel
 
     def is_paced(self, payload: dict[str, Any]) -> bool:
         return False
