@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.channels.base import ChannelSender
+from bot.channels.base import ChannelSender, ChannelStart
 from bot.channels.webchat_sender import WebChatSender
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Wakeup
@@ -20,6 +21,18 @@ from storage.outbox import NOTIFY_CHANNEL
 log = logging.getLogger(__name__)
 
 
+async def _telegram(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    from bot.channels import telegram_bot
+
+    return await telegram_bot.start(config, db, dispatcher)
+
+
+# Each platform's start-up, tried when its token is set (Config.channel_enabled).
+PLATFORMS: dict[str, Callable[[Config, Database, Dispatcher], Awaitable[ChannelStart]]] = {
+    "telegram": _telegram,
+}
+
+
 class Worker:
     """Everything that talks to platforms on its own schedule, in one event loop."""
 
@@ -27,31 +40,28 @@ class Worker:
         self.config = config
         self.db = db
         self.wakeup = wakeup or Wakeup()
-        self.bots: list[Any] = []
+        self.closers: list[Callable[[], Awaitable[None]]] = []
         self.channels: list[ChannelSender] = [WebChatSender()]
-        self.fetchers: dict[str, Any] = {}
-        self.poller: Any = None
+        self.fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
+        self.pollers: list[Any] = []
         self.sender = OutboxSender(db, self.channels, self.wakeup)
 
     async def start_channels(self) -> None:
-        """Connect the platforms whose tokens are set."""
-        if self.config.channel_enabled("telegram"):
-            from bot.channels.telegram_bot import (
-                TelegramPoller,
-                TelegramSender,
-                make_bot,
-                polling_wanted,
-            )
-
-            bot = make_bot(self.config)
-            await bot.initialize()
-            self.bots.append(bot)
-            telegram = TelegramSender(bot)
-            self.channels.append(telegram)
-            self.fetchers["telegram"] = telegram.fetch_media
-            if await asyncio.to_thread(polling_wanted, self.db):
-                self.poller = TelegramPoller(bot, Dispatcher(self.config, self.db, self.wakeup),
-                                             self.db)
+        """Connect the platforms whose tokens are set; one failing does not stop the others."""
+        dispatcher = Dispatcher(self.config, self.db, self.wakeup)
+        for name, start in PLATFORMS.items():
+            if not self.config.channel_enabled(name):
+                continue
+            try:
+                started = await start(self.config, self.db, dispatcher)
+            except Exception:
+                log.exception("could not start the %s channel; the others go on", name)
+                continue
+            self.channels.append(started.sender)
+            self.fetchers.update(started.fetchers)
+            self.closers += started.closers
+            if started.poller is not None:
+                self.pollers.append(started.poller)
         self.sender = OutboxSender(self.db, self.channels, self.wakeup)
 
     async def deliver_once(self) -> int:
@@ -64,8 +74,8 @@ class Worker:
         tasks = [asyncio.create_task(self.sender.run(stop), name="sender"),
                  asyncio.create_task(MediaFetcher(self.db, self.config.media_path,
                                                   self.fetchers).run(stop), name="media")]
-        if self.poller is not None:
-            tasks.append(asyncio.create_task(self.poller.run(stop), name="poller"))
+        tasks += [asyncio.create_task(poller.run(stop), name=f"poller-{i}")
+                  for i, poller in enumerate(self.pollers)]
         try:
             await asyncio.to_thread(stop.wait)
         finally:
@@ -75,8 +85,8 @@ class Worker:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            for bot in self.bots:
-                await bot.shutdown()
+            for close in self.closers:
+                await close()
             if listener is not None:
                 listener.join(timeout=5)
 

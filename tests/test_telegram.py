@@ -342,3 +342,22 @@ def test_a_long_text_is_split_never_cut(tg):
     parts = split_text(text, 4096)
     assert all(len(p) <= 4096 for p in parts) and len(parts) > 1
     assert " ".join(parts).split() == text.split()
+
+
+def test_the_worker_polls_answers_and_stops_cleanly(tg):
+    """`duan8 worker` as a whole: polling (the default mode), sending, clean shutdown."""
+    import threading
+
+    from bot.serve import run_worker
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(tg.config, tg.db, stop), daemon=True)
+    thread.start()
+    try:
+        tg.fake.queue_update(text_update(11_000, "xin chao", chat_id=31337))
+        calls = tg.fake.wait_for_calls("sendMessage", 1, timeout=20)
+        assert vi("Do you agree?") in calls[0].params["text"]
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert not thread.is_alive()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -59,3 +60,13 @@ def split_text(text: str, limit: int) -> list[str]:
     if rest or not parts:
         parts.append(rest)
     return parts
+
+
+@dataclass
+class ChannelStart:
+    """What a platform brings to the worker: its sender, photo fetchers and a poller if any."""
+
+    sender: ChannelSender
+    fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = field(default_factory=dict)
+    poller: Any = None  # an object with `async run(stop)`, for platforms polled for updates
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

@@ -12,7 +12,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
-from bot.channels.base import SendResult, split_text
+from bot.channels.base import ChannelStart, SendResult, split_text
 from bot.channels.telegram import CHANNEL, handle_update
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -185,3 +185,15 @@ async def delete_webhook(config: Config, db: Database) -> None:
         await bot.delete_webhook()
     with db.transaction() as session:
         settings.put(session, MODE_KEY, "polling")
+
+
+async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    """Connect Telegram for the worker: sender, photo downloads, and polling unless webhooked."""
+    bot = make_bot(config)
+    await bot.initialize()
+    sender = TelegramSender(bot)
+    poller = None
+    if await asyncio.to_thread(polling_wanted, db):
+        poller = TelegramPoller(bot, dispatcher, db)
+    return ChannelStart(sender=sender, fetchers={"telegram": sender.fetch_media}, poller=poller,
+                        closers=[bot.shutdown])
