@@ -14,9 +14,9 @@ from bot.channels.webchat_sender import WebChatSender
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Wakeup
 from bot.media_fetcher import MediaFetcher
-from bot.sender import OutboxSender
+from bot.sender import OutboxSender, SenderSettings
 from storage.db import Database
-from storage.outbox import NOTIFY_CHANNEL
+from storage.notify import listen_for_outbox
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +36,17 @@ PLATFORMS: dict[str, Callable[[Config, Database, Dispatcher], Awaitable[ChannelS
 class Worker:
     """Everything that talks to platforms on its own schedule, in one event loop."""
 
-    def __init__(self, config: Config, db: Database, wakeup: Wakeup | None = None) -> None:
+    def __init__(self, config: Config, db: Database, wakeup: Wakeup | None = None,
+                 sender_settings: SenderSettings | None = None) -> None:
         self.config = config
+        self.sender_settings = sender_settings
         self.db = db
         self.wakeup = wakeup or Wakeup()
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.channels: list[ChannelSender] = [WebChatSender()]
         self.fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
         self.pollers: list[Any] = []
-        self.sender = OutboxSender(db, self.channels, self.wakeup)
+        self.sender = OutboxSender(db, self.channels, self.wakeup, sender_settings)
 
     async def start_channels(self) -> None:
         """Connect the platforms whose tokens are set; one failing does not stop the others."""
@@ -62,7 +64,7 @@ class Worker:
             self.closers += started.closers
             if started.poller is not None:
                 self.pollers.append(started.poller)
-        self.sender = OutboxSender(self.db, self.channels, self.wakeup)
+        self.sender = OutboxSender(self.db, self.channels, self.wakeup, self.sender_settings)
 
     async def deliver_once(self) -> int:
         """One sender round (tests drive the worker step by step with this)."""
@@ -94,23 +96,8 @@ class Worker:
         """On PostgreSQL, LISTEN so a reply queued by any web process wakes this sender."""
         if self.db.is_sqlite:
             return None
-        thread = threading.Thread(target=self._listen_loop, args=(stop,), daemon=True,
+        thread = threading.Thread(target=listen_for_outbox,
+                                  args=(self.db.engine, stop, self.wakeup.notify), daemon=True,
                                   name="outbox-listen")
         thread.start()
         return thread
-
-    def _listen_loop(self, stop: threading.Event) -> None:
-        import psycopg
-
-        url = self.db.engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False)
-        while not stop.is_set():
-            try:
-                with psycopg.connect(url, autocommit=True) as conn:
-                    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    while not stop.is_set():
-                        for _note in conn.notifies(timeout=1.0, stop_after=1):
-                            self.wakeup.notify()
-            except psycopg.Error as exc:
-                log.warning("LISTEN connection lost (%s); polling until it is back", exc)
-                stop.wait(2.0)

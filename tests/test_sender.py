@@ -224,3 +224,34 @@ def test_with_no_other_channel_it_waits_for_the_members_next_message(db, tmp_pat
     asyncio.run(sender.deliver_once())
     assert windowed.delivered[-3:] == [
         render(_("While you were away:"), "vi"), "tài liệu 1", "tài liệu 2"]
+
+
+@pytest.mark.skipif(not PG_URL, reason="LISTEN/NOTIFY is a PostgreSQL feature")
+def test_a_reply_queued_by_another_process_wakes_the_sender_at_once(db, tmp_path):
+    """The web process and the worker share no memory: NOTIFY is what wakes the sender."""
+    from bot.dispatcher import Dispatcher, Incoming
+    from bot.worker import Worker
+
+    config = load_config({"DATABASE_URL": db.url, "DUAN8_ENV_FILE": str(tmp_path / "none")},
+                         instance_path=tmp_path / "instance")
+    from bot.startup import prepare_database
+
+    prepare_database(config, db)
+    # The sender would otherwise sleep 30 s between idle polls.
+    worker = Worker(config, Database(db.url), sender_settings=SenderSettings(
+        idle_wait_seconds=30.0))
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: asyncio.run(worker.run(stop)), daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.5)  # let the worker go idle and LISTEN
+        web = Dispatcher(config, Database(db.url))  # its own wake-up: another process
+        started = time.monotonic()
+        web.dispatch(Incoming(channel="webchat", external_id="w1", event_id="n-1", text="hi"))
+        while statuses(db).get("sent", 0) < 1 and time.monotonic() - started < 10:
+            time.sleep(0.02)
+        assert statuses(db).get("sent", 0) >= 1
+        assert time.monotonic() - started < 3.0
+    finally:
+        stop.set()
+        thread.join(timeout=30)
