@@ -51,6 +51,10 @@ class Ctx:
     def draft(self) -> dict[str, Any]:
         return self.state.draft
 
+    def refresh_identity(self) -> None:
+        """Re-read who is writing after joining or linking changed it."""
+        self.identity = store.identity_view(self.session, self.identity.id)
+
     def say(self, *text: Text | str, buttons: list[Button] | tuple[Button, ...] = ()) -> None:
         """Queue a reply; it reaches the member through the outbox after the commit."""
         self.replies.append(Reply.of(*text, buttons=buttons))

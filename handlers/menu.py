@@ -17,9 +17,33 @@ MENU_BUTTONS = (
 )
 
 
+LEADER_BUTTON = Button(_("My team's reports"), "cmd:team")
+
+
 def show_menu(ctx: Ctx) -> None:
-    """The main choices a joined member has."""
-    ctx.say(_("What would you like to do?"), buttons=MENU_BUTTONS)
+    """The main choices a joined member has; a team leader also sees the team's reporting."""
+    member = ctx.identity.member
+    buttons = MENU_BUTTONS
+    if member is not None and member.role == "leader":
+        buttons = (MENU_BUTTONS[0], LEADER_BUTTON, *MENU_BUTTONS[1:])
+    ctx.say(_("What would you like to do?"), buttons=buttons)
+
+
+def show_team(ctx: Ctx) -> None:
+    """For a team leader: who in the team reported this month, and who has not yet."""
+    member = ctx.identity.member
+    if member is None or member.role != "leader" or member.team_id is None:
+        ctx.say(_("Only a team leader can see the team's reports."), buttons=MENU_BUTTONS)
+        return
+    since = ctx.today.replace(day=1)
+    rows = reports.team_activity(ctx.session, member.team_id, since)
+    lines = [
+        _("{name}: {count} report(s), last on {date}", name=r.name, count=r.reports,
+          date=r.last_date) if r.reports else _("{name}: no report yet", name=r.name)
+        for r in rows
+    ]
+    ctx.say(_("{team} since {since}:", team=member.team_name, since=since), join_lines(lines),
+            buttons=MENU_BUTTONS)
 
 
 def show_help(ctx: Ctx) -> None:

@@ -95,6 +95,7 @@ def try_code(ctx: Ctx, raw: str) -> None:
             method_prompt(ctx)
             return
         ctx.finish()
+        ctx.refresh_identity()
         ctx.say(_("Linked. You are {name} of {team}.", name=member.name, team=member.team_name))
         show_menu(ctx)
         return
@@ -225,6 +226,7 @@ def complete_join(ctx: Ctx) -> None:
         role=ctx.draft["role"], invite=ctx.draft.get("invite"), at=ctx.now,
     )
     ctx.finish()
+    ctx.refresh_identity()
     ctx.say(_("Welcome, {name}! You are now in {team}.", name=member.name, team=member.team_name))
     show_menu(ctx)
 

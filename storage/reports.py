@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import ActivityType, AuditLog, Media, Report
+from storage.models import ActivityType, AuditLog, Media, Member, Report
 
 
 @dataclass(frozen=True)
@@ -72,3 +72,24 @@ def recent_reports(session: Session, member_id: int, *, limit: int = 5) -> list[
         .order_by(Report.created_at.desc(), Report.id.desc()).limit(limit)
     )
     return [ReportLine(r.number, r.activity_date, name, r.total, r.status) for r, name in rows]
+
+
+@dataclass(frozen=True)
+class MemberActivity:
+    name: str
+    role: str
+    reports: int
+    last_date: date | None
+
+
+def team_activity(session: Session, team_id: int, since: date) -> list[MemberActivity]:
+    """Each member of a team with their reports since a date: who has reported, who has not."""
+    count = func.count(Report.id)
+    rows = session.execute(
+        select(Member.display_name, Member.role, count, func.max(Report.activity_date))
+        .outerjoin(Report, (Report.member_id == Member.id) & (Report.activity_date >= since))
+        .where(Member.team_id == team_id, Member.erased_at.is_(None))
+        .group_by(Member.id, Member.display_name, Member.role)
+        .order_by(count.desc(), Member.display_name)
+    )
+    return [MemberActivity(name, role, n, last) for name, role, n, last in rows]

@@ -386,3 +386,23 @@ def test_english_reader_gets_english_from_the_worker(app):
     messages = user._deliver_and_read()
     assert "Do you agree?" in user.text_of(messages)
     assert vi("Do you agree?") != "Do you agree?"
+
+
+def test_a_team_leader_sees_who_in_the_team_has_reported(app):
+    member = reach_step(app, "photos")
+    member.press(vi("Done"))
+    member.press(vi("No notes"))
+    member.press(vi("Send"))
+    leader_code = make_invite(app, role="leader")
+    leader = WebChatUser(app, client=app.test_client())
+    leader.send("chao")
+    leader.press(vi("Agree"))
+    leader.send(leader_code)
+    leader.send("Katơr Thị Mai")
+    assert vi("My team's reports") in leader.buttons()
+    answer = leader.text_of(leader.press(vi("My team's reports")))
+    assert "Pinăng Thị Hoa: 1" in answer
+    assert vi("{name}: no report yet", name="Katơr Thị Mai") in answer
+    # A member does not get the leader's view.
+    assert vi("Only a team leader can see the team's reports.") in member.text_of(
+        member.send("/team"))
