@@ -185,12 +185,18 @@ def test_deep_link_start_code_joins_a_team(tg):
         assert identity.member_id is not None
 
 
-def test_photos_and_an_album_stay_in_one_draft_and_are_fetched_later(tg):
-    n = _join(tg, 9001, 5000)
+def _at_photo_step(tg, chat_id: int, first_update: int) -> int:
+    """Join, then answer a report up to its photos; returns the next free update id."""
+    n = _join(tg, chat_id, first_update)
     for text in ("bao cao", "truyen thong", "hom nay", "ta lu 1", "30", "10", "10", "0",
                  "binh dang gioi"):
-        tg.post(text_update(n, text, chat_id=9001))
+        tg.post(text_update(n, text, chat_id=chat_id))
         n += 1
+    return n
+
+
+def test_photos_and_an_album_stay_in_one_draft_and_are_fetched_later(tg):
+    n = _at_photo_step(tg, 9001, 5000)
     tg.fake.add_file("photo-big", png_bytes(seed=1), file_path="photos/a.png")
     tg.fake.add_file("album-1", png_bytes(seed=2), file_path="photos/b.png")
     tg.fake.add_file("album-2", png_bytes(seed=3), file_path="photos/c.png")
@@ -225,11 +231,7 @@ def test_photos_and_an_album_stay_in_one_draft_and_are_fetched_later(tg):
 
 
 def test_a_photo_too_large_is_refused_without_downloading(tg):
-    n = _join(tg, 9100, 6000)
-    for text in ("bao cao", "truyen thong", "hom nay", "ta lu 1", "30", "10", "10", "0",
-                 "binh dang gioi"):
-        tg.post(text_update(n, text, chat_id=9100))
-        n += 1
+    n = _at_photo_step(tg, 9100, 6000)
     update = copy.deepcopy(payload("photo"))
     update["update_id"] = n
     update["message"]["chat"]["id"] = update["message"]["from"]["id"] = 9100
