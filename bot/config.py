@@ -50,7 +50,7 @@ class Config:
     zalo_oauth_url: str = "https://oauth.zaloapp.com"
     zalo_bot_token: str | None = None
     zalo_bot_webhook_secret: str | None = None
-    zalo_bot_api_url: str = "https://bot-api.zapps.me"
+    zalo_bot_api_url: str = "https://bot-api.zaloplatforms.com"
 
     @property
     def tz(self) -> ZoneInfo:
@@ -205,5 +205,5 @@ def load_config(
         zalo_oauth_url=_url(env, "ZALO_OAUTH_URL", "https://oauth.zaloapp.com"),
         zalo_bot_token=env.get("ZALO_BOT_TOKEN") or None,
         zalo_bot_webhook_secret=env.get("ZALO_BOT_WEBHOOK_SECRET") or None,
-        zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zapps.me"),
+        zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com"),
     )

@@ -27,9 +27,16 @@ async def _telegram(config: Config, db: Database, dispatcher: Dispatcher) -> Cha
     return await telegram_bot.start(config, db, dispatcher)
 
 
+async def _zalo_bot(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    from bot.channels import zalo_bot_api
+
+    return await zalo_bot_api.start(config, db, dispatcher)
+
+
 # Each platform's start-up, tried when its token is set (Config.channel_enabled).
 PLATFORMS: dict[str, Callable[[Config, Database, Dispatcher], Awaitable[ChannelStart]]] = {
     "telegram": _telegram,
+    "zalo_bot": _zalo_bot,
 }
 
 

@@ -22,6 +22,7 @@ from storage.models import (
     Member,
     Outbox,
     Report,
+    Setting,
     Team,
     TeamKind,
 )
@@ -282,6 +283,9 @@ def erase_member(session: Session, identity_id: int, media_dir: Path, at: dateti
         if ident.id != identity_id:
             session.execute(delete(ConversationState).where(
                 ConversationState.identity_id == ident.id))
+        # Channels keep small per-chat values (the buttons last shown) keyed by the chat id.
+        session.execute(delete(Setting).where(
+            Setting.key.endswith(f".{ident.external_id}", autoescape=True)))
         # Only the platform's id stays, as after a refusal: it is needed to answer this
         # request, and a later message starts again from the consent question.
         ident.member_id, ident.consent = None, "pending"

@@ -361,6 +361,11 @@ def test_a_member_can_erase_their_data(app, config):
     user.press(vi("Send"))
     stored = list((config.media_path).rglob("*.png"))
     assert len(stored) == 1
+    from storage import settings
+
+    with db_of(app).transaction() as session:
+        external = session.scalar(select(Identity.external_id))
+        settings.put(session, f"zalo_bot.buttons.{external}", '["x"]')  # a channel's chat memory
     user.send("xoa du lieu")
     answer = user.text_of(user.press(vi("Erase my data")))
     assert vi("Your data has been erased. Thank you for your work. If you write again, we will "
@@ -373,6 +378,7 @@ def test_a_member_can_erase_their_data(app, config):
         assert report.member_id is None and report.total == 30  # counts stay for the plan
         assert session.scalar(select(func.count()).select_from(Media)) == 0
         assert {i.member_id for i in session.scalars(select(Identity))} == {None}
+        assert settings.get(session, f"zalo_bot.buttons.{external}") is None
     # Writing again starts from consent.
     assert vi("Do you agree?") in user.text_of(user.send("xin chao"))
 

@@ -1,0 +1,241 @@
+"""Zalo Bot Platform: the webhook and the poller turn events into Incoming.
+
+The Bot Platform (bot.zaloplatforms.com, not the Official Account API in `zalo.py`) is a
+Telegram-like API, but its events differ: an event has an `event_name`
+(`message.text.received`, `message.image.received`, `message.sticker.received`,
+`message.unsupported.received`) and a `message` with string ids and no `update_id`, so repeats
+are recognised by event name + `message.message_id`. Zalo's own docs show webhook bodies wrapped
+in `{"ok": true, "result": {...}}`; OpenClaw's Zalo plugin notes they also arrive unwrapped, so
+both are read. The image URL is `message.photo_url` in python-zalo-bot's `Message` and
+`message.photo` in the docs' samples; both are read.
+
+There are no inline buttons on this platform: the sender shows them as a numbered list and
+remembers it (storage.settings, one row per chat), and a member typing just "1" presses the
+first one, as in the console chat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from sqlalchemy.orm import Session
+
+from bot.config import Config
+from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
+from storage import settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "zalo_bot"
+SECRET_HEADER = "X-Bot-Api-Secret-Token"
+TEXT_EVENT = "message.text.received"
+IMAGE_EVENT = "message.image.received"
+# Stickers, voice and "unsupported" messages reach the conversation as an empty message, so the
+# member is told what it can take instead of hearing nothing.
+MESSAGE_EVENT = re.compile(r"^message\.[a-z_]+\.received$")
+SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
+MEDIA_SOURCE_LIMIT = 300  # storage.models.Media.source
+EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
+CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+
+bp = Blueprint("zalo_bot", __name__)
+
+
+def unwrap(body: Any) -> dict[str, Any] | None:
+    """The event itself, whether or not it came inside `{"ok": ..., "result": ...}`."""
+    if not isinstance(body, dict):
+        return None
+    inner = body.get("result")
+    if "event_name" not in body and isinstance(inner, dict):
+        return inner
+    return body
+
+
+def _short_key(prefix: str, name: str) -> str:
+    """A settings key; a name too long for the column is replaced by its digest."""
+    key = f"{prefix}{name}"
+    if len(key) <= SETTING_KEY_LIMIT:
+        return key
+    return f"{prefix}sha256:{hashlib.sha256(name.encode()).hexdigest()[:48]}"
+
+
+def buttons_key(external_id: str) -> str:
+    """Where the buttons last shown in one chat are kept."""
+    return _short_key("zalo_bot.buttons.", external_id)
+
+
+def photo_key(digest: str) -> str:
+    """Where a photo URL too long for media.source is kept until it is fetched."""
+    return f"zalo_bot.photo.{digest}"
+
+
+def remember_buttons(session: Session, external_id: str, buttons: list[dict[str, str]]) -> None:
+    """Store the numbered choices a chat was just shown (an empty list forgets them)."""
+    settings.put(session, buttons_key(external_id), json.dumps(buttons, ensure_ascii=False))
+
+
+def shown_buttons(session: Session, external_id: str) -> list[dict[str, str]]:
+    """The numbered choices this chat saw last; [] when none or unreadable."""
+    raw = settings.get(session, buttons_key(external_id))
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    return [b for b in value if isinstance(b, dict) and isinstance(b.get("payload"), str)]
+
+
+def event_id(update: dict[str, Any]) -> str:
+    """Event name + message id; a message without an id is known by its content's digest."""
+    name = str(update.get("event_name") or "")
+    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    message_id = message.get("message_id")
+    if isinstance(message_id, str | int) and str(message_id):
+        return f"{name}:{message_id}"
+    canonical = json.dumps(update, sort_keys=True, ensure_ascii=False, default=str)
+    return f"{name}:sha256:{hashlib.sha256(canonical.encode()).hexdigest()}"
+
+
+def photo_url(message: dict[str, Any]) -> str | None:
+    """The picture's URL, from `photo_url` (python-zalo-bot) or `photo` (docs' samples)."""
+    for field in ("photo_url", "photo"):
+        value = message.get(field)
+        if isinstance(value, dict):
+            value = value.get("url")
+        if isinstance(value, str) and value.startswith(("https://", "http://")):
+            return value
+    return None
+
+
+def photo_source(url: str) -> str:
+    """The media source to fetch later; a URL longer than the column is referred to by digest."""
+    if len(CHANNEL) + 1 + len(url) <= MEDIA_SOURCE_LIMIT:
+        return f"{CHANNEL}:{url}"
+    return f"{CHANNEL}:ref:{hashlib.sha256(url.encode()).hexdigest()}"
+
+
+def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
+    """(chat id, chat type) of a message event, or None when it has no usable chat."""
+    message = update.get("message")
+    if not isinstance(message, dict):
+        return None
+    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat_id = chat.get("id") or sender.get("id")
+    if not isinstance(chat_id, str | int) or not str(chat_id):
+        return None
+    return str(chat_id), str(chat.get("chat_type") or "PRIVATE").upper()
+
+
+def pressed(text: str, buttons: list[dict[str, str]]) -> dict[str, str] | None:
+    """The button a member chose by typing its number ("1", "2." or "3)"), if any."""
+    match = CHOICE.match(text)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return buttons[number - 1] if 1 <= number <= len(buttons) else None
+
+
+def to_incoming(update: dict[str, Any],
+                buttons: list[dict[str, str]] | None = None) -> Incoming | None:
+    """The part of an event a conversation uses; None for events that need no answer."""
+    name = str(update.get("event_name") or "")
+    message = update.get("message")
+    where = chat_of(update)
+    if not MESSAGE_EVENT.match(name) or not isinstance(message, dict) or where is None:
+        return None
+    chat_id, chat_type = where
+    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    if chat_type != "PRIVATE" or sender.get("is_bot") is True or len(chat_id) > EXTERNAL_ID_LIMIT:
+        return None  # groups and other bots: no conversation there
+    base = {"channel": CHANNEL, "external_id": chat_id, "event_id": event_id(update)}
+    if name == TEXT_EVENT:
+        text = str(message.get("text") or "")
+        choice = pressed(text, buttons or [])
+        if choice is not None:
+            return Incoming(**base, text=str(choice.get("label") or text),
+                            payload=choice["payload"])
+        start_param = None
+        if text.startswith("/start"):
+            parts = text.split(maxsplit=1)
+            start_param = parts[1].strip()[:32] if len(parts) > 1 else None
+            text = "/start"
+        return Incoming(**base, text=text, start_param=start_param)
+    if name == IMAGE_EVENT:
+        url = photo_url(message)
+        photos = (IncomingPhoto(data=None, source=photo_source(url), size=0),) if url else ()
+        return Incoming(**base, text=str(message.get("caption") or ""), photos=photos)
+    return Incoming(**base, text="")
+
+
+def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[dict[str, str]]:
+    """Look up the shown choices only when the member typed nothing but a number."""
+    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    where = chat_of(update)
+    text = message.get("text")
+    if update.get("event_name") != TEXT_EVENT or where is None or not isinstance(text, str) \
+            or CHOICE.match(text) is None:
+        return []
+    with dispatcher.db.sessions() as session:
+        return shown_buttons(session, where[0])
+
+
+def _keep_long_url(dispatcher: Dispatcher, incoming: Incoming, update: dict[str, Any]) -> None:
+    """A photo known by digest needs its URL kept where the fetcher can find it."""
+    refs = [p.source for p in incoming.photos if (p.source or "").startswith(f"{CHANNEL}:ref:")]
+    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    url = photo_url(message)
+    if not refs or url is None:
+        return
+    with dispatcher.db.transaction() as session:
+        for ref in refs:
+            settings.put(session, photo_key(str(ref).rsplit(":", 1)[1]), url)
+
+
+def handle_update(dispatcher: Dispatcher, data: Any) -> None:
+    """Route one raw event (wrapped or not) through the dispatcher; webhook and poller share it."""
+    update = unwrap(data)
+    if update is None or not isinstance(update.get("event_name"), str):
+        # Answering an error would only make the platform resend the same broken body.
+        log.warning("dropping a Zalo Bot body that is not an event")
+        return
+    try:
+        incoming = to_incoming(update, _choices_for(dispatcher, update))
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("dropping a Zalo Bot event that does not parse: %s", exc)
+        return
+    if incoming is None:
+        dispatcher.note_seen(CHANNEL, event_id(update))
+        return
+    _keep_long_url(dispatcher, incoming, update)
+    dispatcher.dispatch(incoming)
+
+
+@bp.post("/webhooks/zalo-bot")
+def webhook() -> Any:
+    """Verify the secret before reading the body, then dedupe, handle and queue the reply."""
+    config: Config = current_app.extensions["duan8.config"]
+    if not config.zalo_bot_token:
+        abort(404)
+    expected = (config.zalo_bot_webhook_secret or "").encode()
+    given = request.headers.get(SECRET_HEADER, "").encode()
+    # compare_digest takes the same time wherever the strings differ.
+    if not expected or not hmac.compare_digest(given, expected):
+        abort(403)
+    update = unwrap(request.get_json(silent=True))
+    if update is None or not isinstance(update.get("event_name"), str):
+        return jsonify(ok=False, error="not a Zalo Bot event"), 400
+    handle_update(current_app.extensions["duan8.dispatcher"], update)
+    return jsonify(ok=True)
+
+
+def init_app(app: Flask) -> None:
+    """Register the webhook; it answers 404 while the channel has no token."""
+    app.register_blueprint(bp)

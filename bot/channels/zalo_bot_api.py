@@ -1,0 +1,348 @@
+"""Zalo Bot Platform's outward side, in the worker's event loop: sending, photos, polling.
+
+Every call is `POST {ZALO_BOT_API_URL}/bot{TOKEN}/{method}` with a JSON body, answered
+`{"ok": true, "result": ...}` or `{"ok": false, "error_code": ..., "description": ...}` (Zalo Bot
+Platform docs, bot.zaloplatforms.com/docs; python-zalo-bot, a python-telegram-bot fork, speaks
+the same). There is no official SDK for asyncio we trust, and the API is five methods, so
+httpx.AsyncClient is used directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.zalo_bot import CHANNEL, handle_update, photo_key, remember_buttons
+from bot.config import Config
+from bot.dispatcher import Dispatcher
+from bot.ratelimit import Limits
+from storage import settings
+from storage.db import Database
+from storage.outbox import PRIORITY_REPLY, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 2000  # sendMessage: "from 1 to 2000 characters" (Zalo Bot Platform docs)
+MODE_KEY = "zalo_bot.mode"
+DEFAULT_RETRY_AFTER = 30.0  # 429 "Quota exceeded" carries no documented wait
+POLL_TIMEOUT = 25  # getUpdates' own default is 30 s; a little less keeps proxies from cutting it
+UNREACHABLE_HINTS = ("blocked", "not found")
+HANDLE_ATTEMPTS = 4  # about 7 s of retries when the database is briefly away
+# Zalo publishes no send rate for bots, only the 429 "Quota exceeded" error. These values stay
+# under Telegram's published 30/s overall and keep one message a second per chat, so a member
+# reads replies in order and a broadcast never bursts into an unknown quota.
+ZALO_BOT = Limits(per_second=20.0, per_chat_per_second=1.0)
+
+
+class ZaloBotError(Exception):
+    """A Bot API call that did not succeed; `code` is None for network failures."""
+
+    def __init__(self, code: int | None, description: str,
+                 retry_after: float | None = None) -> None:
+        super().__init__(f"{code or 'network'}: {description}")
+        self.code = code
+        self.description = description
+        self.retry_after = retry_after
+
+
+class ZaloBotApi:
+    """The Bot API methods duan8 uses, over one pooled HTTP client."""
+
+    def __init__(self, config: Config, *, client: httpx.AsyncClient | None = None) -> None:
+        """One pool for all calls; tests pass their own client to shorten timeouts."""
+        self.root = f"{config.zalo_bot_api_url}/bot{config.zalo_bot_token}"
+        self.client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(15.0, connect=5.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    async def call(self, method: str, params: dict[str, Any] | None = None, *,
+                   timeout: float | None = None) -> Any:
+        """One method call; returns `result` or raises ZaloBotError."""
+        try:
+            response = await self.client.post(
+                f"{self.root}/{method}", json=params or {},
+                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout,
+            )
+        except httpx.HTTPError as exc:  # timeouts, refused or dropped connections
+            raise ZaloBotError(None, f"{type(exc).__name__}: {exc}") from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict) and body.get("ok") is True:
+            return body.get("result")
+        raise _error(response, body)
+
+    async def fetch(self, url: str, max_bytes: int) -> bytes:
+        """Download a file, refusing it as soon as it grows past `max_bytes`."""
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("not an http(s) URL")
+        chunks: list[bytes] = []
+        total = 0
+        async with self.client.stream("GET", url, follow_redirects=True,
+                                      timeout=httpx.Timeout(30.0, connect=5.0)) as response:
+            response.raise_for_status()
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > max_bytes:
+                raise ValueError(f"photo of {declared} bytes is over the {max_bytes} limit")
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise ValueError(f"photo is over the {max_bytes} byte limit")
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Close pooled connections when the worker stops."""
+        await self.client.aclose()
+
+
+def _error(response: httpx.Response, body: Any) -> ZaloBotError:
+    """Read an error answer; the body's error_code wins over the HTTP status."""
+    if not isinstance(body, dict):
+        return ZaloBotError(response.status_code, f"HTTP {response.status_code} without JSON")
+    code = body.get("error_code")
+    code = int(code) if isinstance(code, int | str) and str(code).isdigit() else None
+    retry_after: float | None = None
+    parameters = body.get("parameters")
+    if isinstance(parameters, dict) and isinstance(parameters.get("retry_after"), int | float):
+        retry_after = float(parameters["retry_after"])
+    elif response.headers.get("retry-after", "").isdigit():
+        retry_after = float(response.headers["retry-after"])
+    description = str(body.get("description") or body.get("message") or "no description")
+    return ZaloBotError(code or response.status_code, description, retry_after)
+
+
+def failure(err: ZaloBotError) -> SendResult:
+    """A Bot API error in the sender's terms: wait, give up on the person, retry, or drop."""
+    text = f"Zalo Bot {err.code or 'network'}: {err.description}"
+    if err.code == 429:
+        return SendResult(ok=False, error=f"rate limited: {text}",
+                          retry_after=max(err.retry_after or DEFAULT_RETRY_AFTER, 1.0))
+    if err.code == 403 or any(h in err.description.lower() for h in UNREACHABLE_HINTS):
+        return SendResult(ok=False, unreachable=True, error=f"unreachable on Zalo: {text}")
+    if err.code is None or err.code >= 500 or err.code == 408:
+        return SendResult(ok=False, error=f"network: {text}")
+    if err.code == 401:
+        # A wrong or revoked token is the deployment's fault, not the message's: keep it.
+        log.error("Zalo Bot refused the token (ZALO_BOT_TOKEN): %s", err.description)
+        return SendResult(ok=False, error=text)
+    return SendResult(ok=False, final=True, error=f"refused by Zalo: {text}")
+
+
+def numeric(label: str) -> bool:
+    """A button labelled with a number ("0") answers a question that takes numbers."""
+    return label.strip().isdigit()
+
+
+def with_choices(text: str, buttons: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
+    """The text with its buttons as a numbered list, and the choices a typed number presses.
+
+    A question that takes numbers (a count with a "0" shortcut) gets no numbering: there a
+    typed "1" means one person, never the first button.
+    """
+    shown = [{"label": str(b.get("label") or ""), "payload": str(b.get("payload") or "")}
+             for b in buttons if isinstance(b, dict)]
+    if not shown:
+        return text, []
+    if any(numeric(b["label"]) for b in shown):
+        lines = [f"• {b['label']}" for b in shown if not numeric(b["label"])]
+        choices: list[dict[str, str]] = []
+    else:
+        lines = [f"{n}. {b['label']}" for n, b in enumerate(shown, start=1)]
+        choices = shown
+    if not lines:
+        return text, choices
+    listing = "\n".join(lines)
+    return (f"{text.rstrip()}\n\n{listing}" if text.strip() else listing), choices
+
+
+class ZaloBotSender:
+    """Renders outbox payloads as sendMessage calls, buttons as a numbered list."""
+
+    name = CHANNEL
+    limits = ZALO_BOT
+
+    def __init__(self, api: ZaloBotApi, db: Database, *,
+                 max_photo_bytes: int = 5 * 1024 * 1024) -> None:
+        self.api = api
+        self.db = db
+        self.max_photo_bytes = max_photo_bytes
+
+    def is_group(self, external_id: str) -> bool:
+        """Never: only private chats get a conversation, so no group pacing applies."""
+        return False
+
+    def may_send(self, message: OutboundMessage, now: datetime) -> bool:
+        """Always: the Bot Platform documents no messaging window (the OA API has one)."""
+        return True
+
+    def is_paced(self, payload: dict[str, Any]) -> bool:
+        """Every real message counts against the per-chat pace; acks send nothing."""
+        return payload.get("kind") != "ack"
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one row in parts of at most 2,000 characters, choices after the last."""
+        payload = message.payload
+        if payload.get("kind") == "ack":
+            return SendResult(ok=True)  # no button spinners to stop on this platform
+        text, choices = with_choices(str(payload.get("text") or ""), payload.get("buttons") or [])
+        if not text.strip():
+            return SendResult(ok=True, error="nothing to send")  # Zalo refuses empty texts
+        sent_id = None
+        try:
+            for part in split_text(text, TEXT_LIMIT):
+                result = await self.api.call("sendMessage",
+                                             {"chat_id": message.external_id, "text": part})
+                if isinstance(result, dict) and result.get("message_id") is not None:
+                    sent_id = str(result["message_id"])
+        except ZaloBotError as err:
+            return failure(err)
+        if choices or message.priority <= PRIORITY_REPLY:
+            # A reply decides what "1" means next; a broadcast without buttons leaves it be.
+            await asyncio.to_thread(self._remember, message.external_id, choices)
+        return SendResult(ok=True, platform_message_id=sent_id)
+
+    def _remember(self, external_id: str, choices: list[dict[str, str]]) -> None:
+        """Keep what a typed number presses next, for the webhook and poller to read."""
+        try:
+            with self.db.transaction() as session:
+                remember_buttons(session, external_id, choices)
+        except Exception:
+            # The message is already delivered; failing here would make the sender send it
+            # again. The member can still type the label instead of its number.
+            log.exception("could not remember the choices shown in Zalo chat %s", external_id)
+
+    def _long_url(self, digest: str) -> str:
+        """The URL the webhook kept for a photo whose URL did not fit media.source."""
+        with self.db.sessions() as session:
+            url = settings.get(session, photo_key(digest))
+        if not url:
+            raise LookupError(f"no photo URL kept for {digest}")
+        return url
+
+    async def fetch_media(self, ref: str) -> bytes:
+        """Download a photo a member sent: `ref` is its URL, or "ref:<digest>" for long URLs."""
+        url = await asyncio.to_thread(self._long_url, ref[4:]) if ref.startswith("ref:") else ref
+        return await self.api.fetch(url, self.max_photo_bytes)
+
+
+class ZaloBotPoller:
+    """getUpdates for deployments without a public URL.
+
+    Events carry no update_id and getUpdates takes no offset: Zalo hands each event out once.
+    The dispatcher's dedupe on event name + message id makes a redelivery after a crash
+    harmless, so nothing else is stored.
+    """
+
+    def __init__(self, api: ZaloBotApi, dispatcher: Dispatcher, *,
+                 timeout: int = POLL_TIMEOUT) -> None:
+        self.api = api
+        self.dispatcher = dispatcher
+        self.timeout = timeout
+
+    async def poll_once(self, timeout: int | None = None) -> int:
+        """Fetch and handle one batch; returns how many events it held."""
+        wait = self.timeout if timeout is None else timeout
+        try:
+            # The docs type `timeout` as a string of seconds.
+            result = await self.api.call("getUpdates", {"timeout": str(wait)}, timeout=wait + 10)
+        except ZaloBotError as err:
+            if err.code == 408:  # the long poll ended with nothing to hand out
+                return 0
+            raise
+        if isinstance(result, list):
+            updates = [u for u in result if isinstance(u, dict)]
+        else:  # the docs show one event per answer, not a list
+            updates = [result] if isinstance(result, dict) and result else []
+        for update in updates:
+            await self._handle(update)
+        return len(updates)
+
+    async def _handle(self, update: dict[str, Any]) -> None:
+        """Zalo hands an event out once, so a failed save is retried here before giving up."""
+        for attempt in range(HANDLE_ATTEMPTS):
+            try:
+                await asyncio.to_thread(handle_update, self.dispatcher, update)
+                return
+            except Exception:
+                if attempt == HANDLE_ATTEMPTS - 1:
+                    log.exception("lost a Zalo Bot event after %d tries", HANDLE_ATTEMPTS)
+                    return
+                await asyncio.sleep(2.0 ** attempt)
+
+    async def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set, backing off while Zalo or the network is failing."""
+        log.info("polling Zalo Bot Platform for updates")
+        failures = 0
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                failures = 0
+            except Exception as exc:  # a poller that dies would silently stop all answers
+                failures += 1
+                wait = min(60.0, 2.0 ** failures)
+                log.warning("Zalo getUpdates failed (%s); again in %.0f s", exc, wait)
+                await asyncio.sleep(wait)
+
+
+def polling_wanted(db: Database) -> bool:
+    """Polling is the default; `duan8 zalo-bot set-webhook` switches it off."""
+    with db.sessions() as session:
+        return settings.get(session, MODE_KEY) != "webhook"
+
+
+def _set_mode(db: Database, mode: str) -> None:
+    """Remember webhook or polling, so every worker process agrees after a restart."""
+    with db.transaction() as session:
+        settings.put(session, MODE_KEY, mode)
+
+
+async def set_webhook(config: Config, db: Database, url: str) -> None:
+    """Point Zalo at our webhook, with the secret it must send back in every request."""
+    secret = config.zalo_bot_webhook_secret or ""
+    if not 8 <= len(secret) <= 256:
+        raise ValueError("ZALO_BOT_WEBHOOK_SECRET must be set, 8 to 256 characters")
+    api = ZaloBotApi(config)
+    try:
+        await api.call("setWebhook", {"url": url, "secret_token": secret})
+    finally:
+        await api.aclose()
+    await asyncio.to_thread(_set_mode, db, "webhook")
+
+
+async def delete_webhook(config: Config, db: Database) -> None:
+    """Back to polling: getUpdates does not work while a webhook is set."""
+    api = ZaloBotApi(config)
+    try:
+        await api.call("deleteWebhook")
+    finally:
+        await api.aclose()
+    await asyncio.to_thread(_set_mode, db, "polling")
+
+
+async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    """Connect Zalo Bot for the worker: sender, photo downloads, and polling unless webhooked."""
+    api = ZaloBotApi(config)
+    try:
+        me = await api.call("getMe")
+        log.info("Zalo Bot connected as %s", json.dumps(me, ensure_ascii=False)[:200])
+    except ZaloBotError as err:
+        if err.code is not None and err.code < 500:
+            await api.aclose()
+            raise  # a wrong token: say so at start, not on every send
+        log.warning("Zalo Bot getMe failed (%s); starting anyway", err)
+    sender = ZaloBotSender(api, db, max_photo_bytes=config.max_photo_bytes)
+    poller = None
+    if await asyncio.to_thread(polling_wanted, db):
+        poller = ZaloBotPoller(api, dispatcher)
+    return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media}, poller=poller,
+                        closers=[api.aclose])
