@@ -10,7 +10,7 @@ from flask import Flask, jsonify, redirect, url_for
 from sqlalchemy import text
 
 from bot import __version__
-from bot.channels import telegram, webchat, zalo_bot
+from bot.channels import facebook, telegram, webchat, zalo_bot
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup
 from storage import migrate
@@ -39,6 +39,7 @@ def create_app(
     webchat.init_app(app)
     telegram.init_app(app)
     zalo_bot.init_app(app)
+    facebook.init_app(app)
 
     @app.get("/")
     def index() -> Any:

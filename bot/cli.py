@@ -79,8 +79,10 @@ def cli(ctx: click.Context, verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    # Alembic narrates every step at INFO; its warnings are what a person needs.
+    # Alembic narrates every step at INFO; its warnings are what a person needs. httpx logs
+    # each request URL at INFO, and Telegram's token is part of its URLs.
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     ctx.ensure_object(Env)
 
 
@@ -358,6 +360,29 @@ def telegram_delete_webhook(env: Env) -> None:
 
     asyncio.run(delete_webhook(_telegram_config(env), env.prepared_db()))
     click.echo("Telegram webhook removed; the worker polls for updates")
+
+
+@cli.group()
+def facebook() -> None:
+    """Facebook Messenger: the Page's Get Started button and persistent menu."""
+
+
+@facebook.command("setup")
+@pass_env
+@_friendly
+def facebook_setup(env: Env) -> None:
+    """Set the Get Started button and the Vietnamese persistent menu on the Page."""
+    import asyncio
+
+    from bot.channels.facebook_bot import GraphError, setup_profile
+
+    if not env.config.fb_page_access_token:
+        raise click.ClickException("FB_PAGE_ACCESS_TOKEN is not set")
+    try:
+        answer = asyncio.run(setup_profile(env.config))
+    except GraphError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Messenger profile set (Get Started, menu): {answer.get('result', answer)}")
 
 
 @cli.group("zalo-bot")

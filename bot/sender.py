@@ -141,6 +141,8 @@ class OutboxSender:
                             platform_message_id=result.platform_message_id)
         if result.unreachable:
             return Delivery(row.id, "unreachable", row.identity_id, error=result.error)
+        if result.outside_window:
+            return Delivery(row.id, "outside_window", row.identity_id, error=result.error)
         if result.final or row.attempts >= self.settings.max_attempts:
             reason = result.error or "failed"
             if not result.final:

@@ -33,10 +33,17 @@ async def _zalo_bot(config: Config, db: Database, dispatcher: Dispatcher) -> Cha
     return await zalo_bot_api.start(config, db, dispatcher)
 
 
+async def _facebook(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    from bot.channels import facebook_bot
+
+    return await facebook_bot.start(config, db, dispatcher)
+
+
 # Each platform's start-up, tried when its token is set (Config.channel_enabled).
 PLATFORMS: dict[str, Callable[[Config, Database, Dispatcher], Awaitable[ChannelStart]]] = {
     "telegram": _telegram,
     "zalo_bot": _zalo_bot,
+    "facebook": _facebook,
 }
 
 

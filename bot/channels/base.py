@@ -21,6 +21,7 @@ class SendResult:
     retry_after: float | None = None  # the platform asked us to slow down
     unreachable: bool = False  # blocked, deleted, never started the bot: do not retry
     final: bool = False  # the platform refused this message for good (e.g. bad request)
+    outside_window: bool = False  # the platform's messaging window is closed for this person
 
 
 class ChannelSender(Protocol):

@@ -1,0 +1,332 @@
+"""Facebook Messenger's outward side, in the worker's event loop: Send API, photos, profile.
+
+Platform facts are in /work/shared/PLATFORMS.md (Messenger section) and Meta's references:
+Send API https://developers.facebook.com/docs/messenger-platform/reference/send-api/,
+quick replies https://developers.facebook.com/docs/messenger-platform/send-messages/quick-replies/,
+errors https://developers.facebook.com/docs/messenger-platform/error-codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.facebook import CHANNEL, GET_STARTED, MID_REF
+from bot.config import Config
+from bot.dispatcher import Dispatcher
+from bot.ratelimit import Limits
+from messages_vi import _, render
+from storage.db import Database
+from storage.outbox import OutboundMessage
+
+log = logging.getLogger(__name__)
+
+GRAPH_VERSION = "v21.0"  # one place to move the whole channel to a newer Graph API version
+# Meta: 300 Send API calls/s per Page for text (PLATFORMS.md); headroom absorbs network jitter.
+LIMITS = Limits(per_second=250.0)
+TEXT_LIMIT = 2000  # Send API: text is at most 2,000 characters
+MAX_QUICK_REPLIES = 13  # quick replies: at most 13 ...
+TITLE_LIMIT = 20  # ... each titled in at most 20 characters (longer ones are cut by Messenger)
+PAYLOAD_LIMIT = 1000  # ... with a payload of at most 1,000 characters
+WINDOW = timedelta(hours=24)  # the standard messaging window after the member's last message
+# Non-promotional message tags that may reach a member outside the window (PLATFORMS.md).
+# HUMAN_AGENT is left out: it is for a person answering, never for this bot.
+ALLOWED_TAGS = frozenset({"CONFIRMED_EVENT_UPDATE", "ACCOUNT_UPDATE", "POST_PURCHASE_UPDATE"})
+RATE_LIMIT_WAIT = 60.0  # Graph rate-limit errors carry no wait; a minute lets the quota refill
+# Graph rate limiting: 4 application, 17 user, 32 page, 613 "calls exceeded the rate limit".
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
+OUTSIDE_WINDOW = (10, 2018278)  # "This message is sent outside of allowed window"
+# 551 / 1545041 "This person isn't available right now"; 200 / 2018108-9 the person blocked or
+# cannot receive messages from the Page; 100 / 2018001 "No matching user found".
+UNREACHABLE_CODES = frozenset({551})
+UNREACHABLE_SUBCODES = frozenset({1545041, 2018108, 2018109, 2018001})
+TOKEN_CODE = 190  # the access token is invalid or expired
+MEDIA_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com")  # where attachment URLs point
+MAX_REDIRECTS = 3
+
+# The persistent menu: our own menu commands, labelled as in the conversation's menu.
+PROFILE_MENU = (
+    (_("Report an activity"), "cmd:report"),
+    (_("My reports"), "cmd:my_reports"),
+    (_("Help"), "cmd:help"),
+)
+
+
+_TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+")
+
+
+class RedactToken(logging.Filter):
+    """httpx logs every request URL at INFO, and the Page token rides in its query string."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "access_token=" in message:
+            record.msg, record.args = _TOKEN_IN_URL.sub(r"\1[redacted]", message), ()
+        return True
+
+
+def _redact_httpx_logs() -> None:
+    """Install the redaction once on httpx's logger (it logs under the name "httpx")."""
+    logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactToken) for f in logger.filters):
+        logger.addFilter(RedactToken())
+
+
+class GraphError(Exception):
+    """A Graph API refusal, with the message, code and trace id Meta gave."""
+
+
+class MediaError(Exception):
+    """An attachment that may not or cannot be downloaded."""
+
+
+def make_client(config: Config, *, pool: int = 64) -> httpx.AsyncClient:
+    """One connection pool to FB_GRAPH_URL, so tests and proxies can stand in for Graph."""
+    _redact_httpx_logs()
+    return httpx.AsyncClient(
+        base_url=config.fb_graph_url,
+        timeout=httpx.Timeout(15.0, connect=5.0),
+        limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
+    )
+
+
+def message_tag(payload: dict[str, Any]) -> str | None:
+    """The message tag a payload asks for, if it is one this bot may use."""
+    tag = payload.get("tag")
+    return tag if isinstance(tag, str) and tag in ALLOWED_TAGS else None
+
+
+def in_window(last_inbound_at: datetime | None, now: datetime) -> bool:
+    """Within 24 hours of the member's last message, any reply may be sent."""
+    return last_inbound_at is not None and now - last_inbound_at < WINDOW
+
+
+def choices(text: str, buttons: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
+    """Buttons as quick replies; too many or too long become a numbered list in the text.
+
+    Messenger would cut a title after 20 characters ("Truyền thông trực tiế…"), so a member
+    could not tell long choices apart; numbers keep every word readable.
+    """
+    if not buttons:
+        return text, []
+    fits = len(buttons) <= MAX_QUICK_REPLIES and all(
+        0 < len(b["label"]) <= TITLE_LIMIT for b in buttons)
+    if fits:
+        return text, [{"content_type": "text", "title": b["label"],
+                       "payload": b["payload"][:PAYLOAD_LIMIT]} for b in buttons]
+    if len(buttons) > MAX_QUICK_REPLIES:
+        log.warning("%d choices for Messenger: only the first %d can be pressed",
+                    len(buttons), MAX_QUICK_REPLIES)
+    listing = "\n".join(f"{n}. {b['label']}" for n, b in enumerate(buttons, start=1))
+    replies = [{"content_type": "text", "title": str(n), "payload": b["payload"][:PAYLOAD_LIMIT]}
+               for n, b in enumerate(buttons[:MAX_QUICK_REPLIES], start=1)]
+    return (f"{text}\n\n{listing}" if text else listing), replies
+
+
+def render_messages(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The Send API `message` objects for one outbox payload, quick replies on the last."""
+    text, replies = choices(payload.get("text") or "", payload.get("buttons") or [])
+    parts = split_text(text.strip() or " ", TEXT_LIMIT)
+    messages: list[dict[str, Any]] = [{"text": part} for part in parts]
+    if replies:
+        messages[-1]["quick_replies"] = replies
+    return messages
+
+
+def graph_failure(status: int, body: Any, headers: httpx.Headers | None = None) -> SendResult:
+    """A Graph error answer in the sender's terms: wait, retry, give up, or unreachable."""
+    error = body.get("error") if isinstance(body, dict) else None
+    error = error if isinstance(error, dict) else {}
+    code = error.get("code") if isinstance(error.get("code"), int) else None
+    sub = error.get("error_subcode") if isinstance(error.get("error_subcode"), int) else None
+    message = str(error.get("message") or f"HTTP {status}")
+    facts = [f"code {code}" + (f"/{sub}" if sub else "")] if code is not None else []
+    facts += [f"fbtrace_id {error['fbtrace_id']}"] if error.get("fbtrace_id") else []
+    detail = f"{message} ({', '.join(facts)})" if facts else message
+    if status == 429 or code in RATE_LIMIT_CODES:
+        wait = (headers or httpx.Headers()).get("Retry-After", "")
+        seconds = float(wait) if wait.isdigit() else RATE_LIMIT_WAIT
+        return SendResult(ok=False, error=f"rate limited by Messenger: {detail}",
+                          retry_after=max(seconds, 1.0))
+    if (code, sub) == OUTSIDE_WINDOW:
+        # Not unreachable: the member can write again, and then we may answer.
+        return SendResult(ok=False, outside_window=True,
+                          error=f"outside the Messenger 24-hour window: {detail}")
+    if code in UNREACHABLE_CODES or sub in UNREACHABLE_SUBCODES:
+        return SendResult(ok=False, unreachable=True, error=f"unreachable on Messenger: {detail}")
+    if code == TOKEN_CODE:
+        return SendResult(ok=False, final=True,
+                          error=f"the Page access token (FB_PAGE_ACCESS_TOKEN) was refused: "
+                                f"{detail}")
+    if status >= 500 or code in (1, 2):  # 1/2: "unknown"/"unexpected" error, retry later
+        return SendResult(ok=False, error=f"Messenger error: {detail}")
+    if 400 <= status < 500:
+        return SendResult(ok=False, final=True, error=f"refused by Messenger: {detail}")
+    return SendResult(ok=False, error=f"Messenger error: {detail}")
+
+
+def _json(response: httpx.Response) -> Any:
+    """The body as JSON, or None when Graph (or a proxy) answered something else."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class FacebookSender:
+    """Renders outbox payloads as Send API calls and downloads the photos members send."""
+
+    name = CHANNEL
+    limits = LIMITS
+
+    def __init__(self, config: Config, client: httpx.AsyncClient) -> None:
+        self.config = config
+        self.client = client
+        self.token = config.fb_page_access_token or ""
+
+    def is_group(self, external_id: str) -> bool:
+        return False  # Page conversations are one-to-one
+
+    def is_paced(self, payload: dict[str, Any]) -> bool:
+        return payload.get("kind") != "ack"
+
+    def may_send(self, message: OutboundMessage, now: datetime) -> bool:
+        """Inside the 24-hour window anything; outside only a permitted message tag."""
+        if message.payload.get("kind") == "ack" or in_window(message.last_inbound_at, now):
+            return True
+        return message_tag(message.payload) is not None
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        payload = message.payload
+        if payload.get("kind") == "ack":
+            return SendResult(ok=True)  # Messenger has no button spinner to stop
+        tag = message_tag(payload)
+        # A tagged message keeps its tag even inside the window: valid there too, and safe if
+        # the window closes while the row waits for its turn.
+        envelope: dict[str, Any] = {"recipient": {"id": message.external_id},
+                                    "messaging_type": "MESSAGE_TAG" if tag else "RESPONSE"}
+        if tag:
+            envelope["tag"] = tag
+        sent_id: str | None = None
+        for part in render_messages(payload):
+            result = await self._post({**envelope, "message": part})
+            if not result.ok:
+                return result
+            sent_id = result.platform_message_id
+        return SendResult(ok=True, platform_message_id=sent_id)
+
+    async def _post(self, body: dict[str, Any]) -> SendResult:
+        """One Send API call."""
+        try:
+            response = await self.client.post(f"/{GRAPH_VERSION}/me/messages", json=body,
+                                              params={"access_token": self.token})
+        except httpx.TimeoutException as exc:
+            return SendResult(ok=False, error=f"network: timed out ({type(exc).__name__})")
+        except httpx.TransportError as exc:
+            return SendResult(ok=False, error=f"network: {type(exc).__name__}: {exc}")
+        data = _json(response)
+        if response.is_success:
+            mid = data.get("message_id") if isinstance(data, dict) else None
+            return SendResult(ok=True, platform_message_id=str(mid) if mid else None)
+        return graph_failure(response.status_code, data, response.headers)
+
+    async def fetch_media(self, ref: str) -> bytes:
+        """Download a photo a member sent, from its URL or by its message's attachments."""
+        url = await self._attachment_url(ref) if ref.startswith(MID_REF) else ref
+        return await self._download(url)
+
+    async def _attachment_url(self, ref: str) -> str:
+        """Look an attachment's URL up again: `mid#<index>:<message id>`."""
+        index_text, _sep, mid = ref[len(MID_REF):].partition(":")
+        response = await self.client.get(
+            f"/{GRAPH_VERSION}/{mid}/attachments",
+            params={"access_token": self.token, "fields": "image_data,mime_type,size"})
+        data = _json(response)
+        if not response.is_success or not isinstance(data, dict):
+            raise MediaError(graph_failure(response.status_code, data).error or "lookup failed")
+        items = data.get("data") if isinstance(data.get("data"), list) else []
+        index = int(index_text) if index_text.isdigit() else 0
+        if index >= len(items):
+            raise MediaError(f"message has no attachment number {index}")
+        item = items[index] if isinstance(items[index], dict) else {}
+        image = item.get("image_data") if isinstance(item.get("image_data"), dict) else {}
+        url = image.get("url")
+        if not isinstance(url, str) or not url:
+            raise MediaError("the attachment is not an image")
+        return url
+
+    def _allowed(self, url: str) -> bool:
+        """Only Meta's CDN (or the configured Graph root) is fetched: no request forgery."""
+        parts = urlsplit(url)
+        graph = urlsplit(self.config.fb_graph_url)
+        if (parts.scheme, parts.netloc) == (graph.scheme, graph.netloc):
+            return True
+        host = (parts.hostname or "").lower()
+        return parts.scheme == "https" and host.endswith(MEDIA_HOSTS)
+
+    async def _download(self, url: str) -> bytes:
+        """GET with a size cap, following a few redirects, each to an allowed host."""
+        cap = self.config.max_photo_bytes
+        for _hop in range(MAX_REDIRECTS + 1):
+            if not self._allowed(url):
+                raise MediaError(f"not a Messenger attachment host: {urlsplit(url).netloc}")
+            async with self.client.stream("GET", url) as response:
+                if response.is_redirect and "location" in response.headers:
+                    url = urljoin(url, response.headers["location"])
+                    continue
+                if not response.is_success:
+                    raise MediaError(f"download failed: HTTP {response.status_code}")
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > cap:
+                    raise MediaError(f"photo larger than {cap} bytes")
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > cap:
+                        raise MediaError(f"photo larger than {cap} bytes")
+                return bytes(data)
+        raise MediaError("too many redirects")
+
+
+async def setup_profile(config: Config) -> dict[str, Any]:
+    """Set the Get Started button and the persistent menu (Messenger Profile API).
+
+    https://developers.facebook.com/docs/messenger-platform/reference/messenger-profile-api/
+    """
+    if not config.fb_page_access_token:
+        raise GraphError("FB_PAGE_ACCESS_TOKEN is not set")
+    body = {
+        "get_started": {"payload": GET_STARTED},
+        "persistent_menu": [{
+            "locale": "default",
+            "composer_input_disabled": False,  # members type their answers
+            "call_to_actions": [{"type": "postback", "title": render(label, "vi"),
+                                 "payload": payload} for label, payload in PROFILE_MENU],
+        }],
+    }
+    async with make_client(config, pool=2) as client:
+        try:
+            response = await client.post(f"/{GRAPH_VERSION}/me/messenger_profile", json=body,
+                                         params={"access_token": config.fb_page_access_token})
+        except httpx.TransportError as exc:
+            raise GraphError(f"cannot reach {config.fb_graph_url}: {exc}") from None
+    data = _json(response)
+    if not response.is_success or not isinstance(data, dict):
+        raise GraphError(graph_failure(response.status_code, data).error or "refused")
+    log.info("Messenger profile set: Get Started and a %d-item menu", len(PROFILE_MENU))
+    return data
+
+
+async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    """Connect Messenger for the worker: the sender and photo downloads; no polling."""
+    client = make_client(config)
+    sender = FacebookSender(config, client)
+    return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media},
+                        closers=[client.aclose])
+

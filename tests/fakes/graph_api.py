@@ -1,0 +1,324 @@
+"""A fake Facebook Graph API on real HTTP, so the Messenger channel is tested end to end.
+
+It speaks the wire format of https://graph.facebook.com for what duan8 uses:
+``POST /v{N}/me/messages?access_token=…`` (Send API) answering ``{"recipient_id","message_id"}``,
+``POST /v{N}/me/messenger_profile`` answering ``{"result":"success"}``,
+``GET /v{N}/{message-id}/attachments``, and attachment downloads from ``/cdn/{path}``. Errors
+come as Graph does: ``{"error":{"message","type","code","error_subcode","fbtrace_id"}}``.
+It checks what Meta checks (token, messaging type, text ≤ 2,000, quick replies ≤ 13 with titles
+≤ 20) so a bad request fails here as it would there. Tests inject faults and read the calls.
+
+Typical use::
+
+    with FakeGraph(token="page-token") as graph:
+        ...  # FB_GRAPH_URL=graph.url
+        assert graph.sent_texts() == ["xin chào"]
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+JSONDict = dict[str, Any]
+
+DEFAULT_TOKEN: Final = "EAAFakePageToken-duan8"
+TEXT_LIMIT: Final = 2000
+MAX_QUICK_REPLIES: Final = 13
+TITLE_LIMIT: Final = 20
+PAYLOAD_LIMIT: Final = 1000
+MENU_TITLE_LIMIT: Final = 30
+MESSAGING_TYPES: Final = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
+
+# kind -> (HTTP status, code, subcode, message), as Graph answers them.
+FAULTS: Final[dict[str, tuple[int, int, int | None, str]]] = {
+    "rate_limited": (400, 613, None, "(#613) Calls to this api have exceeded the rate limit."),
+    "outside_window": (400, 10, 2018278,
+                       "(#10) This message is sent outside of allowed window."),
+    "unavailable": (400, 551, 1545041, "(#551) This person isn't available right now."),
+    "500": (500, 2, None, "An unexpected error has occurred. Please retry your request later."),
+    "token": (400, 190, 463, "Error validating access token: Session has expired."),
+}
+FAULT_KINDS: Final = frozenset(FAULTS) | {"drop"}
+
+_MESSAGES = re.compile(r"^/v\d+\.\d+/me/messages$")
+_PROFILE = re.compile(r"^/v\d+\.\d+/me/messenger_profile$")
+_ATTACHMENTS = re.compile(r"^/v\d+\.\d+/([^/]+)/attachments$")
+_CDN = "/cdn/"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request as the fake received it, for tests to assert on."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    time: float
+    status: int
+
+
+class GraphError(Exception):
+    """A Graph error answer raised inside a route."""
+
+    def __init__(self, status: int, code: int, message: str, subcode: int | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.subcode, self.message = status, code, subcode, message
+
+    def body(self, trace: str) -> JSONDict:
+        """The JSON body Graph sends for this error."""
+        error: JSONDict = {"message": self.message, "type": "OAuthException", "code": self.code,
+                           "fbtrace_id": trace}
+        if self.subcode is not None:
+            error["error_subcode"] = self.subcode
+        return {"error": error}
+
+
+class _Drop(Exception):
+    """Close the connection without answering, like a network failure."""
+
+
+class FakeGraph:
+    """The Graph API subset duan8 uses, on 127.0.0.1 and an ephemeral port."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        self.token = token
+        self.calls: list[Call] = []
+        self._faults: list[str] = []
+        self._images: dict[str, tuple[bytes, str]] = {}
+        self._attachments: dict[str, list[str]] = {}
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeGraph:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeGraph:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ steering
+
+    def fail_next(self, kind: str, count: int = 1) -> None:
+        """Make the next `count` Send API calls fail as Graph does for `kind`."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; choose from {sorted(FAULT_KINDS)}")
+        with self._lock:
+            self._faults += [kind] * count
+
+    def add_image(self, path: str, data: bytes, content_type: str = "image/png") -> str:
+        """Serve `data` as a Messenger attachment would be; returns its URL."""
+        key = path.lstrip("/")
+        with self._lock:
+            self._images[key] = (data, content_type)
+        return f"{self.url}{_CDN}{key}"
+
+    def add_attachments(self, mid: str, urls: list[str]) -> None:
+        """What `GET /{mid}/attachments` lists for one message."""
+        with self._lock:
+            self._attachments[mid] = list(urls)
+
+    # ------------------------------------------------------------------ inspection
+
+    def calls_to(self, endpoint: str) -> list[Call]:
+        """Calls whose path ends with `endpoint` ("messages", "messenger_profile", …)."""
+        with self._lock:
+            return [c for c in self.calls if c.path.rstrip("/").endswith(endpoint)]
+
+    def sent_messages(self) -> list[JSONDict]:
+        """Bodies of Send API calls that Graph accepted, in order."""
+        return [c.body for c in self.calls_to("/me/messages") if c.status == 200]
+
+    def sent_texts(self) -> list[str]:
+        """The texts delivered, in order."""
+        return [b["message"].get("text", "") for b in self.sent_messages()]
+
+    # ------------------------------------------------------------------ routes
+
+    def handle(self, method: str, path: str, query: dict[str, str],
+               body: Any) -> tuple[int, str, bytes]:
+        """Answer one request; returns status, content type and body bytes."""
+        if method == "GET" and path.startswith(_CDN):
+            with self._lock:
+                image = self._images.get(path[len(_CDN):])
+            if image is None:
+                return 404, "text/plain", b"not found"
+            return 200, image[1], image[0]
+        if _MESSAGES.match(path) and method == "POST":
+            self._check_token(query)
+            self._fault()
+            return self._json(200, self._send(body))
+        if _PROFILE.match(path) and method == "POST":
+            self._check_token(query)
+            self._profile(body)
+            return self._json(200, {"result": "success"})
+        match = _ATTACHMENTS.match(path)
+        if match and method == "GET":
+            self._check_token(query)
+            return self._json(200, self._list_attachments(match.group(1)))
+        raise GraphError(400, 2500, f"Unknown path components: {path}")
+
+    def _json(self, status: int, data: JSONDict) -> tuple[int, str, bytes]:
+        return status, "application/json", json.dumps(data).encode()
+
+    def _check_token(self, query: dict[str, str]) -> None:
+        if query.get("access_token") != self.token:
+            raise GraphError(400, 190, "Invalid OAuth access token - Cannot parse access token")
+
+    def _fault(self) -> None:
+        with self._lock:
+            kind = self._faults.pop(0) if self._faults else None
+        if kind == "drop":
+            raise _Drop
+        if kind is not None:
+            status, code, subcode, message = FAULTS[kind]
+            raise GraphError(status, code, message, subcode)
+
+    def _send(self, body: Any) -> JSONDict:
+        """Validate a Send API body as Meta does and answer with a new message id."""
+        if not isinstance(body, dict):
+            raise GraphError(400, 100, "(#100) The request body must be JSON")
+        recipient = body.get("recipient")
+        if not isinstance(recipient, dict) or not recipient.get("id"):
+            raise GraphError(400, 100, "(#100) The parameter recipient is required")
+        kind = body.get("messaging_type")
+        if kind not in MESSAGING_TYPES:
+            raise GraphError(400, 100, "(#100) Param messaging_type must be one of "
+                                       "{RESPONSE, UPDATE, MESSAGE_TAG}")
+        if kind == "MESSAGE_TAG" and not body.get("tag"):
+            raise GraphError(400, 100, "(#100) Tag is required for MESSAGE_TAG messaging type")
+        message = body.get("message")
+        if not isinstance(message, dict):
+            raise GraphError(400, 100, "(#100) The parameter message is required")
+        text = message.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise GraphError(400, 100, "(#100) Param message[text] must be a non-empty UTF-8 "
+                                       "encoded string")
+        if len(text) > TEXT_LIMIT:
+            raise GraphError(400, 100, "(#100) Length of param message[text] must be less "
+                                       f"than or equal to {TEXT_LIMIT}")
+        self._check_quick_replies(message.get("quick_replies"))
+        with self._lock:
+            self._counter += 1
+            number = self._counter
+        return {"recipient_id": str(recipient["id"]), "message_id": f"m_fake{number:08d}"}
+
+    @staticmethod
+    def _check_quick_replies(replies: Any) -> None:
+        if replies is None:
+            return
+        if not isinstance(replies, list) or not 0 < len(replies) <= MAX_QUICK_REPLIES:
+            raise GraphError(400, 100, "(#100) param message[quick_replies] must have between "
+                                       f"1 and {MAX_QUICK_REPLIES} elements")
+        for reply in replies:
+            title = reply.get("title") if isinstance(reply, dict) else None
+            if reply.get("content_type") != "text" or not isinstance(title, str) or not title:
+                raise GraphError(400, 100, "(#100) A text quick reply needs a title")
+            if len(title) > TITLE_LIMIT:
+                raise GraphError(400, 100, "(#100) Quick reply title is longer than "
+                                           f"{TITLE_LIMIT} characters")
+            if len(str(reply.get("payload", ""))) > PAYLOAD_LIMIT:
+                raise GraphError(400, 100, "(#100) Quick reply payload is too long")
+
+    @staticmethod
+    def _profile(body: Any) -> None:
+        if not isinstance(body, dict) or not body:
+            raise GraphError(400, 100, "(#100) Requires one of the params: get_started, "
+                                       "persistent_menu, greeting, …")
+        for menu in body.get("persistent_menu") or []:
+            for item in menu.get("call_to_actions") or []:
+                if len(item.get("title", "")) > MENU_TITLE_LIMIT:
+                    raise GraphError(400, 100, "(#100) Menu item title is too long")
+
+    def _list_attachments(self, mid: str) -> JSONDict:
+        with self._lock:
+            urls = self._attachments.get(mid)
+        if urls is None:
+            raise GraphError(400, 100, f"(#100) Unsupported get request. Object {mid} does "
+                                       "not exist")
+        return {"data": [{"id": f"{mid}-{i}", "mime_type": "image/png",
+                          "image_data": {"url": url}} for i, url in enumerate(urls)]}
+
+    def record(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+
+def _handler_for(graph: FakeGraph) -> type[BaseHTTPRequestHandler]:
+    """A request handler class bound to one FakeGraph."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Quiet: tests read calls, not logs."""
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def _serve(self, method: str) -> None:
+            parts = urlsplit(self.path)
+            query = dict(parse_qsl(parts.query, keep_blank_values=True))
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body: Any = None
+            if raw:
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+            trace = f"AFake{int(time.monotonic() * 1e6) % 10**9:09d}"
+            try:
+                status, content_type, payload = graph.handle(method, parts.path, query, body)
+            except _Drop:
+                graph.record(Call(method, parts.path, query, body, time.time(), 0))
+                self.close_connection = True
+                self.connection.close()
+                return
+            except GraphError as exc:
+                status, content_type = exc.status, "application/json"
+                payload = json.dumps(exc.body(trace)).encode()
+            graph.record(Call(method, parts.path, query, body, time.time(), status))
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client hung up (e.g. it refused a download over its size cap).
+                self.close_connection = True
+
+    return Handler
