@@ -347,7 +347,7 @@ class Media(Base):
     # A platform photo is counted in the draft at once and fetched by the worker afterwards,
     # so a webhook never waits on a download: ready | pending | failed.
     status: Mapped[str] = mapped_column(String(12), default="ready", server_default="ready")
-    source: Mapped[str | None] = mapped_column(String(300))
+    source: Mapped[str | None] = mapped_column(Text)  # platform URLs can be long
     fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
 

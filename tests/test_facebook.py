@@ -372,18 +372,15 @@ def test_a_photo_is_counted_at_once_and_fetched_by_the_worker(fb):
         assert (fb.config.media_path / media.storage_key).read_bytes() == png_bytes(seed=7)
 
 
-def test_a_url_too_long_to_keep_is_looked_up_by_its_message(fb):
+def test_a_long_cdn_url_is_kept_whole_and_fetched(fb):
     psid = "7301928374650322"
     _to_photo_step(fb, psid)
-    url = fb.graph.add_image("v/" + "s" * 320 + ".png", png_bytes(seed=8))
-    mid = fb.next_mid()
-    fb.graph.add_attachments(mid, [url])
-    assert fb.post(_image_event(fb, psid, url, mid=mid)).status_code == 200
+    url = fb.graph.add_image("v/" + "s" * 900 + ".png", png_bytes(seed=8))
+    assert fb.post(_image_event(fb, psid, url, mid=fb.next_mid())).status_code == 200
     _fetch(fb)
     with fb.db.sessions() as session:
         (media,) = session.scalars(select(Media)).all()
-        assert media.status == "ready" and len(media.source) <= 300
-    assert fb.graph.calls_to("/attachments")
+        assert media.status == "ready" and media.source == f"facebook:{url}"
 
 
 def test_downloads_only_from_messenger_hosts_and_within_the_size_cap(fb):

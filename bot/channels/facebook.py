@@ -19,7 +19,6 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
-from storage.models import Media
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,6 @@ CHANNEL = "facebook"
 GET_STARTED = "GET_STARTED"  # the Get Started button's payload, set by `duan8 facebook setup`
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_PAYLOAD = 1000  # Send API: a quick reply's payload is at most 1,000 characters
-MID_REF = "mid#"  # a photo source naming the message's attachment instead of its URL
 MAX_START_PARAM = 32  # the same cap the Telegram deep link has: invite and link codes are short
 bp = Blueprint("facebook", __name__)
 
@@ -60,36 +58,17 @@ def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
-def _source_limit() -> int:
-    """How long a photo's source may be: the column that keeps it (Media.source)."""
-    length = getattr(Media.__table__.c.source.type, "length", None)
-    return int(length) if length else 1_000_000
-
-
-def photo_source(mid: str, index: int, url: str) -> str:
-    """Where the worker fetches a photo: its URL, or the message and position when too long.
-
-    Messenger's CDN URLs carry long signatures and can outgrow the column; the attachment is
-    then looked up again through `GET /{message-id}/attachments` (a Pages endpoint:
-    https://developers.facebook.com/docs/graph-api/reference/message/attachments).
-    """
-    source = f"{CHANNEL}:{url}"
-    if len(source) <= _source_limit():
-        return source
-    return f"{CHANNEL}:{MID_REF}{index}:{mid}"
-
-
 def _photos(mid: str, attachments: list[Any]) -> tuple[IncomingPhoto, ...]:
     """Image attachments as photos to fetch later; other kinds are left to the text."""
     photos: list[IncomingPhoto] = []
-    for index, item in enumerate(attachments):
+    for item in attachments:
         attachment = _dict(item)
         payload = _dict(attachment.get("payload"))
         url = _text(payload.get("url"))
         # A sticker (the thumbs-up too) arrives as an image carrying a sticker_id: not a photo.
         if attachment.get("type") == "image" and url and "sticker_id" not in payload:
             # The size is unknown until the download, which enforces the cap (fetch_media).
-            photos.append(IncomingPhoto(data=None, source=photo_source(mid, index, url), size=0))
+            photos.append(IncomingPhoto(data=None, source=f"{CHANNEL}:{url}", size=0))
     return tuple(photos)
 
 

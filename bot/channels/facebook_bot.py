@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from bot.channels.base import ChannelStart, SendResult, split_text
-from bot.channels.facebook import CHANNEL, GET_STARTED, MID_REF
+from bot.channels.facebook import CHANNEL, GET_STARTED
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
@@ -236,30 +236,9 @@ class FacebookSender:
             return SendResult(ok=True, platform_message_id=str(mid) if mid else None)
         return graph_failure(response.status_code, data, response.headers)
 
-    async def fetch_media(self, ref: str) -> bytes:
-        """Download a photo a member sent, from its URL or by its message's attachments."""
-        url = await self._attachment_url(ref) if ref.startswith(MID_REF) else ref
+    async def fetch_media(self, url: str) -> bytes:
+        """Download a photo a member sent, from its attachment URL."""
         return await self._download(url)
-
-    async def _attachment_url(self, ref: str) -> str:
-        """Look an attachment's URL up again: `mid#<index>:<message id>`."""
-        index_text, _sep, mid = ref[len(MID_REF):].partition(":")
-        response = await self.client.get(
-            f"/{GRAPH_VERSION}/{mid}/attachments",
-            params={"access_token": self.token, "fields": "image_data,mime_type,size"})
-        data = _json(response)
-        if not response.is_success or not isinstance(data, dict):
-            raise MediaError(graph_failure(response.status_code, data).error or "lookup failed")
-        items = data.get("data") if isinstance(data.get("data"), list) else []
-        index = int(index_text) if index_text.isdigit() else 0
-        if index >= len(items):
-            raise MediaError(f"message has no attachment number {index}")
-        item = items[index] if isinstance(items[index], dict) else {}
-        image = item.get("image_data") if isinstance(item.get("image_data"), dict) else {}
-        url = image.get("url")
-        if not isinstance(url, str) or not url:
-            raise MediaError("the attachment is not an image")
-        return url
 
     def _allowed(self, url: str) -> bool:
         """Only Meta's CDN (or the configured Graph root) is fetched: no request forgery."""

@@ -40,7 +40,6 @@ IMAGE_EVENT = "message.image.received"
 # member is told what it can take instead of hearing nothing.
 MESSAGE_EVENT = re.compile(r"^message\.[a-z_]+\.received$")
 SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
-MEDIA_SOURCE_LIMIT = 300  # storage.models.Media.source
 EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
 CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
@@ -68,11 +67,6 @@ def _short_key(prefix: str, name: str) -> str:
 def buttons_key(external_id: str) -> str:
     """Where the buttons last shown in one chat are kept."""
     return _short_key("zalo_bot.buttons.", external_id)
-
-
-def photo_key(digest: str) -> str:
-    """Where a photo URL too long for media.source is kept until it is fetched."""
-    return f"zalo_bot.photo.{digest}"
 
 
 def remember_buttons(session: Session, external_id: str, buttons: list[dict[str, str]]) -> None:
@@ -112,13 +106,6 @@ def photo_url(message: dict[str, Any]) -> str | None:
         if isinstance(value, str) and value.startswith(("https://", "http://")):
             return value
     return None
-
-
-def photo_source(url: str) -> str:
-    """The media source to fetch later; a URL longer than the column is referred to by digest."""
-    if len(CHANNEL) + 1 + len(url) <= MEDIA_SOURCE_LIMIT:
-        return f"{CHANNEL}:{url}"
-    return f"{CHANNEL}:ref:{hashlib.sha256(url.encode()).hexdigest()}"
 
 
 def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
@@ -170,7 +157,7 @@ def to_incoming(update: dict[str, Any],
         return Incoming(**base, text=text, start_param=start_param)
     if name == IMAGE_EVENT:
         url = photo_url(message)
-        photos = (IncomingPhoto(data=None, source=photo_source(url), size=0),) if url else ()
+        photos = (IncomingPhoto(data=None, source=f"{CHANNEL}:{url}", size=0),) if url else ()
         return Incoming(**base, text=str(message.get("caption") or ""), photos=photos)
     return Incoming(**base, text="")
 
@@ -185,18 +172,6 @@ def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[dict[st
         return []
     with dispatcher.db.sessions() as session:
         return shown_buttons(session, where[0])
-
-
-def _keep_long_url(dispatcher: Dispatcher, incoming: Incoming, update: dict[str, Any]) -> None:
-    """A photo known by digest needs its URL kept where the fetcher can find it."""
-    refs = [p.source for p in incoming.photos if (p.source or "").startswith(f"{CHANNEL}:ref:")]
-    message = update.get("message") if isinstance(update.get("message"), dict) else {}
-    url = photo_url(message)
-    if not refs or url is None:
-        return
-    with dispatcher.db.transaction() as session:
-        for ref in refs:
-            settings.put(session, photo_key(str(ref).rsplit(":", 1)[1]), url)
 
 
 def handle_update(dispatcher: Dispatcher, data: Any) -> None:
@@ -214,7 +189,6 @@ def handle_update(dispatcher: Dispatcher, data: Any) -> None:
     if incoming is None:
         dispatcher.note_seen(CHANNEL, event_id(update))
         return
-    _keep_long_url(dispatcher, incoming, update)
     dispatcher.dispatch(incoming)
 
 

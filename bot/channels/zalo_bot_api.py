@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from bot.channels.base import ChannelStart, SendResult, split_text
-from bot.channels.zalo_bot import CHANNEL, handle_update, photo_key, remember_buttons
+from bot.channels.zalo_bot import CHANNEL, handle_update, remember_buttons
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
@@ -221,17 +221,8 @@ class ZaloBotSender:
             # again. The member can still type the label instead of its number.
             log.exception("could not remember the choices shown in Zalo chat %s", external_id)
 
-    def _long_url(self, digest: str) -> str:
-        """The URL the webhook kept for a photo whose URL did not fit media.source."""
-        with self.db.sessions() as session:
-            url = settings.get(session, photo_key(digest))
-        if not url:
-            raise LookupError(f"no photo URL kept for {digest}")
-        return url
-
-    async def fetch_media(self, ref: str) -> bytes:
-        """Download a photo a member sent: `ref` is its URL, or "ref:<digest>" for long URLs."""
-        url = await asyncio.to_thread(self._long_url, ref[4:]) if ref.startswith("ref:") else ref
+    async def fetch_media(self, url: str) -> bytes:
+        """Download a photo a member sent, from the URL its event carried."""
         return await self.api.fetch(url, self.max_photo_bytes)
 
 
