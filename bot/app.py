@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask, jsonify, redirect, url_for
-from sqlalchemy import text
 
 from bot import __version__
 from bot.channels import facebook, telegram, webchat, zalo_bot
@@ -50,8 +49,7 @@ def create_app(
         database = app.extensions["duan8.db"]
         body: dict[str, Any] = {"status": "ok", "version": __version__}
         try:
-            with database.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
+            database.ping()
             body["database"] = "reachable"
             body["migration"] = migrate.current_revision(database.engine)
             body["migration_head"] = migrate.head_revision()

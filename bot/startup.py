@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from bot.config import Config
 from storage import migrate
 from storage.db import Database, lock_exclusively
-from storage.models import Plan
 from storage.plan_file import read_plan_file
-from storage.plans import load_plan
+from storage.plans import has_plan, load_plan
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +23,7 @@ def prepare_database(config: Config, db: Database) -> None:
         return
     with db.transaction() as session:
         lock_exclusively(session, PLAN_LOCK_KEY)
-        if session.scalar(select(Plan.id).limit(1)) is not None:
+        if has_plan(session):
             return
         spec = read_plan_file(config.plan_file)
         load_plan(session, spec, actor="startup")

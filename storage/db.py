@@ -73,6 +73,11 @@ class Database:
         """SQLite has no row locks or LISTEN/NOTIFY; callers pick simpler paths there."""
         return self.engine.dialect.name == "sqlite"
 
+    def ping(self) -> None:
+        """Round-trip to the database; raises when it cannot be reached."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A session whose work commits together or not at all."""

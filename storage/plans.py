@@ -181,6 +181,11 @@ def _deactivate(rows: dict[str, Any], keep: set[str]) -> int:
     return count
 
 
+def has_plan(session: Session) -> bool:
+    """Whether any plan has been loaded (the first start loads the default one)."""
+    return session.scalar(select(Plan.id).limit(1)) is not None
+
+
 def current_plan(session: Session) -> Plan | None:
     """The plan most recently loaded; one deployment normally runs one plan at a time."""
     return session.scalar(select(Plan).order_by(Plan.loaded_at.desc(), Plan.id.desc()).limit(1))
