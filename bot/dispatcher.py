@@ -129,12 +129,12 @@ class Dispatcher:
             if inbound_id is None:
                 return Outcome(duplicate=True)
             locale = normalise_locale(incoming.locale)
-            identity_id = conversation.get_or_create_identity(
+            row = conversation.upsert_identity(
                 session, incoming.channel, incoming.external_id, locale, now)
+            identity_id = row.id
             conversation.link_inbound(session, inbound_id, identity_id)
-            conversation.touch_identity(session, identity_id, now)
             state = conversation.load_state(session, identity_id)
-            identity = conversation.identity_view(session, identity_id)
+            identity = conversation.view_of(session, row, incoming.channel)
             photos = self._photos(session, incoming, identity_id, identity.consent == "given")
             inbound = Inbound(
                 channel=incoming.channel, external_id=incoming.external_id,
