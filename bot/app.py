@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask, jsonify, redirect, url_for
 
 from bot import __version__
-from bot.channels import facebook, telegram, webchat, zalo_bot
+from bot.channels import facebook, telegram, webchat, zalo, zalo_bot
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup
 from storage import migrate
@@ -39,6 +39,7 @@ def create_app(
     telegram.init_app(app)
     zalo_bot.init_app(app)
     facebook.init_app(app)
+    zalo.init_app(app)
 
     @app.get("/")
     def index() -> Any:

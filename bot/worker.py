@@ -39,11 +39,18 @@ async def _facebook(config: Config, db: Database, dispatcher: Dispatcher) -> Cha
     return await facebook_bot.start(config, db, dispatcher)
 
 
+async def _zalo(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    from bot.channels import zalo_api
+
+    return await zalo_api.start(config, db, dispatcher)
+
+
 # Each platform's start-up, tried when its token is set (Config.channel_enabled).
 PLATFORMS: dict[str, Callable[[Config, Database, Dispatcher], Awaitable[ChannelStart]]] = {
     "telegram": _telegram,
     "zalo_bot": _zalo_bot,
     "facebook": _facebook,
+    "zalo": _zalo,
 }
 
 

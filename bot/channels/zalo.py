@@ -1,0 +1,308 @@
+"""Zalo Official Account (Open API v3): the webhook verifies, parses and dedupes events.
+
+The web process never calls Zalo: answers are queued in the outbox and delivered by the worker
+(bot/channels/zalo_api.py); tokens live in bot/channels/zalo_tokens.py.
+
+Platform facts relied on (PLATFORMS.md, Zalo OA section, and the code cited there):
+- Signature: `X-ZEvent-Signature: mac=<hex>`, hex = SHA-256 (a plain hash, not an HMAC) of
+  app_id + raw body + timestamp + OA secret key, app_id and timestamp read from the body
+  (chatwoot `app/jobs/webhooks/zalo_events_job.rb`, `validate_signature`).
+- Event names: `user_send_text|image|link|audio|video|sticker|location|file|gif`,
+  `user_received_message`, `user_seen_message` (same file); `oa_send_*` are echoes of the OA's own
+  messages, where the user is `recipient.id` (chatwoot `app/jobs/webhooks/zalo_oa_events_job.rb`);
+  `follow`/`unfollow` name the user in `follower.id` (e.g. trilk/pvi-ott-platform-server
+  `routes/zalobot.js`; `sender.id` is read as a fallback). The image URL is
+  `message.attachments[].payload.url` (chatwoot `app/services/zalo_oa/incoming_message_service.rb`).
+- Ids are strings longer than 2^53: the body is parsed with `parse_int=str`, so even an id sent as
+  a bare JSON number keeps its exact digits, and the signature uses the timestamp's own digits.
+- Answer within about 2 s: nothing here waits on Zalo or on a download.
+
+Button templates for consultation messages are documented only by third-party SDKs, so the
+sender shows buttons as a numbered list and remembers it per user (`zalo.buttons.<user_id>` in
+storage.settings): a member typing just "1" presses the first. A reply counts as a free "reply"
+only when it quotes the member's message id (Zalo OA help centre, "Các loại tin của Zalo
+Official Account", zalooa.freshdesk.com article 64000261136), so the id of each member's latest
+message is kept too (`zalo.quote.<user_id>`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import re
+from typing import Any
+
+from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from sqlalchemy.orm import Session
+
+from bot.config import Config
+from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
+from storage import settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "zalo"
+SIGNATURE_HEADER = "X-ZEvent-Signature"
+MAX_BODY = 1024 * 1024  # Zalo events are a few kB; anything larger is not one
+FOLLOW, UNFOLLOW = "follow", "unfollow"
+TEXT_EVENT, IMAGE_EVENT, BUTTON_EVENT = "user_send_text", "user_send_image", "user_click_button"
+# Stickers, voice, files, locations... reach the conversation as an empty message, so the member
+# is told what it can take (text or a photo) instead of hearing nothing.
+OTHER_MESSAGE = re.compile(r"^user_send_[a-z_]+$")
+# A follow is a first contact: "/start" greets a newcomer (consent) and shows a member the menu,
+# where an empty message would be answered "I did not understand".
+GREETING = "/start"
+CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
+EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
+EVENT_ID_LIMIT = 191  # storage.models.InboundEvent.event_id
+PAYLOAD_LIMIT = 200
+
+bp = Blueprint("zalo", __name__)
+
+
+# --- reading events ---------------------------------------------------------------------------
+
+
+def parse_body(raw: bytes) -> dict[str, Any] | None:
+    """The event as a dict whose numbers stay strings (ids beyond 2^53), or None."""
+    try:
+        value = json.loads(raw, parse_int=str)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _text(value: Any) -> str:
+    """A string from a JSON value that should be one (numbers arrive as strings), else ""."""
+    return value if isinstance(value, str) else ""
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """A JSON object, or an empty one when the field is missing or of the wrong type."""
+    return value if isinstance(value, dict) else {}
+
+
+def _digest(value: str) -> str:
+    """A stable fingerprint for keys and sources that would outgrow their column."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def expected_signature(app_id: str, body: bytes, timestamp: str, oa_secret_key: str) -> str:
+    """`mac=` + SHA-256 of app_id + raw body + timestamp + OA secret key, as Zalo signs."""
+    digest = hashlib.sha256(app_id.encode() + body + timestamp.encode() + oa_secret_key.encode())
+    return f"mac={digest.hexdigest()}"
+
+
+def signature_ok(config: Config, body: bytes, event: dict[str, Any], header: str) -> bool:
+    """The event names our app and carries our OA's signature; both compared in constant time."""
+    app_id, secret = config.zalo_app_id, config.zalo_oa_secret_key
+    if not app_id or not secret:
+        return False
+    same_app = hmac.compare_digest(_text(event.get("app_id")).encode(), app_id.encode())
+    expected = expected_signature(app_id, body, _text(event.get("timestamp")), secret)
+    given = header.strip().lower().encode("utf-8", "replace")
+    # Both comparisons always run, so the time taken says nothing about which one failed.
+    return hmac.compare_digest(expected.encode(), given) & same_app
+
+
+def user_of(event: dict[str, Any]) -> str | None:
+    """The member an event is about: the follower, the sender, or an echo's recipient."""
+    name = _text(event.get("event_name"))
+    if name in (FOLLOW, UNFOLLOW):
+        candidates = [_dict(event.get("follower")).get("id"), _dict(event.get("sender")).get("id")]
+    elif name.startswith("oa_"):
+        candidates = [_dict(event.get("recipient")).get("id")]
+    else:
+        candidates = [_dict(event.get("sender")).get("id")]
+    user = next((_text(c) for c in candidates if _text(c)), "")
+    return user if 0 < len(user) <= EXTERNAL_ID_LIMIT else None
+
+
+def event_id(event: dict[str, Any]) -> str:
+    """`message.msg_id` exactly; events without one: event name + user + timestamp."""
+    msg_id = _text(_dict(event.get("message")).get("msg_id"))
+    if msg_id:
+        return msg_id if len(msg_id) <= EVENT_ID_LIMIT else f"sha256:{_digest(msg_id)}"
+    name = _text(event.get("event_name"))
+    timestamp = _text(event.get("timestamp"))
+    if not timestamp:
+        canonical = json.dumps(event, sort_keys=True, ensure_ascii=False)
+        return f"{name[:40]}:sha256:{_digest(canonical)}"
+    key = f"{name}:{user_of(event) or ''}:{timestamp}"
+    return key if len(key) <= EVENT_ID_LIMIT else f"{name[:40]}:sha256:{_digest(key)}"
+
+
+def _short_key(prefix: str, name: str) -> str:
+    """A settings key; a name too long for the column is replaced by its digest."""
+    key = f"{prefix}{name}"
+    return key if len(key) <= SETTING_KEY_LIMIT else f"{prefix}sha256:{_digest(name)[:48]}"
+
+
+def buttons_key(user_id: str) -> str:
+    """Where the numbered choices a user saw last are kept."""
+    return _short_key("zalo.buttons.", user_id)
+
+
+def quote_key(user_id: str) -> str:
+    """Where the id of a user's latest message is kept, for replies to quote."""
+    return _short_key("zalo.quote.", user_id)
+
+
+def remember_buttons(session: Session, user_id: str, choices: list[dict[str, str]]) -> None:
+    """Store the numbered choices a user was just shown (an empty list forgets them)."""
+    settings.put(session, buttons_key(user_id), json.dumps(choices, ensure_ascii=False))
+
+
+def shown_buttons(session: Session, user_id: str) -> list[dict[str, str]]:
+    """The numbered choices this user saw last; [] when none or unreadable."""
+    raw = settings.get(session, buttons_key(user_id))
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    return [b for b in value if isinstance(b, dict) and isinstance(b.get("payload"), str)]
+
+
+def pressed(text: str, choices: list[dict[str, str]]) -> dict[str, str] | None:
+    """The choice a member made by typing its number ("1", "2." or "3)"), if any."""
+    match = CHOICE.match(text)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return choices[number - 1] if 1 <= number <= len(choices) else None
+
+
+def image_attachments(message: dict[str, Any]) -> list[tuple[str, int]]:
+    """(URL, declared size or 0) of each picture in a user_send_image message."""
+    found = []
+    attachments = message.get("attachments")
+    for item in attachments if isinstance(attachments, list) else []:
+        item = _dict(item)
+        payload = _dict(item.get("payload"))
+        url = _text(payload.get("url"))
+        if _text(item.get("type")) not in ("", "image") or not url.startswith(("https://",
+                                                                                "http://")):
+            continue
+        size = _text(payload.get("size"))
+        found.append((url, int(size) if size.isdigit() else 0))
+    return found
+
+
+def to_incoming(event: dict[str, Any], choices: list[dict[str, str]] | None = None,
+                max_photo_bytes: int = 5 * 1024 * 1024) -> Incoming | None:
+    """The part of an event a conversation uses; None for events that need no answer."""
+    name = _text(event.get("event_name"))
+    user = user_of(event)
+    if user is None or name.startswith("oa_"):
+        return None
+    message = _dict(event.get("message"))
+    base: dict[str, Any] = {"channel": CHANNEL, "external_id": user, "event_id": event_id(event)}
+    if name == FOLLOW:
+        return Incoming(**base, text=GREETING)
+    if name == TEXT_EVENT:
+        text = _text(message.get("text"))
+        choice = pressed(text, choices or [])
+        if choice is not None:
+            return Incoming(**base, text="", payload=choice["payload"][:PAYLOAD_LIMIT])
+        return Incoming(**base, text=text)
+    if name == BUTTON_EVENT:
+        payload = _text(message.get("payload")) or _text(message.get("text"))
+        return Incoming(**base, payload=payload[:PAYLOAD_LIMIT]) if payload else None
+    if name == IMAGE_EVENT:
+        photos, oversize = [], 0
+        for url, size in image_attachments(message):
+            if size > max_photo_bytes:
+                oversize += 1
+            else:
+                photos.append(IncomingPhoto(data=None, source=f"{CHANNEL}:{url}", size=size))
+        return Incoming(**base, text=_text(message.get("text")), photos=tuple(photos),
+                        oversize_photos=oversize)
+    if OTHER_MESSAGE.match(name):
+        return Incoming(**base, text="")
+    return None  # seen/received receipts, link clicks, shop and call events: nothing to answer
+
+
+# --- handling -----------------------------------------------------------------------------------
+
+
+def _choices_for(dispatcher: Dispatcher, event: dict[str, Any]) -> list[dict[str, str]]:
+    """Look the shown choices up only when the member typed nothing but a number."""
+    text = _text(_dict(event.get("message")).get("text"))
+    user = user_of(event)
+    if event.get("event_name") != TEXT_EVENT or user is None or CHOICE.match(text) is None:
+        return []
+    with dispatcher.db.sessions() as session:
+        return shown_buttons(session, user)
+
+
+def _keep_context(dispatcher: Dispatcher, event: dict[str, Any], incoming: Incoming) -> None:
+    """Before the reply is queued: the member's message id, which the reply must quote."""
+    message = _dict(event.get("message"))
+    msg_id = _text(message.get("msg_id"))
+    quote = msg_id if msg_id and OTHER_MESSAGE.match(_text(event.get("event_name"))) else None
+    if quote is None:
+        return
+    with dispatcher.db.transaction() as session:
+        settings.put(session, quote_key(incoming.external_id), quote)
+
+
+def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
+    """Route one verified event through the dispatcher: dispatch, note as seen, or unreachable."""
+    name = _text(event.get("event_name"))
+    if not name:
+        log.warning("dropping a Zalo event without an event_name")
+        return
+    if name == UNFOLLOW:
+        user = user_of(event)
+        if user is not None:
+            dispatcher.note_unreachable(CHANNEL, user, event_id(event),
+                                        "the member unfollowed the Zalo Official Account")
+            return
+    try:
+        incoming = to_incoming(event, _choices_for(dispatcher, event),
+                               dispatcher.config.max_photo_bytes)
+    except (KeyError, TypeError, ValueError) as exc:
+        # Answering an error would only make Zalo resend the same broken event.
+        log.warning("dropping a Zalo event that does not parse: %s", exc)
+        return
+    if incoming is None:
+        dispatcher.note_seen(CHANNEL, event_id(event))
+        return
+    _keep_context(dispatcher, event, incoming)
+    dispatcher.dispatch(incoming)
+
+
+@bp.post("/webhooks/zalo")
+def webhook() -> Any:
+    """Verify app and signature before acting on anything, then dedupe, handle, queue."""
+    config: Config = current_app.extensions["duan8.config"]
+    if not config.channel_enabled(CHANNEL):
+        abort(404)
+    if (request.content_length or 0) > MAX_BODY:
+        abort(413)
+    header = request.headers.get(SIGNATURE_HEADER, "")
+    if not config.zalo_app_id or not config.zalo_oa_secret_key:
+        log.error("Zalo webhook refused: ZALO_APP_ID and ZALO_OA_SECRET_KEY must be set")
+        abort(403)
+    if not header.strip().lower().startswith("mac="):
+        abort(403)
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_BODY:
+        abort(413)
+    # The body must be parsed to read app_id and timestamp, which the signature covers;
+    # nothing in it is used before the check passes.
+    event = parse_body(raw)
+    if event is None or not signature_ok(config, raw, event, header):
+        abort(403)
+    handle_event(current_app.extensions["duan8.dispatcher"], event)
+    return jsonify(ok=True)
+
+
+def init_app(app: Flask) -> None:
+    """Register the webhook; it answers 404 while the channel has no token."""
+    app.register_blueprint(bp)

@@ -1,0 +1,316 @@
+"""Zalo Official Account's outward side, in the worker's event loop: sending and photo downloads.
+
+Sending is a consultation message, `POST {ZALO_API_URL}/v3.0/oa/message/cs` with the token in an
+`access_token` header and `{"recipient": {"user_id"}, "message": {"text", "quote_message_id"}}`
+(PLATFORMS.md; chatwoot `app/models/channel/zalo_oa.rb` and `app/services/zalo_oa/
+message_sender.rb`). Zalo answers HTTP 200 with `{"error": 0, "data": {"message_id"}}` or a
+negative `error` and a `message`:
+- -216: the access token is invalid or expired: refresh once, send once more
+  (chatwoot `app/services/zalo/send_on_zalo_service.rb`);
+- -213 -217 -227 -230 -232 -234 -244: not followed, blocked, banned, no interaction for too
+  long, night curfew, user restricted this kind of message: the window rule, given up with a
+  reason a person can read (chatwoot `message_sender.rb`, WINDOW_CODES);
+- -32 and -100: try again later (chatwoot `message_sender.rb`, RETRYABLE_CODES);
+- anything else: refused for good, with Zalo's code and words.
+HTTP 5xx, timeouts and dropped connections are retried by the shared sender.
+
+httpx is used directly: no maintained asyncio SDK for the OA API exists, and we need three calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
+from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
+from bot.config import Config
+from bot.dispatcher import Dispatcher
+from bot.ratelimit import Limits
+from storage import settings
+from storage.db import Database
+from storage.outbox import PRIORITY_REPLY, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 2000  # characters per consultation text; longer answers are split, never cut
+TOKEN_INVALID = -216
+WINDOW_CODES = frozenset({-213, -217, -227, -230, -232, -234, -244})
+RETRY_CODES = frozenset({-32, -100})
+KEEP_QUOTE_CODES = WINDOW_CODES | RETRY_CODES | {TOKEN_INVALID}  # errors a quote cannot cause
+RATE_LIMITED_WAIT = 30.0  # seconds the whole channel pauses after -32, which has no stated wait
+# The reply window: sources disagree (Zalo's help centre: 8 free replies within 48 h of the
+# member's last message; third parties: consultation up to 7 days), so it is configurable.
+WINDOW_ENV = "ZALO_CS_WINDOW_HOURS"
+DEFAULT_WINDOW_HOURS = 48.0
+KEEPER_INTERVAL = 600.0  # seconds between token checks when nothing is being sent
+# Zalo publishes no per-second send rate for consultation messages, only quotas and the -32
+# "try later" error. 10/s overall stays well under what a single OA is seen to sustain and still
+# delivers a province's thousand members in under two minutes; one a second per chat keeps a
+# member's replies in order and readable on a slow phone.
+ZALO_OA = Limits(per_second=10.0, per_chat_per_second=1.0)
+
+
+def cs_window(environ: Mapping[str, str] | None = None) -> timedelta:
+    """The consultation window, from ZALO_CS_WINDOW_HOURS or 48 hours."""
+    raw = (os.environ if environ is None else environ).get(WINDOW_ENV, "").strip()
+    if not raw:
+        return timedelta(hours=DEFAULT_WINDOW_HOURS)
+    try:
+        hours = float(raw)
+    except ValueError:
+        hours = -1.0
+    if not 0 < hours <= 24 * 30:
+        log.warning("%s=%r is not a number of hours between 0 and 720; using %g",
+                    WINDOW_ENV, raw, DEFAULT_WINDOW_HOURS)
+        hours = DEFAULT_WINDOW_HOURS
+    return timedelta(hours=hours)
+
+
+class ZaloApiError(Exception):
+    """A call Zalo refused (`code` is Zalo's) or that never got an answer (`code` is None)."""
+
+    def __init__(self, code: int | None, description: str) -> None:
+        super().__init__(f"{code if code is not None else 'network'}: {description}")
+        self.code = code
+        self.description = description
+
+
+class ZaloApi:
+    """The OA API calls duan8 makes, over one pooled HTTP client."""
+
+    def __init__(self, config: Config, *, client: httpx.AsyncClient | None = None,
+                 timeout: float = 15.0) -> None:
+        self.root = config.zalo_api_url
+        self.client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        )
+
+    async def send_text(self, access_token: str, user_id: str, text: str,
+                        quote: str | None = None) -> str | None:
+        """One consultation text; returns Zalo's message id or raises ZaloApiError."""
+        message: dict[str, Any] = {"text": text}
+        if quote:
+            message["quote_message_id"] = quote
+        try:
+            response = await self.client.post(
+                f"{self.root}/v3.0/oa/message/cs", headers={"access_token": access_token},
+                json={"recipient": {"user_id": user_id}, "message": message})
+        except httpx.HTTPError as exc:  # timeouts, refused or dropped connections
+            raise ZaloApiError(None, f"{type(exc).__name__}: {exc}") from None
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ZaloApiError(None, f"HTTP {response.status_code}")
+        if not isinstance(body, dict):
+            raise ZaloApiError(response.status_code, f"HTTP {response.status_code} without JSON")
+        code = str(body.get("error", "0"))
+        if code.lstrip("-").isdigit() and int(code) != 0:
+            raise ZaloApiError(int(code), str(body.get("message") or "no description"))
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        return str(data["message_id"]) if data.get("message_id") is not None else None
+
+    async def fetch(self, url: str, max_bytes: int) -> bytes:
+        """Download a member's picture from Zalo's CDN, refusing it once it grows past the cap."""
+        if not url.startswith(("https://", "http://")):
+            raise ValueError("not an http(s) URL")
+        chunks: list[bytes] = []
+        total = 0
+        async with self.client.stream("GET", url, follow_redirects=True,
+                                      timeout=httpx.Timeout(30.0, connect=5.0)) as response:
+            response.raise_for_status()
+            if int(response.headers.get("content-length") or 0) > max_bytes:
+                raise ValueError(f"photo is over the {max_bytes} byte limit")
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise ValueError(f"photo is over the {max_bytes} byte limit")
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Close pooled connections when the worker stops."""
+        await self.client.aclose()
+
+
+def failure(err: ZaloApiError) -> SendResult:
+    """A Zalo error in the sender's terms: retry, slow down, or give up with a reason."""
+    text = f"Zalo {err.code if err.code is not None else 'network'}: {err.description}"
+    if err.code is None:
+        return SendResult(ok=False, error=f"network: {text}")
+    if err.code in WINDOW_CODES:
+        return SendResult(ok=False, final=True,
+                          error=f"outside the Zalo messaging window (not followed, blocked or "
+                                f"no recent interaction): {text}")
+    if err.code == -32:
+        return SendResult(ok=False, error=f"rate limited: {text}", retry_after=RATE_LIMITED_WAIT)
+    if err.code in RETRY_CODES:
+        return SendResult(ok=False, error=f"try again later: {text}")
+    if err.code == TOKEN_INVALID:
+        # A token refused even after a refresh is the deployment's fault, not the message's.
+        log.error("Zalo refused a freshly refreshed access token: %s", err.description)
+        return SendResult(ok=False, error=f"access token refused after a refresh: {text}")
+    return SendResult(ok=False, final=True, error=f"refused by Zalo: {text}")
+
+
+def with_choices(text: str, buttons: list[Any]) -> tuple[str, list[dict[str, str]]]:
+    """The text with its buttons as a numbered list, and the choices a typed number presses.
+
+    A question that takes numbers (a count with a "0" shortcut) is not numbered: there a typed
+    "1" means one person, never the first button.
+    """
+    shown = [{"label": str(b.get("label") or ""), "payload": str(b.get("payload") or "")}
+             for b in buttons if isinstance(b, dict)]
+    if not shown:
+        return text, []
+    if any(b["label"].strip().isdigit() for b in shown):
+        lines = [f"• {b['label']}" for b in shown if not b["label"].strip().isdigit()]
+        choices: list[dict[str, str]] = []
+    else:
+        lines = [f"{n}. {b['label']}" for n, b in enumerate(shown, start=1)]
+        choices = shown
+    if not lines:
+        return text, choices
+    listing = "\n".join(lines)
+    return (f"{text.rstrip()}\n\n{listing}" if text.strip() else listing), choices
+
+
+class ZaloSender:
+    """Renders outbox payloads as consultation messages; keeps the token fresh as it goes."""
+
+    name = CHANNEL
+    limits = ZALO_OA
+
+    def __init__(self, api: ZaloApi, tokens: ZaloTokens, db: Database, *,
+                 max_photo_bytes: int = 5 * 1024 * 1024, window: timedelta | None = None) -> None:
+        self.api = api
+        self.tokens = tokens
+        self.db = db
+        self.max_photo_bytes = max_photo_bytes
+        self.window = window if window is not None else cs_window()
+
+    def is_group(self, external_id: str) -> bool:
+        """Never: an OA talks to one person at a time."""
+        return False
+
+    def is_paced(self, payload: dict[str, Any]) -> bool:
+        """Acknowledgements cost Zalo nothing (none are sent); everything else is paced."""
+        return payload.get("kind") != "ack"
+
+    def may_send(self, message: OutboundMessage, now: datetime) -> bool:
+        """Only within the window after the member's last message; the sender diverts the rest."""
+        if message.payload.get("kind") == "ack":
+            return True
+        last = message.last_inbound_at
+        return last is not None and now - last < self.window
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        """Deliver one outbox row as one or more consultation texts."""
+        payload = message.payload
+        if payload.get("kind") == "ack":
+            return SendResult(ok=True)  # no button spinners to stop on Zalo
+        text, choices = with_choices(str(payload.get("text") or ""), payload.get("buttons") or [])
+        reply = message.priority <= PRIORITY_REPLY
+        quote = await asyncio.to_thread(self._setting, quote_key(message.external_id)) \
+            if reply else None
+        try:
+            token = await self.tokens.ensure_fresh()
+        except ZaloTokenError as exc:
+            return SendResult(ok=False, error=f"Zalo token: {exc}")
+        sent_id = None
+        try:
+            for part in split_text(text if text.strip() else "…", TEXT_LIMIT):
+                token, sent_id, quote = await self._deliver(token, message.external_id, part,
+                                                            quote)
+        except ZaloTokenError as exc:
+            return SendResult(ok=False, error=f"Zalo token: {exc}")
+        except ZaloApiError as err:
+            return failure(err)
+        if choices or reply:
+            # A reply decides what "1" means next; a broadcast without buttons leaves it be.
+            await asyncio.to_thread(self._remember, message.external_id, choices)
+        return SendResult(ok=True, platform_message_id=sent_id)
+
+    async def _deliver(self, token: str, user_id: str, text: str,
+                       quote: str | None) -> tuple[str, str | None, str | None]:
+        """One text: on -216 refresh once and resend once; a refused quote is dropped once.
+
+        Returns the token to go on with, Zalo's message id and the quote still in use.
+        """
+        refreshed = False
+        while True:
+            try:
+                return token, await self.api.send_text(token, user_id, text, quote), quote
+            except ZaloApiError as err:
+                if err.code == TOKEN_INVALID and not refreshed:
+                    refreshed = True
+                    token = str((await self.tokens.refresh(rejected=token)).access_token)
+                    continue
+                if quote and err.code is not None and err.code not in KEEP_QUOTE_CODES:
+                    # An unusable quote must not cost the member the answer: send it plainly.
+                    log.info("Zalo refused quoting %s (%s); sending without the quote",
+                             quote, err)
+                    quote = None
+                    continue
+                raise
+
+    def _setting(self, key: str) -> str | None:
+        """A small stored value (the quote id, a long photo URL), read off the event loop."""
+        with self.db.sessions() as session:
+            return settings.get(session, key)
+
+    def _remember(self, user_id: str, choices: list[dict[str, str]]) -> None:
+        """Record what a typed number means for this member from now on."""
+        with self.db.transaction() as session:
+            remember_buttons(session, user_id, choices)
+
+    async def fetch_media(self, url: str) -> bytes:
+        """Download a member's photo from the URL its event carried."""
+        return await self.api.fetch(url, self.max_photo_bytes)
+
+
+class TokenKeeper:
+    """Keeps the tokens alive when nothing is sent: a refresh token unused for ≈3 months dies."""
+
+    def __init__(self, tokens: ZaloTokens, *, interval: float = KEEPER_INTERVAL) -> None:
+        self.tokens = tokens
+        self.interval = interval
+
+    async def run(self, stop: threading.Event) -> None:
+        """Check the tokens now and every `interval` seconds until the worker stops."""
+        while not stop.is_set():
+            try:
+                await self.tokens.ensure_fresh()
+            except Exception as exc:  # a keeper that dies would let the refresh token lapse
+                log.error("Zalo token check failed: %s", exc)
+            waited = 0.0
+            while waited < self.interval and not stop.is_set():
+                await asyncio.sleep(1.0)
+                waited += 1.0
+
+
+async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
+    """Connect Zalo OA for the worker: sender, photo downloads and a token keeper."""
+    if not config.zalo_app_id or not config.zalo_app_secret:
+        raise ValueError("ZALO_APP_ID and ZALO_APP_SECRET must be set: without them the Zalo "
+                         "access token cannot be refreshed and stops working within a day")
+    if not config.zalo_oa_secret_key:
+        log.warning("ZALO_OA_SECRET_KEY is not set: every Zalo webhook will be refused")
+    tokens = ZaloTokens(config, db)
+    await asyncio.to_thread(tokens.load)
+    api = ZaloApi(config)
+    sender = ZaloSender(api, tokens, db, max_photo_bytes=config.max_photo_bytes)
+    log.info("Zalo OA channel ready; consultation window %s", sender.window)
+    return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media},
+                        poller=TokenKeeper(tokens), closers=[api.aclose])

@@ -1,0 +1,396 @@
+"""A fake Zalo Official Account API and OAuth server on real HTTP, so the zalo channel is tested
+end to end.
+
+One server stands for both roots (point ZALO_API_URL and ZALO_OAUTH_URL at ``fake.url``):
+
+- ``POST /v3.0/oa/message/cs``: a consultation message. The ``access_token`` header must be the
+  current valid token, else ``{"error": -216}``; the answer is HTTP 200 with
+  ``{"error": 0, "data": {"message_id", "user_id"}}``.
+- ``POST /v4/oa/access_token``: form body, the app secret in a ``secret_key`` header.
+  ``grant_type=refresh_token`` issues a new pair for the current refresh token and marks that one
+  spent (refresh tokens are single-use); ``grant_type=authorization_code`` checks the code and its
+  PKCE verifier (S256). Errors come as HTTP 200 with a negative ``error``.
+- ``GET /v4/oa/permission``: the page an admin opens; it "approves" at once and redirects (302) to
+  ``redirect_uri?code=…&state=…&oa_id=…``, remembering the code's challenge.
+- ``GET /images/{path}``: bytes added with ``add_image``, standing in for Zalo's CDN.
+
+Tests steer it (``fail_next`` with Zalo error codes, HTTP 500, slow or dropped answers,
+``expire_access_token``) and inspect the calls it recorded. Error codes other than -216 are the
+fake's own choice; the channel only relies on -216 and on "error != 0".
+
+Typical use::
+
+    with FakeZalo() as zalo:
+        ...
+        assert zalo.sent_texts("7654321098765432109") == ["xin chào"]
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import secrets
+import socket
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Final, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+JSONDict = dict[str, Any]
+FaultKind = Literal["error", "500", "slow", "drop", "answer_lost"]
+FAULT_KINDS: Final = frozenset({"error", "500", "slow", "drop", "answer_lost"})
+CS_PATH: Final = "/v3.0/oa/message/cs"
+TOKEN_PATH: Final = "/v4/oa/access_token"
+PERMISSION_PATH: Final = "/v4/oa/permission"
+DEFAULT_APP_ID: Final = "4321098765432109876"
+DEFAULT_OA_ID: Final = "1357924680135792468"
+TEXT_LIMIT: Final = 2000
+ACCESS_LIFETIME: Final = 90_000  # seconds, ≈25 h as Zalo issues
+
+
+def sign(body: bytes, app_id: str, timestamp: str, oa_secret_key: str) -> str:
+    """The ``X-ZEvent-Signature`` value Zalo sends for a body: ``mac=`` + plain SHA-256."""
+    digest = hashlib.sha256(app_id.encode() + body + timestamp.encode() + oa_secret_key.encode())
+    return f"mac={digest.hexdigest()}"
+
+
+def s256(verifier: str) -> str:
+    """A PKCE S256 challenge: base64url(SHA-256(verifier)) without padding."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+@dataclass(slots=True)
+class Call:
+    """One request, recorded so tests can assert on what the channel asked for."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    params: JSONDict
+    time: float
+    status: int = 0  # HTTP status answered; 0 while pending or when the connection was dropped
+    answer: JSONDict | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Fault:
+    """A failure queued by fail_next for the next call to one path."""
+
+    kind: str
+    code: int
+    message: str
+    delay: float
+
+
+class _Drop(Exception):
+    """Close the connection without answering, like a network failure."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Hands every request to the owning FakeZalo; keep-alive, no logging."""
+
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        """Remember the socket so close() can cut idle keep-alive connections."""
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        """Forget the socket once the connection ends."""
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, add=False)
+
+    def do_GET(self) -> None:
+        """Permission page and images."""
+        self.server.fake._serve(self)
+
+    def do_POST(self) -> None:
+        """Messages and tokens."""
+        self.server.fake._serve(self)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet in test output."""
+
+    def read_body(self) -> bytes:
+        """The request body, by Content-Length."""
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def answer(self, status: int, body: bytes, content_type: str = "application/json",
+               extra: dict[str, str] | None = None) -> None:
+        """Write a complete response by hand, so a Location header can be added."""
+        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Content-Type: {content_type}",
+                f"Content-Length: {len(body)}"]
+        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading server that knows its FakeZalo."""
+
+    daemon_threads = True
+    fake: FakeZalo
+
+
+class FakeZalo:
+    """A real HTTP server imitating Zalo's OA API and OAuth host, steerable from tests."""
+
+    def __init__(self, *, app_id: str = DEFAULT_APP_ID, app_secret: str | None = None,
+                 oa_id: str = DEFAULT_OA_ID, host: str = "127.0.0.1") -> None:
+        """Start serving at once on an ephemeral port, with one valid token pair issued."""
+        self.app_id = app_id
+        self.app_secret = app_secret or secrets.token_urlsafe(16)
+        self.oa_id = oa_id
+        self._lock = threading.RLock()
+        self._calls: list[Call] = []
+        self._faults: dict[str, deque[_Fault]] = {}
+        self._images: dict[str, bytes] = {}
+        self._codes: dict[str, str] = {}  # authorization code -> its PKCE challenge
+        self.spent_refresh_tokens: set[str] = set()
+        self.access_token = ""
+        self.refresh_token = ""
+        self._connections: set[socket.socket] = set()
+        self._closed = False
+        self.issue_pair()
+        self._server = _Server((host, 0), _Handler)
+        self._server.fake = self
+        bound_host, port = self._server.server_address[:2]
+        self.url = f"http://{bound_host}:{port}"
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True,
+                                        name=f"FakeZalo:{port}")
+        self._thread.start()
+
+    def __enter__(self) -> FakeZalo:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop serving and cut open connections."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for conn in connections:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._thread.join(timeout=5)
+
+    # ------------------------------------------------------------------ steering
+
+    def issue_pair(self) -> tuple[str, str]:
+        """A new valid pair, as a refresh issues it; the previous refresh token is spent."""
+        with self._lock:
+            if self.refresh_token:
+                self.spent_refresh_tokens.add(self.refresh_token)
+            self.access_token = f"acc-{secrets.token_urlsafe(24)}"
+            self.refresh_token = f"ref-{secrets.token_urlsafe(24)}"
+            return self.access_token, self.refresh_token
+
+    def expire_access_token(self) -> None:
+        """The current access token stops working (as after 25 h); the refresh token still does."""
+        with self._lock:
+            self.access_token = f"unknown-{secrets.token_urlsafe(8)}"
+
+    def fail_next(self, path: str, kind: FaultKind, *, count: int = 1, code: int = -201,
+                  message: str = "injected error", delay: float = 1.0) -> None:
+        """The next `count` calls to `path` fail: a Zalo error code in HTTP 200 ("error"), HTTP
+        500, a slow answer, a dropped connection before processing ("drop"), or processing
+        whose answer is lost ("answer_lost": the work is done, the connection then dropped)."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}")
+        with self._lock:
+            queue = self._faults.setdefault(path, deque())
+            queue.extend(_Fault(kind, code, message, delay) for _ in range(count))
+
+    def add_image(self, path: str, data: bytes) -> str:
+        """Serve `data` at /images/{path}; returns its URL."""
+        path = path.lstrip("/")
+        with self._lock:
+            self._images[path] = data
+        return f"{self.url}/images/{path}"
+
+    # ------------------------------------------------------------------ inspection
+
+    @property
+    def calls(self) -> list[Call]:
+        """Every recorded request, in order."""
+        with self._lock:
+            return list(self._calls)
+
+    def calls_to(self, path: str) -> list[Call]:
+        """The recorded requests to one path."""
+        with self._lock:
+            return [c for c in self._calls if c.path == path]
+
+    def sent(self, user_id: str | None = None) -> list[Call]:
+        """Consultation messages Zalo accepted, optionally to one user."""
+        return [c for c in self.calls_to(CS_PATH)
+                if c.status == 200 and c.answer is not None and c.answer.get("error") == 0
+                and (user_id is None or c.params["recipient"]["user_id"] == user_id)]
+
+    def sent_texts(self, user_id: str | None = None) -> list[str]:
+        """Texts Zalo accepted, optionally to one user."""
+        return [str(c.params["message"].get("text", "")) for c in self.sent(user_id)]
+
+    # ------------------------------------------------------------------ internals
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        """Keep the set of open connections for close()."""
+        with self._lock:
+            (self._connections.add if add else self._connections.discard)(conn)
+
+    def _serve(self, handler: _Handler) -> None:
+        """Record the call, apply a queued fault, answer like Zalo."""
+        split = urlsplit(handler.path)
+        raw = handler.read_body()
+        headers = {k.lower(): v for k, v in handler.headers.items()}
+        if handler.command == "GET" and split.path.startswith("/images/"):
+            self._serve_image(handler, split.path[len("/images/"):])
+            return
+        params = self._params(handler.command, split.query, raw, headers)
+        call = Call(handler.command, split.path, headers, params, time.monotonic())
+        with self._lock:
+            self._calls.append(call)
+            queue = self._faults.get(split.path)
+            fault = queue.popleft() if queue else None
+        try:
+            answer = self._answer(handler, call, fault)
+        except _Drop:
+            handler.close_connection = True
+            return
+        if answer is None:
+            return
+        call.status, call.answer = 200, answer
+        handler.answer(200, json.dumps(answer).encode())
+
+    @staticmethod
+    def _params(method: str, query: str, raw: bytes, headers: dict[str, str]) -> JSONDict:
+        """Form, query or JSON parameters, whichever the request carries."""
+        if method == "GET" or "form" in headers.get("content-type", ""):
+            text = query if method == "GET" else raw.decode("utf-8", "replace")
+            return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
+        try:
+            value = json.loads(raw or b"{}")
+        except ValueError:
+            return {"_raw": raw.decode("utf-8", "replace")}
+        return value if isinstance(value, dict) else {"_raw": value}
+
+    def _answer(self, handler: _Handler, call: Call, fault: _Fault | None) -> JSONDict | None:
+        """The JSON answer, or None when the handler already answered (500, 302, 404)."""
+        if fault is not None:
+            if fault.kind == "drop":
+                raise _Drop
+            if fault.kind == "500":
+                call.status = 500
+                handler.answer(500, b"<html>Internal Server Error</html>", "text/html")
+                return None
+            if fault.kind == "error":
+                return {"error": fault.code, "message": fault.message}
+            if fault.kind == "slow":
+                time.sleep(fault.delay)
+        if call.path == CS_PATH and call.method == "POST":
+            answer = self._send_cs(call)
+        elif call.path == TOKEN_PATH and call.method == "POST":
+            answer = self._token(call)
+        elif call.path == PERMISSION_PATH and call.method == "GET":
+            self._permission(handler, call)
+            return None
+        else:
+            call.status = 404
+            handler.answer(404, b'{"error": 404, "message": "not found"}')
+            return None
+        if fault is not None and fault.kind == "answer_lost":
+            raise _Drop
+        return answer
+
+    def _send_cs(self, call: Call) -> JSONDict:
+        """A consultation message: the token must be the current one."""
+        with self._lock:
+            valid = call.headers.get("access_token") == self.access_token
+        if not valid:
+            return {"error": -216, "message": "Access token is invalid"}
+        recipient = call.params.get("recipient")
+        message = call.params.get("message")
+        if not isinstance(recipient, dict) or not isinstance(recipient.get("user_id"), str):
+            return {"error": -201, "message": "recipient.user_id is invalid"}
+        if not isinstance(message, dict) or not str(message.get("text") or "").strip():
+            return {"error": -201, "message": "message is empty"}
+        if len(str(message["text"])) > TEXT_LIMIT:
+            return {"error": -201, "message": "message text is too long"}
+        return {"error": 0, "message": "Success",
+                "data": {"message_id": secrets.token_hex(16), "user_id": recipient["user_id"]}}
+
+    def _token(self, call: Call) -> JSONDict:
+        """Refresh (single-use) or authorization code (PKCE) grants."""
+        params = call.params
+        if call.headers.get("secret_key") != self.app_secret:
+            return {"error": -14002, "error_name": "Invalid secret key",
+                    "error_description": "secret_key header is wrong"}
+        if params.get("app_id") != self.app_id:
+            return {"error": -14001, "error_name": "Invalid app_id"}
+        grant = params.get("grant_type")
+        with self._lock:
+            if grant == "refresh_token":
+                token = params.get("refresh_token", "")
+                if token in self.spent_refresh_tokens:
+                    return {"error": -14014, "error_name": "Invalid refresh token",
+                            "error_description": "The refresh token was already used"}
+                if token != self.refresh_token:
+                    return {"error": -14014, "error_name": "Invalid refresh token",
+                            "error_description": "Unknown refresh token"}
+            elif grant == "authorization_code":
+                challenge = self._codes.pop(params.get("code", ""), None)
+                if challenge is None:
+                    return {"error": -14019, "error_name": "Invalid authorization code"}
+                if s256(params.get("code_verifier", "")) != challenge:
+                    return {"error": -14019, "error_name": "Invalid code verifier"}
+            else:
+                return {"error": -14003, "error_name": "Invalid grant_type"}
+            access, refresh = self.issue_pair()
+        return {"access_token": access, "refresh_token": refresh,
+                "expires_in": str(ACCESS_LIFETIME)}
+
+    def _permission(self, handler: _Handler, call: Call) -> None:
+        """Approve at once and redirect with a code bound to the challenge."""
+        params = call.params
+        redirect = params.get("redirect_uri", "")
+        if params.get("app_id") != self.app_id or not redirect or not params.get("code_challenge"):
+            call.status = 400
+            handler.answer(400, b'{"error": -14001, "message": "bad permission request"}')
+            return
+        code = f"code-{secrets.token_urlsafe(16)}"
+        with self._lock:
+            self._codes[code] = params["code_challenge"]
+        query = urlencode({"code": code, "state": params.get("state", ""), "oa_id": self.oa_id})
+        location = f"{redirect}{'&' if '?' in redirect else '?'}{query}"
+        call.status = 302
+        handler.answer(302, b"", "text/plain", {"Location": location})
+
+    def _serve_image(self, handler: _Handler, path: str) -> None:
+        """Bytes added with add_image, as Zalo's CDN would serve them."""
+        with self._lock:
+            data = self._images.get(path)
+        if data is None:
+            handler.answer(404, b"not found", "text/plain")
+            return
+        handler.answer(200, data, "image/png")
