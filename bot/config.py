@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,18 +104,27 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 
 def _secret_key(instance: Path) -> str:
-    """Generate the signing key once and keep it, so sessions survive restarts."""
+    """Generate the signing key once and keep it, so sessions survive restarts.
+
+    Several gunicorn workers start at once on a new machine: the key is written to a private
+    temporary file and linked into place, which only one of them can win; all then read it.
+    """
     key_file = instance / "secret_key"
-    if key_file.is_file():
-        key = key_file.read_text(encoding="utf-8").strip()
-        if key:
-            return key
-    instance.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
-    # Created with owner-only permissions: the key signs admin sessions.
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key)
+    if not key_file.is_file():
+        instance.mkdir(parents=True, exist_ok=True)
+        # Owner-only permissions: the key signs admin sessions.
+        fd, tmp = tempfile.mkstemp(dir=instance, prefix=".secret_key.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, key_file)
+        finally:
+            os.unlink(tmp)
+    key = key_file.read_text(encoding="utf-8").strip()
+    if not key:
+        raise ConfigError(f"SECRET_KEY: the key file {key_file} is empty; delete it or set "
+                          "SECRET_KEY")
     return key
 
 

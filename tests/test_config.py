@@ -290,3 +290,18 @@ def test_cli_reads_dotenv_from_the_working_directory(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip().startswith("error: TZ_NAME")
+
+
+def test_workers_starting_together_agree_on_one_secret_key(tmp_path):
+    """gunicorn forks its workers at once on a new machine: they must share one signing key."""
+    import multiprocessing
+
+    from bot.config import _secret_key
+
+    for trial in range(10):
+        instance = tmp_path / f"trial{trial}"
+        with multiprocessing.get_context("fork").Pool(4) as pool:
+            keys = pool.map(_secret_key, [instance] * 4)
+        assert len(set(keys)) == 1
+        assert (instance / "secret_key").read_text(encoding="utf-8") == keys[0]
+        assert oct((instance / "secret_key").stat().st_mode & 0o777) == "0o600"
