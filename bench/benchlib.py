@@ -82,6 +82,7 @@ class ScratchDatabase:
         self.url = ""
 
     def __enter__(self) -> ScratchDatabase:
+        """Create the database (PostgreSQL) or pick the file (SQLite)."""
         if self.backend == "sqlite":
             self.url = f"sqlite:///{self.folder / 'duan8.db'}"
             return self
@@ -95,6 +96,7 @@ class ScratchDatabase:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        """Drop the database and remove the folder, whatever happened."""
         if self.backend == "postgres":
             admin = create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
             with admin.connect() as conn:
@@ -139,9 +141,11 @@ class Gunicorn:
 
     @property
     def base_url(self) -> str:
+        """Where this server listens on loopback."""
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> Gunicorn:
+        """Start gunicorn and wait until it answers its health URL."""
         command = [sys.executable, "-m", "gunicorn", *GUNICORN_SETTINGS,
                    "--bind", f"127.0.0.1:{self.port}", "--pythonpath", str(BENCH_DIR),
                    "--log-level", "warning", "--error-logfile", str(self.log), self.app_spec]
@@ -156,6 +160,7 @@ class Gunicorn:
         return self
 
     def _wait_ready(self, timeout: float) -> None:
+        """Poll the health URL so timing never starts before the workers serve."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None
@@ -176,6 +181,7 @@ class Gunicorn:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
+        """SIGTERM the arbiter, which stops its workers; kill if it hangs."""
         process = self.process
         if process is None or process.poll() is not None:
             return
@@ -222,6 +228,7 @@ class Machine:
     python: str
 
     def line(self) -> str:
+        """One line for the report's table header."""
         return (f"{self.cores} × {self.model}, {self.ram_gib:.1f} GiB RAM, "
                 f"Python {self.python}; run {self.date}")
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 BodyFor = Callable[[int], bytes]
+STALE = -1  # the socket failed before an answer: worth one retry if it was a reused one
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,15 @@ class LoadResult:
     scheduled: int = 0
     max_send_lag: float = 0.0
     connections_opened: int = 0
+    retried_on_stale_socket: int = 0
     unanswered: int = 0  # still in flight when the run's time was up
 
     def ok(self) -> list[Sample]:
+        """The samples answered 200: the only ones whose latency counts."""
         return [s for s in self.samples if s.status == 200]
 
     def statuses(self) -> Counter[int]:
+        """How many answers of each status (0: none), for the report."""
         return Counter(s.status for s in self.samples)
 
     def achieved_rate(self) -> float:
@@ -60,6 +64,7 @@ class LoadResult:
         return len(ok) / span if span > 0 else 0.0
 
     def latencies(self) -> list[float]:
+        """Seconds per 200 answer, for percentiles."""
         return [s.latency for s in self.ok()]
 
 
@@ -76,6 +81,7 @@ class Target:
     @classmethod
     def of(cls, url: str, headers: dict[str, str] | None = None,
            method: str = "POST") -> Target:
+        """Split a URL once so every request reuses the parts."""
         parts = urlsplit(url)
         return cls(parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/",
                    tuple((headers or {}).items()), method)
@@ -98,6 +104,7 @@ class HttpConnection:
 
     @classmethod
     async def open(cls, target: Target) -> HttpConnection:
+        """Connect a new socket to the target."""
         reader, writer = await asyncio.open_connection(target.host, target.port)
         return cls(reader, writer)
 
@@ -125,6 +132,7 @@ class HttpConnection:
         return status
 
     async def _read_chunks(self) -> None:
+        """Consume a chunked body so the socket can carry the next request."""
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
             await self.reader.readexactly(size + 2)
@@ -132,6 +140,7 @@ class HttpConnection:
                 return
 
     def close(self) -> None:
+        """Close the socket(s) so no file descriptor outlives the run."""
         self.reusable = False
         self.writer.close()
 
@@ -144,28 +153,53 @@ class _Pool:
         self.idle: list[HttpConnection] = []
         self.slots = asyncio.Semaphore(max_connections)
         self.opened = 0
+        self.retried = 0
 
     async def send(self, raw: bytes, timeout: float) -> int:
         """One request on a free connection; 0 when it failed or timed out."""
         async with self.slots:
-            conn = self.idle.pop() if self.idle else None
-            try:
-                if conn is None:
-                    conn = await asyncio.wait_for(HttpConnection.open(self.target), timeout)
-                    self.opened += 1
-                status = await asyncio.wait_for(conn.exchange(raw), timeout)
-            except (OSError, TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
-                    ValueError):
-                if conn is not None:
-                    conn.close()
-                return 0
-            if conn.reusable:
-                self.idle.append(conn)
-            else:
+            conn = self._idle_connection()
+            reused = conn is not None
+            status = await self._try(conn, raw, timeout)
+            if status == STALE and reused:
+                # The server closed an idle keep-alive socket (gunicorn's keepalive is 2 s)
+                # before reading the request: try once on a new socket, as HTTP clients do.
+                self.retried += 1
+                status = await self._try(None, raw, timeout)
+            return max(status, 0)
+
+    def _idle_connection(self) -> HttpConnection | None:
+        """The most recently used idle socket the server has not closed yet."""
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.reader.at_eof():
+                return conn
+            conn.close()
+        return None
+
+    async def _try(self, conn: HttpConnection | None, raw: bytes, timeout: float) -> int:
+        """The status; 0 on a timeout (never retried: the server may be working on it)."""
+        try:
+            if conn is None:
+                conn = await asyncio.wait_for(HttpConnection.open(self.target), timeout)
+                self.opened += 1
+            status = await asyncio.wait_for(conn.exchange(raw), timeout)
+        except TimeoutError:
+            if conn is not None:
                 conn.close()
-            return status
+            return 0
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+            if conn is not None:
+                conn.close()
+            return STALE
+        if conn.reusable:
+            self.idle.append(conn)
+        else:
+            conn.close()
+        return status
 
     def close(self) -> None:
+        """Close the socket(s) so no file descriptor outlives the run."""
         for conn in self.idle:
             conn.close()
         self.idle.clear()
@@ -181,6 +215,7 @@ async def open_loop(target: Target, rate: float, seconds: float, body_for: BodyF
     result = LoadResult(started=loop.time() + 0.05, scheduled=count)
 
     async def one(index: int, due: float) -> None:
+        """Send request `index` and record its latency from its due time."""
         status = await pool.send(target.request(body_for(index)), timeout)
         done = loop.time()
         result.samples.append(Sample(index, status, done - due, done))
@@ -201,6 +236,7 @@ async def open_loop(target: Target, rate: float, seconds: float, body_for: BodyF
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*pending, return_exceptions=True)
     result.connections_opened = pool.opened
+    result.retried_on_stale_socket = pool.retried
     pool.close()
     return result
 
@@ -214,6 +250,7 @@ async def closed_loop(target: Target, connections: int, seconds: float, body_for
     counter = iter(range(first_index, first_index + 10**9))
 
     async def client() -> None:
+        """One connection's loop: next request only after the last answer."""
         pool = _Pool(target, 1)
         while loop.time() < deadline:
             index = next(counter)

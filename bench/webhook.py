@@ -16,8 +16,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -32,6 +34,7 @@ from benchlib import (
     TOKEN,
     FakeTelegram,
     Gunicorn,
+    Machine,
     ScratchDatabase,
     backend_label,
     chosen_backends,
@@ -73,6 +76,7 @@ class IdBlocks:
         self.next_block = 1
 
     def take(self) -> int:
+        """The first id of a fresh block."""
         first = self.next_block * self.SIZE
         self.next_block += 1
         return first
@@ -90,12 +94,25 @@ class Saturation:
 
     @property
     def rate(self) -> float:
+        """Requests per second over the measured duration."""
         return self.requests / self.seconds if self.seconds else 0.0
 
 
 def wrk_path() -> str | None:
     """wrk if installed (Debian: apt-get install -y wrk); else the Python generator is used."""
     return shutil.which("wrk")
+
+
+def install_wrk() -> None:
+    """Debian's package, on request only; any failure leaves the Python fallback in charge."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        print("cannot install wrk here (needs root and apt-get)", file=sys.stderr)
+        return
+    try:
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, timeout=300,
+                       stdout=subprocess.DEVNULL)
+    except (subprocess.SubprocessError, OSError) as exc:
+        print(f"apt-get install -y wrk failed: {exc}", file=sys.stderr)
 
 
 def run_wrk(url: str, seconds: float, connections: int, template_file: Path, secret: str,
@@ -162,18 +179,32 @@ class Bench:
         return run_python_closed_loop(url, seconds, connections, self.template, self.secret,
                                       first)
 
-    def saturation(self) -> dict[str, Saturation]:
-        """A, B and C one after the other, each warmed up, under the same gunicorn settings."""
-        results = {}
-        for name, spec in APPS.items():
-            with Gunicorn(spec, self.env, self.folder) as server:
-                self.saturate(server.base_url, WARMUP_SECONDS)
-                time.sleep(0.5)
-                results[name] = self.saturate(server.base_url, self.args.seconds)
-                print(f"  {self.backend} saturation {name}: {results[name].rate:,.0f} req/s, "
-                      f"p50 {results[name].p50_ms:.1f} ms, p99 {results[name].p99_ms:.1f} ms, "
-                      f"errors {results[name].errors}", flush=True)
-            time.sleep(1.0)
+    def saturation(self) -> list[dict[str, Saturation]]:
+        """A, B and C served at once and loaded in turn, round after round.
+
+        The machine is shared: a neighbour's burst of CPU would favour whichever app ran
+        before it. Short interleaved rounds, in rotated order, put each app's runs next to
+        the others' so every round yields its own ratios.
+        """
+        rounds = max(1, self.args.rounds)
+        per_round = max(2.0, self.args.seconds / rounds)
+        names = list(APPS)
+        with Gunicorn(APPS["A"], self.env, self.folder) as app_a, \
+                Gunicorn(APPS["B"], self.env, self.folder) as app_b, \
+                Gunicorn(APPS["C"], self.env, self.folder) as app_c:
+            urls = {"A": app_a.base_url, "B": app_b.base_url, "C": app_c.base_url}
+            for name in names:
+                self.saturate(urls[name], WARMUP_SECONDS)
+            results: list[dict[str, Saturation]] = []
+            for number in range(rounds):
+                order = names[number % 3:] + names[:number % 3]
+                results.append({})
+                for name in order:
+                    time.sleep(0.5)
+                    results[-1][name] = self.saturate(urls[name], per_round)
+                line = ", ".join(f"{k} {v.rate:,.0f} req/s p99 {v.p99_ms:.0f} ms"
+                                 for k, v in sorted(results[-1].items()))
+                print(f"  {self.backend} saturation round {number + 1}: {line}", flush=True)
         return results
 
     def fixed_rate(self, url: str, rate: float, seconds: float, first: int, *,
@@ -262,21 +293,36 @@ class Bench:
         return sustained, burst
 
 
-def saturation_md(results: dict[str, Saturation], seconds: float, generator: str) -> str:
-    """The closed-loop table and its two ratios."""
-    a, b, c = results["A"], results["B"], results["C"]
-    rows = [[APP_NAMES[k], f"{r.requests:,}", fmt(r.rate, 0), fmt(r.p50_ms), fmt(r.p99_ms),
-             str(r.errors), fmt(r.rate / a.rate if a.rate else float("nan"), 3)]
-            for k, r in results.items()]
-    c_b = c.rate / b.rate if b.rate else float("nan")
-    c_a = c.rate / a.rate if a.rate else float("nan")
-    ratios = table(["ratio", "value", "target", "met"], [
-        ["C/B (real app / minimal durable webhook)", fmt(c_b, 3), f"≥ {TARGET_C_OVER_B}",
-         verdict(c_b >= TARGET_C_OVER_B)],
-        ["C/A (real app / bare Flask)", fmt(c_a, 3), "—", "—"],
+def saturation_md(rounds: list[dict[str, Saturation]], seconds: float, generator: str) -> str:
+    """The closed-loop table (all rounds together) and the ratios round by round."""
+    rows = []
+    totals = {}
+    for name in APPS:
+        runs = [r[name] for r in rounds]
+        requests = sum(r.requests for r in runs)
+        totals[name] = requests / sum(r.seconds for r in runs)
+        rows.append([APP_NAMES[name], f"{requests:,}", fmt(totals[name], 0),
+                     fmt(statistics.median(r.p50_ms for r in runs)),
+                     fmt(statistics.median(r.p99_ms for r in runs)),
+                     str(sum(r.errors for r in runs)), fmt(totals[name] / totals["A"], 3)])
+
+    def ratio_row(label: str, top: str, bottom: str, target: float | None) -> list[str]:
+        """One ratio, round by round, with its median and verdict."""
+        each = [r[top].rate / r[bottom].rate for r in rounds if r[bottom].rate]
+        middle = statistics.median(each) if each else float("nan")
+        return [label, fmt(middle, 3), ", ".join(fmt(x, 3) for x in each),
+                f"≥ {target}" if target else "—",
+                verdict(middle >= target) if target else "—"]
+
+    ratios = table(["ratio", "median of rounds", "each round", "target", "met"], [
+        ratio_row("C/B (real app / minimal durable webhook)", "C", "B", TARGET_C_OVER_B),
+        ratio_row("C/A (real app / bare Flask)", "C", "A", None),
     ])
-    return (f"Saturation, closed loop, {seconds:g} s per app after a {WARMUP_SECONDS:g} s "
-            f"warm-up; {generator}:\n\n"
+    per_round = seconds / len(rounds)
+    return (f"Saturation, closed loop, {generator}: the three apps served at once and loaded in "
+            f"turn, {len(rounds)} rounds × {per_round:g} s per app in rotated order ({seconds:g} s "
+            f"per app in all) after a {WARMUP_SECONDS:g} s warm-up each; p50/p99 are the median "
+            "of the rounds' values:\n\n"
             + table(["app", "requests", "req/s", "p50 ms", "p99 ms", "errors", "÷ A"], rows)
             + "\n\n" + ratios)
 
@@ -289,11 +335,13 @@ def sustained_md(result: LoadResult, rate: float, seconds: float) -> str:
     rows = [[f"{rate:g} req/s for {seconds:g} s", f"{result.scheduled:,}",
              fmt(result.achieved_rate()), fmt(p50), fmt(p99),
              fmt(percentile(lat, 1.0) * 1000), str(bad),
-             fmt(result.max_send_lag * 1000), f"≤ {TARGET_SUSTAINED_P99_MS:g} ms",
+             fmt(result.max_send_lag * 1000), str(result.retried_on_stale_socket),
+             f"≤ {TARGET_SUSTAINED_P99_MS:g} ms",
              verdict(p99 <= TARGET_SUSTAINED_P99_MS and bad == 0)]]
     return ("Sustained, open loop (latency from each request's scheduled send time), app C:\n\n"
             + table(["load", "requests", "achieved req/s", "p50 ms", "p99 ms", "max ms",
-                     "not 200", "generator lag max ms", "target p99", "met"], rows))
+                     "not 200", "generator lag max ms", "resent after idle close",
+                     "target p99", "met"], rows))
 
 
 def burst_md(result: LoadResult, counts: dict[str, int], rate: float, seconds: float) -> str:
@@ -308,6 +356,8 @@ def burst_md(result: LoadResult, counts: dict[str, int], rate: float, seconds: f
         ["answers by status", statuses + (f"; still open at the end: {result.unanswered}"
                                           if result.unanswered else "")],
         ["achieved req/s (200s)", fmt(result.achieved_rate())],
+        ["resent after the server closed an idle keep-alive socket",
+         str(result.retried_on_stale_socket)],
         ["p50 / p99 / max latency ms", f"{fmt(percentile(lat, 0.5) * 1000)} / "
          f"{fmt(percentile(lat, 0.99) * 1000)} / {fmt(percentile(lat, 1.0) * 1000)}"],
         ["inbound_events rows for the burst", f"{counts['inbound_events']:,}"],
@@ -321,12 +371,12 @@ def burst_md(result: LoadResult, counts: dict[str, int], rate: float, seconds: f
             "counted:\n\n" + table(["burst", "value"], rows))
 
 
-def write_section(backend: str, args: argparse.Namespace, generator: str,
-                  saturation: dict[str, Saturation] | None, sustained: LoadResult | None,
+def write_section(backend: str, args: argparse.Namespace, generator: str, host: Machine,
+                  saturation: list[dict[str, Saturation]] | None, sustained: LoadResult | None,
                   burst: tuple[LoadResult, dict[str, int]] | None) -> None:
     """Replace this backend's webhook section of BENCHMARKS.md."""
     parts = [f"#### Webhook on {backend_label(backend)}", "",
-             f"Machine: {machine().line()}. Server: {GUNICORN_LABEL}; load generator on the "
+             f"Machine: {host.line()}. Server: {GUNICORN_LABEL}; load generator on the "
              "same machine.", ""]
     if saturation:
         parts += [saturation_md(saturation, args.seconds, generator), ""]
@@ -344,15 +394,21 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     parser.add_argument("--seconds", type=float, default=20.0,
                         help="saturation run per app (0 skips saturation)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="interleaved saturation rounds (each app gets --seconds in all)")
     parser.add_argument("--connections", type=int, default=16,
                         help="closed-loop connections (wrk -c)")
     parser.add_argument("--rate", type=float, default=200.0, help="sustained rate, req/s")
     parser.add_argument("--sustained-seconds", type=float, default=60.0, help="0 skips it")
     parser.add_argument("--burst-rate", type=float, default=500.0)
     parser.add_argument("--burst-seconds", type=float, default=60.0, help="0 skips it")
+    parser.add_argument("--install-wrk", action="store_true",
+                        help="apt-get install -y wrk first when it is missing (needs root)")
     parser.add_argument("--no-report", action="store_true", help="do not touch BENCHMARKS.md")
     args = parser.parse_args()
 
+    if wrk_path() is None and args.install_wrk:
+        install_wrk()
     if wrk_path() is None:
         print("wrk not found (Debian: apt-get install -y wrk); saturation uses the Python "
               "closed-loop generator instead", file=sys.stderr)
@@ -360,6 +416,7 @@ def main() -> None:
                  else f"Python closed loop, {args.connections} connections (wrk not installed)")
     for backend in chosen_backends(args.db):
         print(f"webhook benchmark on {backend}", flush=True)
+        host = machine()  # the date the run started
         with ScratchDatabase(backend) as scratch, scratch_folder() as folder, \
                 FakeTelegram(TOKEN) as fake:
             bench = Bench(backend, scratch.url, folder, fake.url, args)
@@ -369,7 +426,7 @@ def main() -> None:
             if fake.calls_to("sendMessage"):
                 print("  warning: the web process called the Bot API", file=sys.stderr)
         if not args.no_report:
-            write_section(backend, args, generator, saturation, sustained, burst)
+            write_section(backend, args, generator, host, saturation, sustained, burst)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,540 @@
+"""The outbox sender against the fake Telegram Bot API: paced rate, raw throughput, reply latency.
+
+    python bench/sender.py --db both
+
+1. Paced: the fake enforces Telegram's flood limits (30/s overall, 1/s per chat); 600 rows to
+   600 chats go through OutboxSender + TelegramSender. Achieved rate / 30 and the 429 count.
+2. Unlimited: the fake in its own process without limits, TelegramSender's limits replaced by
+   bot.ratelimit.UNLIMITED; messages/s of the sender, against the same run's raw client path
+   (TelegramSender.send() on pre-built messages, same concurrency, no database) so the ratio
+   shows what the outbox (claim, record) costs apart from the HTTP client.
+3. Reply latency: the real web app and a worker with Telegram on; one new member's message at a
+   time, from the POST to the fake recording sendMessage for that chat.
+Each backend gets its own scratch database, dropped at the end; results replace this script's
+sections of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import multiprocessing
+import secrets
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from benchlib import (
+    GUNICORN_LABEL,
+    SECRET_HEADER,
+    TOKEN,
+    FakeTelegram,
+    Gunicorn,
+    ScratchDatabase,
+    backend_label,
+    chosen_backends,
+    fmt,
+    free_port,
+    machine,
+    percentile,
+    replace_section,
+    scratch_folder,
+    serve_fake_in_process,
+    service_env,
+    table,
+    update_body,
+    update_template,
+    verdict,
+)
+from loadgen import Target, closed_loop
+from sqlalchemy import func, insert, select
+
+from bot.channels.telegram_bot import MODE_KEY, TelegramSender, make_bot
+from bot.config import Config, load_config
+from bot.dispatcher import Wakeup
+from bot.ratelimit import UNLIMITED
+from bot.sender import OutboxSender, SenderSettings
+from bot.startup import prepare_database
+from storage import outbox, settings
+from storage.db import Database
+from storage.models import Identity, Outbox, utcnow
+from storage.outbox import OutboundMessage
+
+FAKE_GLOBAL_LIMIT = 30.0
+TARGET_PACED_RATIO = 0.95
+TARGET_UNLIMITED_PG = 2000.0
+TARGET_LATENCY_P95 = 1.0
+WEBHOOK = "/webhooks/telegram"
+# A reply as the service queues it: a paragraph and two buttons.
+PAYLOAD: dict[str, Any] = {
+    "text": "Xin chào! Tôi là trợ lý của các tổ truyền thông cộng đồng thuộc Dự án 8.\n\n"
+            "Bạn có đồng ý không?",
+    "buttons": [{"label": "Đồng ý", "payload": "consent.ask:yes"},
+                {"label": "Không đồng ý", "payload": "consent.ask:no"}],
+    "media": [],
+}
+
+
+def config_for(db_url: str, folder: Path, api_url: str, secret: str = "") -> Config:
+    """The service's configuration with Telegram on and the Bot API at `api_url`."""
+    env = service_env(db_url, folder / "instance", api_url, secret or secrets.token_urlsafe(16),
+                      PLAN_FILE="off")
+    return load_config(env)
+
+
+def queue_rows(db: Database, count: int, first_chat: int) -> list[int]:
+    """`count` reply rows to `count` new chats, written as the dispatcher writes them."""
+    now = utcnow()
+    chats = [str(first_chat + i) for i in range(count)]
+    with db.transaction() as session:
+        session.execute(insert(Identity), [
+            {"channel": "telegram", "external_id": chat, "consent": "given", "locale": "vi",
+             "created_at": now, "last_inbound_at": now} for chat in chats])
+        ids = session.scalars(select(Identity.id).where(
+            Identity.channel == "telegram", Identity.external_id.in_(chats))
+            .order_by(Identity.id)).all()
+        return [outbox.enqueue(session, identity_id, "telegram", dict(PAYLOAD), now=now)
+                for identity_id in ids]
+
+
+def outbox_statuses(db: Database) -> Counter[str]:
+    """Rows by status, to check that everything queued ended as sent."""
+    with db.sessions() as session:
+        return Counter(dict(session.execute(
+            select(Outbox.status, func.count()).group_by(Outbox.status)).all()))
+
+
+async def drain(db: Database, sender: OutboxSender, deadline: float) -> float:
+    """Run sender rounds until nothing is pending or leased; returns the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < deadline:
+        if await sender.deliver_once() == 0:
+            left = outbox_statuses(db)
+            if not left["pending"] and not left["sending"]:
+                break
+            await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+# --- 1. paced --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Paced:
+    """The paced run's figures."""
+
+    rows: int
+    seconds: float
+    accepted: int
+    achieved: float
+    peak_1s: float
+    too_many_requests: int
+    statuses: Counter[str]
+
+
+async def paced_run(db: Database, folder: Path, rows: int) -> Paced:
+    """Telegram's limits enforced by the fake, Telegram's pacing in the sender."""
+    with FakeTelegram(TOKEN) as fake:
+        fake.rate_limit(global_per_second=FAKE_GLOBAL_LIMIT, per_chat_per_second=1.0,
+                        per_group_per_minute=20)
+        config = config_for(db.url, folder, fake.url)
+        queue_rows(db, rows, first_chat=1_000_000)
+        bot = make_bot(config)
+        await bot.initialize()
+        try:
+            sender = OutboxSender(db, [TelegramSender(bot)])
+            seconds = await drain(db, sender, deadline=max(60.0, rows / 20))
+        finally:
+            await bot.shutdown()
+        return Paced(rows=rows, seconds=seconds, accepted=len(fake.accepted_sends()),
+                     achieved=fake.achieved_rate(), peak_1s=fake.peak_rate(1.0),
+                     too_many_requests=fake.too_many_requests, statuses=outbox_statuses(db))
+
+
+# --- 2. unlimited ----------------------------------------------------------------------------
+
+
+class FakeProcess:
+    """The fake Bot API in a child process, so its GIL is not the client's."""
+
+    def __init__(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=serve_fake_in_process, args=(child, TOKEN),
+                                       daemon=True, name="fake-telegram")
+
+    def __enter__(self) -> FakeProcess:
+        """Start the child and learn its URL."""
+        self.process.start()
+        if not self.conn.poll(30):
+            raise RuntimeError("the fake Bot API process did not start")
+        self.url: str = self.conn.recv()
+        return self
+
+    def ask(self, command: str) -> Any:
+        """Send a command and wait (bounded) for its answer."""
+        self.conn.send(command)
+        if not self.conn.poll(30):
+            raise RuntimeError(f"the fake Bot API did not answer {command!r}")
+        return self.conn.recv()
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Ask the child to stop; terminate it if it does not."""
+        self.conn.send("stop")
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout=5)
+
+
+def prebuilt_messages(count: int, first_chat: int) -> list[OutboundMessage]:
+    """What claim_due would hand the channel, built without a database."""
+    return [OutboundMessage(id=i + 1, identity_id=i + 1, channel="telegram",
+                            external_id=str(first_chat + i), payload=dict(PAYLOAD), attempts=1)
+            for i in range(count)]
+
+
+async def raw_client_rate(config: Config, count: int, in_flight: int, first_chat: int) -> float:
+    """TelegramSender.send() alone, as many at once as the sender allows: the HTTP client path."""
+    bot = make_bot(config)
+    await bot.initialize()
+    channel = TelegramSender(bot)
+    gate = asyncio.Semaphore(in_flight)
+
+    async def one(message: OutboundMessage) -> bool:
+        """One send under the in-flight gate."""
+        async with gate:
+            return (await channel.send(message)).ok
+
+    try:
+        started = time.monotonic()
+        results = await asyncio.wait_for(
+            asyncio.gather(*(one(m) for m in prebuilt_messages(count, first_chat))), 120)
+        elapsed = time.monotonic() - started
+    finally:
+        await bot.shutdown()
+    return sum(results) / elapsed
+
+
+async def fake_capacity(api_url: str, seconds: float = 2.0) -> float:
+    """sendMessage on raw keep-alive sockets (bench/loadgen): shows the fake is not the limit."""
+    target = Target.of(f"{api_url}/bot{TOKEN}/sendMessage")
+    result = await closed_loop(target, 8, seconds, lambda i: json.dumps(
+        {"chat_id": 40_000_000 + i, "text": PAYLOAD["text"]}).encode())
+    return len(result.ok()) / seconds
+
+
+@dataclass(frozen=True)
+class SenderRate:
+    """The sender at one in-flight setting, bracketed by the raw client at the same setting."""
+
+    in_flight: int
+    rows: int
+    seconds: float
+    sent: int
+    accepted: int
+    raw_before: float
+    raw_after: float
+
+    @property
+    def rate(self) -> float:
+        """Messages per second over the whole drain."""
+        return self.sent / self.seconds if self.seconds else 0.0
+
+    @property
+    def raw(self) -> float:
+        """The baseline: mean of the runs just before and just after."""
+        return (self.raw_before + self.raw_after) / 2
+
+
+async def sender_rate(db: Database, fake: FakeProcess, config: Config, rows: int, in_flight: int,
+                      first_chat: int) -> SenderRate:
+    """Raw client, sender, raw client again: the baseline brackets the measurement."""
+    before = await raw_client_rate(config, rows, in_flight, first_chat)
+    queued = queue_rows(db, rows, first_chat=first_chat + 10_000_000)
+    fake.ask("clear")
+    bot = make_bot(config)
+    await bot.initialize()
+    try:
+        channel = TelegramSender(bot)
+        channel.limits = UNLIMITED  # the fake has no limits; measure the outbox, not pacing
+        sender = OutboxSender(db, [channel], settings=SenderSettings(in_flight=in_flight))
+        seconds = await drain(db, sender, deadline=max(60.0, rows / 50))
+    finally:
+        await bot.shutdown()
+    accepted = fake.ask("stats")["accepted"]
+    after = await raw_client_rate(config, rows, in_flight, first_chat + 20_000_000)
+    with db.sessions() as session:
+        sent = session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.status == "sent", Outbox.id.between(min(queued), max(queued)))) or 0
+    return SenderRate(in_flight=in_flight, rows=rows, seconds=seconds, sent=sent,
+                      accepted=accepted, raw_before=before, raw_after=after)
+
+
+@dataclass(frozen=True)
+class Unlimited:
+    """The unlimited run: the default setting, a low in-flight comparison, the fake's capacity."""
+
+    default: SenderRate
+    low: SenderRate | None
+    fake_capacity: float
+
+
+async def unlimited_run(db: Database, folder: Path, rows: int, low_in_flight: int) -> Unlimited:
+    """The sender at its default in-flight and at a low one, each against its raw client."""
+    with FakeProcess() as fake:
+        config = config_for(db.url, folder, fake.url)
+        await raw_client_rate(config, 200, SenderSettings().in_flight, 11_000_000)  # warm up
+        capacity = await fake_capacity(fake.url)
+        default = await sender_rate(db, fake, config, rows, SenderSettings().in_flight,
+                                    20_000_000)
+        low = None
+        if low_in_flight > 0:
+            low = await sender_rate(db, fake, config, rows, low_in_flight, 50_000_000)
+    return Unlimited(default=default, low=low, fake_capacity=capacity)
+
+
+# --- 3. reply latency ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Latency:
+    """One deployment layout's reply latencies, in seconds."""
+
+    layout: str
+    replies: list[float]
+    answers: list[float]
+    missing: int
+
+
+@contextmanager
+def worker_thread(config: Config, db: Database, wakeup: Wakeup | None) -> Iterator[None]:
+    """bot.worker.Worker's run loop in a thread, as `duan8 worker` or `duan8 run` runs it."""
+    from bot.serve import run_worker
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run_worker, args=(config, db, stop, wakeup), daemon=True,
+                              name="bench-worker")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=15)
+
+
+@contextmanager
+def in_process_web(config: Config, db: Database, wakeup: Wakeup) -> Iterator[str]:
+    """The web app on werkzeug's threaded server in this process, as `duan8 run` serves it."""
+    from werkzeug.serving import make_server
+
+    from bot.app import create_app
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, create_app(config, db=db, wakeup=wakeup),
+                         threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True, name="bench-web")
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+
+
+def measure_replies(fake: FakeTelegram, url: str, secret: str, count: int, first: int,
+                    pause: float) -> tuple[list[float], list[float], int]:
+    """One new member at a time: POST, then wait for that chat's sendMessage at the fake."""
+    template = update_template()
+    replies, answers, missing = [], [], 0
+    headers = {SECRET_HEADER: secret, "Content-Type": "application/json"}
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        for number in range(first, first + count):
+            seen = len(fake.calls_to("sendMessage"))
+            sent_at = time.monotonic()
+            answer = client.post(WEBHOOK, content=update_body(template, number))
+            answered_at = time.monotonic()
+            call = None
+            deadline = sent_at + 5.0
+            while call is None and time.monotonic() < deadline:
+                try:
+                    fake.wait_for_calls("sendMessage", seen + 1,
+                                        timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    break
+                call = next((c for c in fake.calls_to("sendMessage")
+                             if c.params.get("chat_id") == number), None)
+                seen += 1
+            if answer.status_code != 200 or call is None:
+                missing += 1
+            else:
+                replies.append(call.time - sent_at)
+                answers.append(answered_at - sent_at)
+            time.sleep(pause)
+    return replies, answers, missing
+
+
+def latency_runs(backend: str, db_url: str, folder: Path,
+                 args: argparse.Namespace) -> list[Latency]:
+    """The layouts the README deploys: `duan8 run` on SQLite, gunicorn + worker on PostgreSQL."""
+    results = []
+    with FakeTelegram(TOKEN) as fake:
+        secret = secrets.token_urlsafe(24)
+        env = service_env(db_url, folder / "instance", fake.url, secret)
+        config = load_config(env)
+        db = Database(config.database_url)
+        prepare_database(config, db)
+        with db.transaction() as session:
+            settings.put(session, MODE_KEY, "webhook")  # no getUpdates polling in the worker
+        first = 200_000_000
+        layouts: list[tuple[str, int]] = []
+        if backend == "sqlite":
+            layouts.append(("duan8 run: werkzeug threaded + worker thread, shared wakeup",
+                            args.latency_requests))
+            if args.split_requests > 0:
+                layouts.append((f"{GUNICORN_LABEL} + separate worker (no cross-process "
+                                "wakeup on SQLite)", args.split_requests))
+        else:
+            layouts.append((f"{GUNICORN_LABEL} + separate worker (LISTEN/NOTIFY)",
+                            args.latency_requests))
+        for index, (layout, count) in enumerate(layouts):
+            first += 10_000_000
+            if index == 0 and backend == "sqlite":
+                wakeup = Wakeup()
+                with worker_thread(config, db, wakeup), in_process_web(config, db, wakeup) as url:
+                    measure_replies(fake, url, secret, 5, first - 1_000, args.pause)
+                    measured = measure_replies(fake, url, secret, count, first, args.pause)
+            else:
+                worker_db = Database(config.database_url)
+                with worker_thread(config, worker_db, None), \
+                        Gunicorn("bot.wsgi:app", env, folder) as server:
+                    measure_replies(fake, server.base_url, secret, 5, first - 1_000, args.pause)
+                    measured = measure_replies(fake, server.base_url, secret, count, first,
+                                               args.pause)
+                worker_db.dispose()
+            replies, answers, missing = measured
+            results.append(Latency(layout, replies, answers, missing))
+            print(f"  {backend} latency [{layout}]: p50 {percentile(replies, 0.5) * 1000:.0f} ms,"
+                  f" p95 {percentile(replies, 0.95) * 1000:.0f} ms, missing {missing}", flush=True)
+        db.dispose()
+    return results
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def paced_md(paced: Paced) -> str:
+    """The paced table."""
+    ratio = paced.achieved / FAKE_GLOBAL_LIMIT
+    rows = [[f"{paced.rows:,} rows → {paced.rows:,} chats", f"{paced.accepted:,}",
+             fmt(paced.seconds), fmt(paced.achieved, 2), fmt(paced.peak_1s, 0),
+             fmt(ratio, 3), str(paced.too_many_requests),
+             ", ".join(f"{k}: {v}" for k, v in sorted(paced.statuses.items())),
+             verdict(ratio >= TARGET_PACED_RATIO and paced.too_many_requests == 0)]]
+    return ("Paced (fake enforces 30 msg/s overall, 1/s per chat; sender uses Telegram's limits, "
+            "29/s):\n\n" + table(["load", "accepted by fake", "seconds", "achieved msg/s",
+                                   "peak in 1 s", "achieved ÷ 30 (target ≥ 0.95)",
+                                   "429s (target 0)", "outbox end state", "met"], rows))
+
+
+def unlimited_md(backend: str, run: Unlimited) -> str:
+    """The unlimited table: the sender against its raw-client baseline, per in-flight setting."""
+    rows = []
+    for index, rate in enumerate(r for r in (run.default, run.low) if r is not None):
+        ratio = rate.rate / rate.raw if rate.raw else float("nan")
+        on_pg = backend == "postgres" and index == 0
+        default = " (default)" if index == 0 else ""
+        rows += [
+            [f"outbox sender, {rate.in_flight} in flight{default}",
+             f"{rate.sent:,} of {rate.rows:,}", fmt(rate.rate, 0), fmt(ratio, 3),
+             f"≥ {TARGET_UNLIMITED_PG:,.0f}/s" if on_pg else "—",
+             verdict(rate.rate >= TARGET_UNLIMITED_PG) if on_pg else "—"],
+            [f"baseline: raw client, TelegramSender.send(), {rate.in_flight} in flight, "
+             "no database", f"{rate.rows:,} before, {rate.rows:,} after",
+             f"{fmt(rate.raw_before, 0)} / {fmt(rate.raw_after, 0)}", "1", "—", "—"],
+        ]
+    rows.append(["reference: the fake itself, raw keep-alive sockets (bench/loadgen), 8 conns",
+                 "2 s closed loop", fmt(run.fake_capacity, 0), "—", "—", "—"])
+    return ("Unlimited (fake in its own process, no limits; sender limits = "
+            "bot.ratelimit.UNLIMITED; 5,000 rows to 5,000 chats unless said otherwise):\n\n"
+            + table(["path", "messages", "msg/s", "÷ raw client", "target", "met"], rows))
+
+
+def latency_md(runs: list[Latency], pause: float) -> str:
+    """The reply latency table."""
+    rows = []
+    for run in runs:
+        p95 = percentile(run.replies, 0.95)
+        rows.append([run.layout, str(len(run.replies)), fmt(percentile(run.answers, 0.5) * 1000),
+                     fmt(percentile(run.replies, 0.5) * 1000),
+                     fmt(p95 * 1000), fmt(percentile(run.replies, 1.0) * 1000),
+                     str(run.missing), f"≤ {TARGET_LATENCY_P95 * 1000:.0f} ms",
+                     verdict(p95 <= TARGET_LATENCY_P95 and run.missing == 0)])
+    return (f"Reply latency, webhook POST → sendMessage recorded by the fake (one new member at a "
+            f"time, {pause * 1000:.0f} ms pause):\n\n"
+            + table(["layout", "replies", "webhook answer p50 ms", "reply p50 ms", "reply p95 ms",
+                     "max ms", "missing", "target p95", "met"], rows))
+
+
+def main() -> None:
+    """Parse flags, run the three measurements per backend, write the report."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--paced-rows", type=int, default=600, help="0 skips the paced run")
+    parser.add_argument("--rows", type=int, default=5000, help="unlimited run; 0 skips it")
+    parser.add_argument("--low-in-flight", type=int, default=4,
+                        help="also run the sender at this in-flight setting; 0 skips it")
+    parser.add_argument("--latency-requests", type=int, default=200, help="0 skips latency")
+    parser.add_argument("--split-requests", type=int, default=50,
+                        help="SQLite with gunicorn and a separate worker (informative); 0 skips")
+    parser.add_argument("--pause", type=float, default=0.05, help="seconds between messages")
+    parser.add_argument("--no-report", action="store_true", help="do not touch BENCHMARKS.md")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log per request
+
+    for backend in chosen_backends(args.db):
+        print(f"sender benchmark on {backend}", flush=True)
+        parts = [f"#### Sender on {backend_label(backend)}", "",
+                 f"Machine: {machine().line()}. Bot API client: python-telegram-bot "
+                 f"{_ptb_version()} (make_bot, pool 64).", ""]
+        for name, wanted in (("paced", args.paced_rows), ("unlimited", args.rows)):
+            if wanted <= 0:
+                continue
+            with ScratchDatabase(backend) as scratch, scratch_folder() as folder:
+                db = Database(scratch.url)
+                prepare_database(config_for(scratch.url, folder, "http://127.0.0.1:9"), db)
+                if name == "paced":
+                    paced = asyncio.run(paced_run(db, folder, wanted))
+                    print(f"  {backend} paced: {paced}", flush=True)
+                    parts += [paced_md(paced), ""]
+                else:
+                    run = asyncio.run(unlimited_run(db, folder, wanted, args.low_in_flight))
+                    print(f"  {backend} unlimited: {run}", flush=True)
+                    parts += [unlimited_md(backend, run), ""]
+                db.dispose()
+        if args.latency_requests > 0:
+            with ScratchDatabase(backend) as scratch, scratch_folder() as folder:
+                runs = latency_runs(backend, scratch.url, folder, args)
+            parts += [latency_md(runs, args.pause), ""]
+        if not args.no_report:
+            replace_section(f"sender:{backend}", "\n".join(parts))
+
+
+def _ptb_version() -> str:
+    """The client library's version, since its speed is what the figures show."""
+    import telegram
+
+    return str(telegram.__version__)
+
+
+if __name__ == "__main__":
+    main()
