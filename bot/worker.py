@@ -60,7 +60,10 @@ class Worker:
     def __init__(self, config: Config, db: Database, wakeup: Wakeup | None = None,
                  sender_settings: SenderSettings | None = None) -> None:
         self.config = config
-        self.sender_settings = sender_settings
+        # SQLite has no NOTIFY: a web process in another process is only noticed by polling,
+        # so poll often enough that a reply still leaves well within a second.
+        self.sender_settings = sender_settings or (
+            SenderSettings(idle_wait_seconds=0.25) if db.is_sqlite else None)
         self.db = db
         self.wakeup = wakeup or Wakeup()
         self.closers: list[Callable[[], Awaitable[None]]] = []
