@@ -70,7 +70,7 @@ class Worker:
         self.channels: list[ChannelSender] = [WebChatSender()]
         self.fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
         self.pollers: list[Any] = []
-        self.sender = OutboxSender(db, self.channels, self.wakeup, sender_settings)
+        self.sender = OutboxSender(db, self.channels, self.wakeup, self.sender_settings)
 
     async def start_channels(self) -> None:
         """Connect the platforms whose tokens are set; one failing does not stop the others."""
