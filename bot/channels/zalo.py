@@ -37,6 +37,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
+from bot.channels import numbered
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from storage import settings
@@ -54,8 +55,6 @@ OTHER_MESSAGE = re.compile(r"^user_send_[a-z_]+$")
 # A follow is a first contact: "/start" greets a newcomer (consent) and shows a member the menu,
 # where an empty message would be answered "I did not understand".
 GREETING = "/start"
-CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
-SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
 EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
 EVENT_ID_LIMIT = 191  # storage.models.InboundEvent.event_id
 PAYLOAD_LIMIT = 200
@@ -64,6 +63,19 @@ bp = Blueprint("zalo", __name__)
 
 
 # --- reading events ---------------------------------------------------------------------------
+
+
+BUTTONS = "zalo.buttons."  # numbered.remember / numbered.shown key prefix
+
+
+def remember_buttons(session: Session, user_id: str, choices: list[dict[str, str]]) -> None:
+    """Store the numbered choices this chat was just shown."""
+    numbered.remember(session, BUTTONS, user_id, choices)
+
+
+def shown_buttons(session: Session, user_id: str) -> list[dict[str, str]]:
+    """The numbered choices this chat saw last."""
+    return numbered.shown(session, BUTTONS, user_id)
 
 
 def parse_body(raw: bytes) -> dict[str, Any] | None:
@@ -135,46 +147,9 @@ def event_id(event: dict[str, Any]) -> str:
     return key if len(key) <= EVENT_ID_LIMIT else f"{name[:40]}:sha256:{_digest(key)}"
 
 
-def _short_key(prefix: str, name: str) -> str:
-    """A settings key; a name too long for the column is replaced by its digest."""
-    key = f"{prefix}{name}"
-    return key if len(key) <= SETTING_KEY_LIMIT else f"{prefix}sha256:{_digest(name)[:48]}"
-
-
-def buttons_key(user_id: str) -> str:
-    """Where the numbered choices a user saw last are kept."""
-    return _short_key("zalo.buttons.", user_id)
-
-
 def quote_key(user_id: str) -> str:
     """Where the id of a user's latest message is kept, for replies to quote."""
-    return _short_key("zalo.quote.", user_id)
-
-
-def remember_buttons(session: Session, user_id: str, choices: list[dict[str, str]]) -> None:
-    """Store the numbered choices a user was just shown (an empty list forgets them)."""
-    settings.put(session, buttons_key(user_id), json.dumps(choices, ensure_ascii=False))
-
-
-def shown_buttons(session: Session, user_id: str) -> list[dict[str, str]]:
-    """The numbered choices this user saw last; [] when none or unreadable."""
-    raw = settings.get(session, buttons_key(user_id))
-    try:
-        value = json.loads(raw) if raw else []
-    except ValueError:
-        return []
-    if not isinstance(value, list):
-        return []
-    return [b for b in value if isinstance(b, dict) and isinstance(b.get("payload"), str)]
-
-
-def pressed(text: str, choices: list[dict[str, str]]) -> dict[str, str] | None:
-    """The choice a member made by typing its number ("1", "2." or "3)"), if any."""
-    match = CHOICE.match(text)
-    if match is None:
-        return None
-    number = int(match.group(1))
-    return choices[number - 1] if 1 <= number <= len(choices) else None
+    return numbered.settings_key("zalo.quote.", user_id)
 
 
 def image_attachments(message: dict[str, Any]) -> list[tuple[str, int]]:
@@ -206,7 +181,7 @@ def to_incoming(event: dict[str, Any], choices: list[dict[str, str]] | None = No
         return Incoming(**base, text=GREETING)
     if name == TEXT_EVENT:
         text = _text(message.get("text"))
-        choice = pressed(text, choices or [])
+        choice = numbered.pressed(text, choices or [])
         if choice is not None:
             return Incoming(**base, text="", payload=choice["payload"][:PAYLOAD_LIMIT])
         return Incoming(**base, text=text)
@@ -234,7 +209,7 @@ def _choices_for(dispatcher: Dispatcher, event: dict[str, Any]) -> list[dict[str
     """Look the shown choices up only when the member typed nothing but a number."""
     text = _text(_dict(event.get("message")).get("text"))
     user = user_of(event)
-    if event.get("event_name") != TEXT_EVENT or user is None or CHOICE.match(text) is None:
+    if event.get("event_name") != TEXT_EVENT or user is None or numbered.CHOICE.match(text) is None:
         return []
     with dispatcher.db.sessions() as session:
         return shown_buttons(session, user)

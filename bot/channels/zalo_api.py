@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 
 from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.numbered import with_choices
 from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
 from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
 from bot.config import Config
@@ -162,28 +163,6 @@ def failure(err: ZaloApiError) -> SendResult:
         log.error("Zalo refused a freshly refreshed access token: %s", err.description)
         return SendResult(ok=False, error=f"access token refused after a refresh: {text}")
     return SendResult(ok=False, final=True, error=f"refused by Zalo: {text}")
-
-
-def with_choices(text: str, buttons: list[Any]) -> tuple[str, list[dict[str, str]]]:
-    """The text with its buttons as a numbered list, and the choices a typed number presses.
-
-    A question that takes numbers (a count with a "0" shortcut) is not numbered: there a typed
-    "1" means one person, never the first button.
-    """
-    shown = [{"label": str(b.get("label") or ""), "payload": str(b.get("payload") or "")}
-             for b in buttons if isinstance(b, dict)]
-    if not shown:
-        return text, []
-    if any(b["label"].strip().isdigit() for b in shown):
-        lines = [f"• {b['label']}" for b in shown if not b["label"].strip().isdigit()]
-        choices: list[dict[str, str]] = []
-    else:
-        lines = [f"{n}. {b['label']}" for n, b in enumerate(shown, start=1)]
-        choices = shown
-    if not lines:
-        return text, choices
-    listing = "\n".join(lines)
-    return (f"{text.rstrip()}\n\n{listing}" if text.strip() else listing), choices
 
 
 class ZaloSender:

@@ -26,9 +26,9 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
+from bot.channels import numbered
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
-from storage import settings
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +39,22 @@ IMAGE_EVENT = "message.image.received"
 # Stickers, voice and "unsupported" messages reach the conversation as an empty message, so the
 # member is told what it can take instead of hearing nothing.
 MESSAGE_EVENT = re.compile(r"^message\.[a-z_]+\.received$")
-SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
 EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
-CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 
 bp = Blueprint("zalo_bot", __name__)
+
+
+BUTTONS = "zalo_bot.buttons."  # numbered.remember / numbered.shown key prefix
+
+
+def remember_buttons(session: Session, external_id: str, choices: list[dict[str, str]]) -> None:
+    """Store the numbered choices this chat was just shown."""
+    numbered.remember(session, BUTTONS, external_id, choices)
+
+
+def shown_buttons(session: Session, external_id: str) -> list[dict[str, str]]:
+    """The numbered choices this chat saw last."""
+    return numbered.shown(session, BUTTONS, external_id)
 
 
 def unwrap(body: Any) -> dict[str, Any] | None:
@@ -54,36 +65,6 @@ def unwrap(body: Any) -> dict[str, Any] | None:
     if "event_name" not in body and isinstance(inner, dict):
         return inner
     return body
-
-
-def _short_key(prefix: str, name: str) -> str:
-    """A settings key; a name too long for the column is replaced by its digest."""
-    key = f"{prefix}{name}"
-    if len(key) <= SETTING_KEY_LIMIT:
-        return key
-    return f"{prefix}sha256:{hashlib.sha256(name.encode()).hexdigest()[:48]}"
-
-
-def buttons_key(external_id: str) -> str:
-    """Where the buttons last shown in one chat are kept."""
-    return _short_key("zalo_bot.buttons.", external_id)
-
-
-def remember_buttons(session: Session, external_id: str, buttons: list[dict[str, str]]) -> None:
-    """Store the numbered choices a chat was just shown (an empty list forgets them)."""
-    settings.put(session, buttons_key(external_id), json.dumps(buttons, ensure_ascii=False))
-
-
-def shown_buttons(session: Session, external_id: str) -> list[dict[str, str]]:
-    """The numbered choices this chat saw last; [] when none or unreadable."""
-    raw = settings.get(session, buttons_key(external_id))
-    try:
-        value = json.loads(raw) if raw else []
-    except ValueError:
-        return []
-    if not isinstance(value, list):
-        return []
-    return [b for b in value if isinstance(b, dict) and isinstance(b.get("payload"), str)]
 
 
 def event_id(update: dict[str, Any]) -> str:
@@ -121,15 +102,6 @@ def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
     return str(chat_id), str(chat.get("chat_type") or "PRIVATE").upper()
 
 
-def pressed(text: str, buttons: list[dict[str, str]]) -> dict[str, str] | None:
-    """The button a member chose by typing its number ("1", "2." or "3)"), if any."""
-    match = CHOICE.match(text)
-    if match is None:
-        return None
-    number = int(match.group(1))
-    return buttons[number - 1] if 1 <= number <= len(buttons) else None
-
-
 def to_incoming(update: dict[str, Any],
                 buttons: list[dict[str, str]] | None = None) -> Incoming | None:
     """The part of an event a conversation uses; None for events that need no answer."""
@@ -145,7 +117,7 @@ def to_incoming(update: dict[str, Any],
     base = {"channel": CHANNEL, "external_id": chat_id, "event_id": event_id(update)}
     if name == TEXT_EVENT:
         text = str(message.get("text") or "")
-        choice = pressed(text, buttons or [])
+        choice = numbered.pressed(text, buttons or [])
         if choice is not None:
             return Incoming(**base, text=str(choice.get("label") or text),
                             payload=choice["payload"])
@@ -168,7 +140,7 @@ def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[dict[st
     where = chat_of(update)
     text = message.get("text")
     if update.get("event_name") != TEXT_EVENT or where is None or not isinstance(text, str) \
-            or CHOICE.match(text) is None:
+            or numbered.CHOICE.match(text) is None:
         return []
     with dispatcher.db.sessions() as session:
         return shown_buttons(session, where[0])

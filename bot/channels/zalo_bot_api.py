@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.numbered import with_choices
 from bot.channels.zalo_bot import CHANNEL, handle_update, remember_buttons
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -136,33 +137,6 @@ def failure(err: ZaloBotError) -> SendResult:
         log.error("Zalo Bot refused the token (ZALO_BOT_TOKEN): %s", err.description)
         return SendResult(ok=False, error=text)
     return SendResult(ok=False, final=True, error=f"refused by Zalo: {text}")
-
-
-def numeric(label: str) -> bool:
-    """A button labelled with a number ("0") answers a question that takes numbers."""
-    return label.strip().isdigit()
-
-
-def with_choices(text: str, buttons: list[dict[str, str]]) -> tuple[str, list[dict[str, str]]]:
-    """The text with its buttons as a numbered list, and the choices a typed number presses.
-
-    A question that takes numbers (a count with a "0" shortcut) gets no numbering: there a
-    typed "1" means one person, never the first button.
-    """
-    shown = [{"label": str(b.get("label") or ""), "payload": str(b.get("payload") or "")}
-             for b in buttons if isinstance(b, dict)]
-    if not shown:
-        return text, []
-    if any(numeric(b["label"]) for b in shown):
-        lines = [f"• {b['label']}" for b in shown if not numeric(b["label"])]
-        choices: list[dict[str, str]] = []
-    else:
-        lines = [f"{n}. {b['label']}" for n, b in enumerate(shown, start=1)]
-        choices = shown
-    if not lines:
-        return text, choices
-    listing = "\n".join(lines)
-    return (f"{text.rstrip()}\n\n{listing}" if text.strip() else listing), choices
 
 
 class ZaloBotSender:

@@ -1,0 +1,80 @@
+"""Buttons as numbered choices, for platforms with no inline buttons (Zalo OA, Zalo Bot).
+
+The choices a chat was shown are remembered (storage.settings, one row per chat), so a member
+typing just "1" presses the first button, as the console channel does in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from storage import settings
+
+CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
+SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
+
+
+def settings_key(prefix: str, name: str) -> str:
+    """A settings key; a name too long for the column is replaced by its digest."""
+    key = f"{prefix}{name}"
+    if len(key) <= SETTING_KEY_LIMIT:
+        return key
+    return f"{prefix}sha256:{hashlib.sha256(name.encode()).hexdigest()[:48]}"
+
+
+def remember(session: Session, prefix: str, chat: str, choices: list[dict[str, str]]) -> None:
+    """Store the numbered choices a chat was just shown (an empty list forgets them)."""
+    settings.put(session, settings_key(prefix, chat), json.dumps(choices, ensure_ascii=False))
+
+
+def shown(session: Session, prefix: str, chat: str) -> list[dict[str, str]]:
+    """The numbered choices this chat saw last; [] when none or unreadable."""
+    raw = settings.get(session, settings_key(prefix, chat))
+    try:
+        value = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    return [b for b in value if isinstance(b, dict) and isinstance(b.get("payload"), str)]
+
+
+def pressed(text: str, choices: list[dict[str, str]]) -> dict[str, str] | None:
+    """The choice a member made by typing its number ("1", "2." or "3)"), if any."""
+    match = CHOICE.match(text)
+    if match is None:
+        return None
+    number = int(match.group(1))
+    return choices[number - 1] if 1 <= number <= len(choices) else None
+
+
+def numeric(label: str) -> bool:
+    """A button labelled with a number ("0") answers a question that takes numbers."""
+    return label.strip().isdigit()
+
+
+def with_choices(text: str, buttons: list[Any]) -> tuple[str, list[dict[str, str]]]:
+    """The text with its buttons as a numbered list, and the choices a typed number presses.
+
+    A question that takes numbers (a count with a "0" shortcut) gets no numbering: there a
+    typed "1" means one person, never the first button.
+    """
+    labelled = [{"label": str(b.get("label") or ""), "payload": str(b.get("payload") or "")}
+                for b in buttons if isinstance(b, dict)]
+    if not labelled:
+        return text, []
+    if any(numeric(b["label"]) for b in labelled):
+        lines = [f"• {b['label']}" for b in labelled if not numeric(b["label"])]
+        choices: list[dict[str, str]] = []
+    else:
+        lines = [f"{n}. {b['label']}" for n, b in enumerate(labelled, start=1)]
+        choices = labelled
+    if not lines:
+        return text, choices
+    listing = "\n".join(lines)
+    return (f"{text.rstrip()}\n\n{listing}" if text.strip() else listing), choices
