@@ -2,7 +2,7 @@
 
 The web process never calls the Graph API: every answer is queued in the outbox and delivered by
 the worker (bot/channels/facebook_bot.py). Platform facts relied on are in
-/work/shared/PLATFORMS.md (Messenger section) and Meta's webhook reference:
+the shared PLATFORMS.md notes (Messenger section) and Meta's webhook reference:
 https://developers.facebook.com/docs/messenger-platform/webhooks
 """
 

@@ -1,6 +1,6 @@
 """Facebook Messenger's outward side, in the worker's event loop: Send API, photos, profile.
 
-Platform facts are in /work/shared/PLATFORMS.md (Messenger section) and Meta's references:
+Platform facts are in the shared PLATFORMS.md notes (Messenger section) and Meta's references:
 Send API https://developers.facebook.com/docs/messenger-platform/reference/send-api/,
 quick replies https://developers.facebook.com/docs/messenger-platform/send-messages/quick-replies/,
 errors https://developers.facebook.com/docs/messenger-platform/error-codes.
