@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+import httpx
+
 from bot.ratelimit import Limits
 from storage.outbox import OutboundMessage
 
@@ -45,6 +47,26 @@ class ChannelSender(Protocol):
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one outbox row."""
         ...
+
+
+async def download_capped(client: httpx.AsyncClient, url: str, max_bytes: int) -> bytes:
+    """Download a member's photo, refusing it as soon as it grows past the size limit."""
+    if not url.startswith(("https://", "http://")):
+        raise ValueError("not an http(s) URL")
+    chunks: list[bytes] = []
+    total = 0
+    async with client.stream("GET", url, follow_redirects=True,
+                             timeout=httpx.Timeout(30.0, connect=5.0)) as response:
+        response.raise_for_status()
+        declared = int(response.headers.get("content-length") or 0)
+        if declared > max_bytes:
+            raise ValueError(f"photo of {declared} bytes is over the {max_bytes} limit")
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > max_bytes:
+                raise ValueError(f"photo is over the {max_bytes} byte limit")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def split_text(text: str, limit: int) -> list[str]:

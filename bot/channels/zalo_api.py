@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.base import ChannelStart, SendResult, download_capped, split_text
 from bot.channels.numbered import with_choices
 from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
 from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
@@ -124,21 +124,7 @@ class ZaloApi:
 
     async def fetch(self, url: str, max_bytes: int) -> bytes:
         """Download a member's picture from Zalo's CDN, refusing it once it grows past the cap."""
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("not an http(s) URL")
-        chunks: list[bytes] = []
-        total = 0
-        async with self.client.stream("GET", url, follow_redirects=True,
-                                      timeout=httpx.Timeout(30.0, connect=5.0)) as response:
-            response.raise_for_status()
-            if int(response.headers.get("content-length") or 0) > max_bytes:
-                raise ValueError(f"photo is over the {max_bytes} byte limit")
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise ValueError(f"photo is over the {max_bytes} byte limit")
-                chunks.append(chunk)
-        return b"".join(chunks)
+        return await download_capped(self.client, url, max_bytes)
 
     async def aclose(self) -> None:
         """Close pooled connections when the worker stops."""

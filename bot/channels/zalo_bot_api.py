@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.base import ChannelStart, SendResult, download_capped, split_text
 from bot.channels.numbered import with_choices
 from bot.channels.zalo_bot import CHANNEL, handle_update, remember_buttons
 from bot.config import Config
@@ -84,22 +84,7 @@ class ZaloBotApi:
 
     async def fetch(self, url: str, max_bytes: int) -> bytes:
         """Download a file, refusing it as soon as it grows past `max_bytes`."""
-        if not url.startswith(("https://", "http://")):
-            raise ValueError("not an http(s) URL")
-        chunks: list[bytes] = []
-        total = 0
-        async with self.client.stream("GET", url, follow_redirects=True,
-                                      timeout=httpx.Timeout(30.0, connect=5.0)) as response:
-            response.raise_for_status()
-            declared = int(response.headers.get("content-length") or 0)
-            if declared > max_bytes:
-                raise ValueError(f"photo of {declared} bytes is over the {max_bytes} limit")
-            async for chunk in response.aiter_bytes():
-                total += len(chunk)
-                if total > max_bytes:
-                    raise ValueError(f"photo is over the {max_bytes} byte limit")
-                chunks.append(chunk)
-        return b"".join(chunks)
+        return await download_capped(self.client, url, max_bytes)
 
     async def aclose(self) -> None:
         """Close pooled connections when the worker stops."""

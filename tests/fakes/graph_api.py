@@ -3,7 +3,7 @@
 It speaks the wire format of https://graph.facebook.com for what duan8 uses:
 ``POST /v{N}/me/messages?access_token=…`` (Send API) answering ``{"recipient_id","message_id"}``,
 ``POST /v{N}/me/messenger_profile`` answering ``{"result":"success"}``,
-``GET /v{N}/{message-id}/attachments``, and attachment downloads from ``/cdn/{path}``. Errors
+and attachment downloads from ``/cdn/{path}``. Errors
 come as Graph does: ``{"error":{"message","type","code","error_subcode","fbtrace_id"}}``.
 It checks what Meta checks (token, messaging type, text ≤ 2,000, quick replies ≤ 13 with titles
 ≤ 20) so a bad request fails here as it would there. Tests inject faults and read the calls.
@@ -50,7 +50,6 @@ FAULT_KINDS: Final = frozenset(FAULTS) | {"drop"}
 
 _MESSAGES = re.compile(r"^/v\d+\.\d+/me/messages$")
 _PROFILE = re.compile(r"^/v\d+\.\d+/me/messenger_profile$")
-_ATTACHMENTS = re.compile(r"^/v\d+\.\d+/([^/]+)/attachments$")
 _CDN = "/cdn/"
 
 
@@ -94,7 +93,6 @@ class FakeGraph:
         self.calls: list[Call] = []
         self._faults: list[str] = []
         self._images: dict[str, tuple[bytes, str]] = {}
-        self._attachments: dict[str, list[str]] = {}
         self._lock = threading.Lock()
         self._counter = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -142,11 +140,6 @@ class FakeGraph:
             self._images[key] = (data, content_type)
         return f"{self.url}{_CDN}{key}"
 
-    def add_attachments(self, mid: str, urls: list[str]) -> None:
-        """What `GET /{mid}/attachments` lists for one message."""
-        with self._lock:
-            self._attachments[mid] = list(urls)
-
     # ------------------------------------------------------------------ inspection
 
     def calls_to(self, endpoint: str) -> list[Call]:
@@ -181,10 +174,6 @@ class FakeGraph:
             self._check_token(query)
             self._profile(body)
             return self._json(200, {"result": "success"})
-        match = _ATTACHMENTS.match(path)
-        if match and method == "GET":
-            self._check_token(query)
-            return self._json(200, self._list_attachments(match.group(1)))
         raise GraphError(400, 2500, f"Unknown path components: {path}")
 
     def _json(self, status: int, data: JSONDict) -> tuple[int, str, bytes]:
@@ -258,15 +247,6 @@ class FakeGraph:
             for item in menu.get("call_to_actions") or []:
                 if len(item.get("title", "")) > MENU_TITLE_LIMIT:
                     raise GraphError(400, 100, "(#100) Menu item title is too long")
-
-    def _list_attachments(self, mid: str) -> JSONDict:
-        with self._lock:
-            urls = self._attachments.get(mid)
-        if urls is None:
-            raise GraphError(400, 100, f"(#100) Unsupported get request. Object {mid} does "
-                                       "not exist")
-        return {"data": [{"id": f"{mid}-{i}", "mime_type": "image/png",
-                          "image_data": {"url": url}} for i, url in enumerate(urls)]}
 
     def record(self, call: Call) -> None:
         with self._lock:
