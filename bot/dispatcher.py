@@ -99,6 +99,10 @@ def render_reply(reply: Reply, locale: str) -> dict[str, Any]:
     }
 
 
+class _Duplicate(Exception):
+    """Raised inside the transaction so a retried event leaves nothing behind."""
+
+
 class Dispatcher:
     """Dedupe, load state, run the conversation, save, queue: the one data path."""
 
@@ -124,43 +128,46 @@ class Dispatcher:
         return outcome
 
     def _handle(self, incoming: Incoming, now: datetime) -> Outcome:
-        with self.db.transaction() as session:
-            inbound_id = conversation.claim_inbound(session, incoming.channel, incoming.event_id)
-            if inbound_id is None:
-                return Outcome(duplicate=True)
-            locale = normalise_locale(incoming.locale)
-            row = conversation.upsert_identity(
-                session, incoming.channel, incoming.external_id, locale, now)
-            identity_id = row.id
-            conversation.link_inbound(session, inbound_id, identity_id)
-            state = conversation.load_state(session, identity_id)
-            identity = conversation.view_of(session, row, incoming.channel)
-            photos = self._photos(session, incoming, identity_id, identity.consent == "given")
-            inbound = Inbound(
-                channel=incoming.channel, external_id=incoming.external_id,
-                event_id=incoming.event_id, text=incoming.text or "", payload=incoming.payload,
-                photos=photos, start_param=incoming.start_param, locale=locale,
-                received_at=now, edited=incoming.edited,
-            )
-            ctx = Ctx(session=session, identity=identity, state=state, now=now,
-                      today=now.astimezone(self.config.tz).date(), settings=self.settings)
-            router.handle(ctx, inbound)
-            conversation.save_state(session, identity_id, ctx.state, now)
-            reader_locale = identity.member.locale if identity.member else identity.locale
-            queued = self._ack(session, incoming, identity_id, now)
-            queued += [
-                outbox.enqueue(session, identity_id, incoming.channel,
-                               render_reply(reply, reader_locale), now=now)
-                for reply in merge_replies(ctx.replies)
-            ]
+        try:
+            with self.db.transaction() as session:
+                return self._converse(session, incoming, now)
+        except _Duplicate:
+            return Outcome(duplicate=True)
+
+    def _converse(self, session: Any, incoming: Incoming, now: datetime) -> Outcome:
+        locale = normalise_locale(incoming.locale)
+        row = conversation.upsert_identity(
+            session, incoming.channel, incoming.external_id, locale, now)
+        identity_id = row.id
+        claimed = conversation.claim_for(session, incoming.channel, incoming.event_id,
+                                         identity_id, now)
+        if claimed is None:
+            raise _Duplicate  # a retry: roll back the identity's new message time too
+        identity = conversation.view_of(session, row, incoming.channel)
+        photos = self._photos(session, incoming, identity_id, identity.consent == "given")
+        inbound = Inbound(
+            channel=incoming.channel, external_id=incoming.external_id,
+            event_id=incoming.event_id, text=incoming.text or "", payload=incoming.payload,
+            photos=photos, start_param=incoming.start_param, locale=locale,
+            received_at=now, edited=incoming.edited,
+        )
+        ctx = Ctx(session=session, identity=identity, state=claimed.state, now=now,
+                  today=now.astimezone(self.config.tz).date(), settings=self.settings)
+        router.handle(ctx, inbound)
+        conversation.save_state(session, identity_id, ctx.state, now)
+        reader_locale = identity.member.locale if identity.member else identity.locale
+        queued = self._ack(session, incoming, identity_id, now)
+        queued += [
+            outbox.enqueue(session, identity_id, incoming.channel,
+                           render_reply(reply, reader_locale), now=now)
+            for reply in merge_replies(ctx.replies)
+        ]
+        if claimed.held_back:
             queued += self._catch_up(session, identity_id, reader_locale, now)
-            outbox.announce(session)
-            return Outcome(identity_id=identity_id, queued=queued)
+        return Outcome(identity_id=identity_id, queued=queued)
 
     def _catch_up(self, session: Any, identity_id: int, locale: str, now: datetime) -> list[int]:
         """Messages the platform's window held back go out now that the member wrote."""
-        if not outbox.has_held_back(session, identity_id):
-            return []
         channel = conversation.identity_channel(session, identity_id)
         header = render_reply(Reply.of(_("While you were away:")), locale)
         first = outbox.enqueue(session, identity_id, channel, header, now=now)

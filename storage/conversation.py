@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, String, bindparam, select, text
+from sqlalchemy import JSON, Boolean, Integer, String, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,14 +23,32 @@ from storage.models import (
 from storage.plans import current_plan
 
 # Every message runs these; plain SQL (the same on SQLite and PostgreSQL) spares building and
-# caching an expression tree per call, which profiling showed to be most of a webhook's time.
+# caching an expression tree per call, which profiling showed to be most of a webhook's time. A
+# message costs three statements before its replies: the identity upsert (which also locks the
+# person's row, so two messages from one person queue), the event claim that reads the state
+# back, and the state upsert.
 _NOW = bindparam("now", type_=UTCDateTime())
 _DRAFT = bindparam("draft", type_=JSON())
 _CLAIM = text(
     "INSERT INTO inbound_events (channel, event_id, received_at) VALUES (:channel, :event_id, :now)"
     " ON CONFLICT (channel, event_id) DO NOTHING RETURNING id"
 ).bindparams(_NOW)
-_LINK = text("UPDATE inbound_events SET identity_id = :identity_id WHERE id = :id")
+# The subqueries run in the claim's own snapshot, taken after the identity upsert got the row
+# lock: on PostgreSQL (READ COMMITTED) they see what an earlier message from the same person
+# committed; on SQLite BEGIN IMMEDIATE already serialises writers.
+_CLAIM_FOR = text(
+    "INSERT INTO inbound_events (channel, event_id, received_at, identity_id)"
+    " VALUES (:channel, :event_id, :now, :identity_id)"
+    " ON CONFLICT (channel, event_id) DO NOTHING"
+    " RETURNING id,"
+    " (SELECT flow FROM conversation_states WHERE identity_id = :identity_id) AS flow,"
+    " (SELECT step FROM conversation_states WHERE identity_id = :identity_id) AS step,"
+    " (SELECT draft FROM conversation_states WHERE identity_id = :identity_id) AS draft,"
+    " (SELECT updated_at FROM conversation_states WHERE identity_id = :identity_id) AS updated_at,"
+    " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = :identity_id"
+    " AND outbox.status = 'outside_window') AS held"
+).bindparams(_NOW).columns(id=Integer(), flow=String(), step=String(), draft=JSON(),
+                           updated_at=UTCDateTime(), held=Boolean())
 _UPSERT_IDENTITY = text(
     "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
     " VALUES (:channel, :external_id, :locale, 'pending', :now, :now)"
@@ -38,19 +56,11 @@ _UPSERT_IDENTITY = text(
     " DO UPDATE SET last_inbound_at = :now, unreachable_reason = NULL"
     " RETURNING id, member_id, consent, locale"
 ).bindparams(_NOW)
-_STATE_SQL = "SELECT flow, step, draft, updated_at FROM conversation_states WHERE identity_id = :id"
-_STATE = text(_STATE_SQL).columns(flow=String(), step=String(), draft=JSON(),
-                                   updated_at=UTCDateTime())
-_STATE_LOCK = text(_STATE_SQL + " FOR UPDATE").columns(flow=String(), step=String(), draft=JSON(),
-                                                       updated_at=UTCDateTime())
-_STATE_CREATE = text(
-    "INSERT INTO conversation_states (identity_id, flow, step, draft, updated_at)"
-    " VALUES (:id, '', '', :draft, :now)"
-    " ON CONFLICT (identity_id) DO NOTHING RETURNING identity_id"
-).bindparams(_DRAFT, _NOW)
 _STATE_SAVE = text(
-    "UPDATE conversation_states SET flow = :flow, step = :step, draft = :draft, updated_at = :now"
-    " WHERE identity_id = :id"
+    "INSERT INTO conversation_states (identity_id, flow, step, draft, updated_at)"
+    " VALUES (:id, :flow, :step, :draft, :now)"
+    " ON CONFLICT (identity_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
+    " draft = excluded.draft, updated_at = excluded.updated_at"
 ).bindparams(_DRAFT, _NOW)
 
 
@@ -66,9 +76,30 @@ def claim_inbound(session: Session, channel: str, event_id: str) -> int | None:
                                     "now": utcnow()}).scalar_one_or_none()
 
 
-def link_inbound(session: Session, inbound_id: int, identity_id: int) -> None:
-    """Remember whose event it was (for erasure and audits)."""
-    session.execute(_LINK, {"id": inbound_id, "identity_id": identity_id})
+@dataclass(frozen=True)
+class Claimed:
+    """A new event of a known person, with what their conversation needs to go on."""
+
+    inbound_id: int
+    state: State
+    held_back: bool  # messages a platform's window kept from them wait for this one
+
+
+def claim_for(session: Session, channel: str, event_id: str, identity_id: int,
+              now: datetime) -> Claimed | None:
+    """Record a person's event once and read their state; None means a retry already seen.
+
+    Call it after upsert_identity in the same transaction: that statement's row lock is what
+    makes the state read here the latest one.
+    """
+    row = session.connection().execute(_CLAIM_FOR, {
+        "channel": channel, "event_id": event_id[:191], "now": now,
+        "identity_id": identity_id}).first()
+    if row is None:
+        return None
+    state = State() if row.flow is None else State(
+        flow=row.flow, step=row.step, draft=dict(row.draft or {}), updated_at=row.updated_at)
+    return Claimed(inbound_id=row.id, state=state, held_back=bool(row.held))
 
 
 @dataclass(frozen=True)
@@ -87,8 +118,8 @@ def upsert_identity(
     Only the platform's id is kept before consent; the last message time is what platforms'
     reply windows count from, and a message proves the person reachable again.
     """
-    row = session.execute(_UPSERT_IDENTITY, {"channel": channel, "external_id": external_id,
-                                             "locale": locale, "now": now}).one()
+    row = session.connection().execute(_UPSERT_IDENTITY, {
+        "channel": channel, "external_id": external_id, "locale": locale, "now": now}).one()
     return IdentityRow(row.id, row.member_id, row.consent, row.locale)
 
 
@@ -133,25 +164,11 @@ def view_of(session: Session, identity: IdentityRow, channel: str) -> IdentityVi
                         locale=identity.locale, member=member)
 
 
-def load_state(session: Session, identity_id: int) -> State:
-    """The saved state, locked for this transaction so two messages from one person queue."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    query = _STATE_LOCK if postgres else _STATE
-    row = session.execute(query, {"id": identity_id}).first()
-    if row is None:
-        created = session.execute(_STATE_CREATE, {"id": identity_id, "draft": {},
-                                                  "now": utcnow()}).first()
-        if created is not None:
-            return State()  # a new row is ours (and locked) until this transaction ends
-        row = session.execute(query, {"id": identity_id}).one()  # a concurrent message made it
-    return State(flow=row.flow, step=row.step, draft=dict(row.draft or {}),
-                 updated_at=row.updated_at)
-
-
 def save_state(session: Session, identity_id: int, state: State, now: datetime) -> None:
     """Write the state back; the draft is replaced whole, so JSON changes are never missed."""
-    session.execute(_STATE_SAVE, {"id": identity_id, "flow": state.flow, "step": state.step,
-                                  "draft": dict(state.draft), "now": now})
+    session.connection().execute(_STATE_SAVE, {
+        "id": identity_id, "flow": state.flow, "step": state.step, "draft": dict(state.draft),
+        "now": now})
 
 
 def plan_view(session: Session) -> PlanView:

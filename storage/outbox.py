@@ -26,7 +26,11 @@ _ENQUEUE = text(
 
 
 def announce(session: Session) -> None:
-    """Wake senders in other processes when this transaction commits (PostgreSQL NOTIFY)."""
+    """Wake senders in other processes when this transaction commits (PostgreSQL NOTIFY).
+
+    Inserts need no call: a trigger notifies on every outbox insert (migration 0005). This is
+    for rows that become due again without one, such as a retry or a diverted message.
+    """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
@@ -47,10 +51,10 @@ def enqueue(
     session: Session, identity_id: int, channel: str, payload: dict[str, Any], *,
     priority: int = PRIORITY_REPLY, now: datetime,
 ) -> int:
-    """Queue one message in the caller's transaction."""
-    return session.execute(_ENQUEUE, {"identity_id": identity_id, "channel": channel,
-                                      "payload": payload, "priority": priority,
-                                      "now": now}).scalar_one()
+    """Queue one message in the caller's transaction; senders are woken when it commits."""
+    return session.connection().execute(_ENQUEUE, {
+        "identity_id": identity_id, "channel": channel, "payload": payload,
+        "priority": priority, "now": now}).scalar_one()
 
 
 def claim_due(
@@ -198,9 +202,3 @@ def catch_up(session: Session, identity_id: int, *, now: datetime, limit: int = 
                 priority=PRIORITY_REPLY, now=now)
         row.status = "caught_up"
     return len(rows)
-
-
-def has_held_back(session: Session, identity_id: int) -> bool:
-    """Whether anything waits for this person's next message."""
-    return session.scalar(select(Outbox.id).where(
-        Outbox.identity_id == identity_id, Outbox.status == "outside_window").limit(1)) is not None

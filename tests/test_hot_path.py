@@ -1,0 +1,70 @@
+"""The per-message statements: one person's messages queue, retries leave nothing behind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from handlers.types import State
+from storage import conversation, outbox
+from storage.db import Database
+from storage.models import Identity, InboundEvent, Outbox, utcnow
+
+
+def test_a_second_message_from_the_same_person_waits_and_reads_the_first_ones_state(
+        db: Database) -> None:
+    now = utcnow()
+    seen: dict[str, conversation.Claimed | None] = {}
+
+    def second_message() -> None:
+        with db.transaction() as session:
+            row = conversation.upsert_identity(session, "telegram", "42", "vi", now)
+            seen["claimed"] = conversation.claim_for(session, "telegram", "2", row.id, now)
+
+    with db.transaction() as session:
+        row = conversation.upsert_identity(session, "telegram", "42", "vi", now)
+        first = conversation.claim_for(session, "telegram", "1", row.id, now)
+        assert first is not None and first.state == State()
+        other = threading.Thread(target=second_message)
+        other.start()
+        time.sleep(0.5)
+        assert other.is_alive(), "the second message must wait for the first one's transaction"
+        conversation.save_state(session, row.id, State(flow="report", step="date",
+                                                       draft={"participants": 30}), now)
+    other.join(20)
+    claimed = seen["claimed"]
+    assert claimed is not None
+    assert (claimed.state.flow, claimed.state.step) == ("report", "date")
+    assert claimed.state.draft == {"participants": 30}
+
+
+def test_a_retried_event_is_refused_and_links_the_first_one_to_its_person(db: Database) -> None:
+    now = utcnow()
+    with db.transaction() as session:
+        row = conversation.upsert_identity(session, "zalo", "7", "vi", now)
+        assert conversation.claim_for(session, "zalo", "m1", row.id, now) is not None
+    with db.transaction() as session:
+        row = conversation.upsert_identity(session, "zalo", "7", "vi", now)
+        assert conversation.claim_for(session, "zalo", "m1", row.id, now) is None
+    with db.transaction() as session:
+        events = session.execute(select(InboundEvent.identity_id)).scalars().all()
+        assert events == [row.id]
+        assert session.scalar(select(func.count()).select_from(Identity)) == 1
+
+
+def test_the_claim_says_when_messages_wait_for_the_person(db: Database) -> None:
+    now = utcnow()
+    with db.transaction() as session:
+        row = conversation.upsert_identity(session, "facebook", "9", "vi", now)
+        claimed = conversation.claim_for(session, "facebook", "a", row.id, now)
+        assert claimed is not None and not claimed.held_back
+        held = outbox.enqueue(session, row.id, "facebook", {"text": "x"}, now=now)
+        session.get_one(Outbox, held).status = "outside_window"
+    with db.transaction() as session:
+        later = now + timedelta(minutes=1)
+        row = conversation.upsert_identity(session, "facebook", "9", "vi", later)
+        claimed = conversation.claim_for(session, "facebook", "b", row.id, later)
+        assert claimed is not None and claimed.held_back
