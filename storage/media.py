@@ -121,6 +121,25 @@ def complete_fetch(
     row.status, row.last_error = "ready", None
 
 
+@dataclass(frozen=True)
+class MediaFile:
+    """Where a stored photo's bytes are and what they are, for a channel that sends it on."""
+
+    id: int
+    storage_key: str
+    content_type: str
+    size: int
+    status: str
+
+
+def media_file(session: Session, media_id: int) -> MediaFile | None:
+    """One media row by id, or None when it does not exist (e.g. erased)."""
+    row = session.get(Media, media_id)
+    if row is None:
+        return None
+    return MediaFile(row.id, row.storage_key, row.content_type, row.size, row.status)
+
+
 def _write_durably(path: Path, data: bytes) -> None:
     """Write to a temporary name, fsync, then rename: a crash never leaves half a photo."""
     path.parent.mkdir(parents=True, exist_ok=True)
