@@ -3,9 +3,10 @@
 Sending is a consultation message, `POST {ZALO_API_URL}/v3.0/oa/message/cs` with the token in an
 `access_token` header and `{"recipient": {"user_id"}, "message": {"text", "quote_message_id"}}`
 (PLATFORMS.md; chatwoot `app/models/channel/zalo_oa.rb` and `app/services/zalo_oa/
-message_sender.rb`). Zalo answers HTTP 200 with `{"error": 0, "data": {"message_id"}}` or a
-negative `error` and a `message`:
-- -216: the access token is invalid or expired: refresh once, send once more
+message_sender.rb`); photos are uploaded first and sent as a media template (zalo_media.py).
+Zalo answers HTTP 200 with `{"error": 0, "data": {"message_id"}}` (an upload: `{"attachment_id"}`)
+or a negative `error` and a `message`:
+- -216: the access token is invalid or expired: refresh once, call once more
   (chatwoot `app/services/zalo/send_on_zalo_service.rb`);
 - -213 -217 -227 -230 -232 -234 -244: not followed, blocked, banned, no interaction for too
   long, night curfew, user restricted this kind of message: the window rule, given up with a
@@ -14,66 +15,56 @@ negative `error` and a `message`:
 - anything else: refused for good, with Zalo's code and words.
 HTTP 5xx, timeouts and dropped connections are retried by the shared sender.
 
-httpx is used directly: no maintained asyncio SDK for the OA API exists, and we need three calls.
+Before a row goes out, `may_send` checks the reply window and the free-reply quota
+(zalo_quota.py); a row that fits neither is left to the shared sender's window rule.
+
+httpx is used directly: no maintained asyncio SDK for the OA API exists, and we make few calls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
-from collections.abc import Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bot.channels.base import ChannelStart, SendResult, download_capped, split_text
-from bot.channels.numbered import with_choices
+from bot.channels.base import ChannelStart, SendResult, download_capped
 from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
+from bot.channels.zalo_media import (
+    Attachments,
+    Part,
+    PhotoRefused,
+    compose,
+    photo_message,
+    text_message,
+)
+from bot.channels.zalo_quota import ReplyQuota, cs_quota, cs_window
 from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
 from storage import settings
 from storage.db import Database
+from storage.models import utcnow
 from storage.outbox import PRIORITY_REPLY, OutboundMessage
 
 log = logging.getLogger(__name__)
 
-TEXT_LIMIT = 2000  # characters per consultation text; longer answers are split, never cut
 TOKEN_INVALID = -216
 WINDOW_CODES = frozenset({-213, -217, -227, -230, -232, -234, -244})
 RETRY_CODES = frozenset({-32, -100})
 KEEP_QUOTE_CODES = WINDOW_CODES | RETRY_CODES | {TOKEN_INVALID}  # errors a quote cannot cause
 RATE_LIMITED_WAIT = 30.0  # seconds the whole channel pauses after -32, which has no stated wait
-# The reply window: sources disagree (Zalo's help centre: 8 free replies within 48 h of the
-# member's last message; third parties: consultation up to 7 days), so it is configurable.
-WINDOW_ENV = "ZALO_CS_WINDOW_HOURS"
-DEFAULT_WINDOW_HOURS = 48.0
 KEEPER_INTERVAL = 600.0  # seconds between token checks when nothing is being sent
 # Zalo publishes no per-second send rate for consultation messages, only quotas and the -32
 # "try later" error. 10/s overall stays well under what a single OA is seen to sustain and still
 # delivers a province's thousand members in under two minutes; one a second per chat keeps a
 # member's replies in order and readable on a slow phone.
 ZALO_OA = Limits(per_second=10.0, per_chat_per_second=1.0)
-
-
-def cs_window(environ: Mapping[str, str] | None = None) -> timedelta:
-    """The consultation window, from ZALO_CS_WINDOW_HOURS or 48 hours."""
-    raw = (os.environ if environ is None else environ).get(WINDOW_ENV, "").strip()
-    if not raw:
-        return timedelta(hours=DEFAULT_WINDOW_HOURS)
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = -1.0
-    if not 0 < hours <= 24 * 30:
-        log.warning("%s=%r is not a number of hours between 0 and 720; using %g",
-                    WINDOW_ENV, raw, DEFAULT_WINDOW_HOURS)
-        hours = DEFAULT_WINDOW_HOURS
-    return timedelta(hours=hours)
 
 
 class ZaloApiError(Exception):
@@ -99,28 +90,45 @@ class ZaloApi:
     async def send_text(self, access_token: str, user_id: str, text: str,
                         quote: str | None = None) -> str | None:
         """One consultation text; returns Zalo's message id or raises ZaloApiError."""
-        message: dict[str, Any] = {"text": text}
+        return await self.send_message(access_token, user_id, text_message(text), quote)
+
+    async def send_message(self, access_token: str, user_id: str, message: dict[str, Any],
+                           quote: str | None = None) -> str | None:
+        """One consultation message (text or photo); returns Zalo's message id."""
         if quote:
-            message["quote_message_id"] = quote
+            message = {**message, "quote_message_id": quote}
+        data = await self._post("/v3.0/oa/message/cs", access_token,
+                                json={"recipient": {"user_id": user_id}, "message": message})
+        return str(data["message_id"]) if data.get("message_id") is not None else None
+
+    async def upload_image(self, access_token: str, data: bytes, name: str,
+                           content_type: str) -> str:
+        """Upload a JPEG or PNG photo; returns the attachment id a message can show."""
+        answer = await self._post("/v2.0/oa/upload/image", access_token,
+                                  files={"file": (name, data, content_type)})
+        if not answer.get("attachment_id"):
+            raise ZaloApiError(0, "the upload answer carries no attachment_id")
+        return str(answer["attachment_id"])
+
+    async def _post(self, path: str, access_token: str, **body: Any) -> dict[str, Any]:
+        """POST with the token header; Zalo's `data` on success, else ZaloApiError."""
         try:
-            response = await self.client.post(
-                f"{self.root}/v3.0/oa/message/cs", headers={"access_token": access_token},
-                json={"recipient": {"user_id": user_id}, "message": message})
+            response = await self.client.post(f"{self.root}{path}",
+                                              headers={"access_token": access_token}, **body)
         except httpx.HTTPError as exc:  # timeouts, refused or dropped connections
             raise ZaloApiError(None, f"{type(exc).__name__}: {exc}") from None
         try:
-            body: Any = response.json()
+            answer: Any = response.json()
         except ValueError:
-            body = None
+            answer = None
         if response.status_code >= 500 or response.status_code == 429:
             raise ZaloApiError(None, f"HTTP {response.status_code}")
-        if not isinstance(body, dict):
+        if not isinstance(answer, dict):
             raise ZaloApiError(response.status_code, f"HTTP {response.status_code} without JSON")
-        code = str(body.get("error", "0"))
+        code = str(answer.get("error", "0"))
         if code.lstrip("-").isdigit() and int(code) != 0:
-            raise ZaloApiError(int(code), str(body.get("message") or "no description"))
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
-        return str(data["message_id"]) if data.get("message_id") is not None else None
+            raise ZaloApiError(int(code), str(answer.get("message") or "no description"))
+        return answer["data"] if isinstance(answer.get("data"), dict) else {}
 
     async def fetch(self, url: str, max_bytes: int) -> bytes:
         """Download a member's picture from Zalo's CDN, refusing it once it grows past the cap."""
@@ -158,12 +166,16 @@ class ZaloSender:
     limits = ZALO_OA
 
     def __init__(self, api: ZaloApi, tokens: ZaloTokens, db: Database, *,
-                 max_photo_bytes: int = 5 * 1024 * 1024, window: timedelta | None = None) -> None:
+                 max_photo_bytes: int = 5 * 1024 * 1024, window: timedelta | None = None,
+                 quota: int | None = None, media_dir: Path | None = None) -> None:
         self.api = api
         self.tokens = tokens
         self.db = db
         self.max_photo_bytes = max_photo_bytes
         self.window = window if window is not None else cs_window()
+        # None: from the environment, like the window; 0: no count.
+        self.quota = ReplyQuota(db, cs_quota() if quota is None else quota or None)
+        self.attachments = Attachments(db, media_dir)
 
     def is_group(self, external_id: str) -> bool:
         """Never: an OA talks to one person at a time."""
@@ -174,49 +186,101 @@ class ZaloSender:
         return payload.get("kind") != "ack"
 
     def may_send(self, message: OutboundMessage, now: datetime) -> bool:
-        """Only within the window after the member's last message; the sender diverts the rest."""
+        """Only within the window after the member's last message and its free-reply quota."""
         if message.payload.get("kind") == "ack":
             return True
         last = message.last_inbound_at
-        return last is not None and now - last < self.window
+        if last is None or now - last >= self.window:
+            return False
+        return self.quota.allows(message, now)
 
     async def send(self, message: OutboundMessage) -> SendResult:
-        """Deliver one outbox row as one or more consultation texts."""
+        """Deliver one outbox row as consultation texts and photos, uploads first."""
         payload = message.payload
         if payload.get("kind") == "ack":
             return SendResult(ok=True)  # no button spinners to stop on Zalo
-        text, choices = with_choices(str(payload.get("text") or ""), payload.get("buttons") or [])
+        plan = compose(payload)
         reply = message.priority <= PRIORITY_REPLY
         quote = await asyncio.to_thread(self._setting, quote_key(message.external_id)) \
             if reply else None
+        sent, sent_id = 0, None
         try:
             token = await self.tokens.ensure_fresh()
+            # Every photo is uploaded before anything is sent: a refused photo costs the
+            # member no half-delivered message and the quota no message.
+            photos: dict[int, tuple[str, bool]] = {}
+            for part in plan.parts:
+                if part.media_id is not None and part.media_id not in photos:
+                    token, photos[part.media_id] = await self._attachment(token, part.media_id)
+            for part in plan.parts:
+                token, sent_id, quote = await self._send_part(token, message.external_id, part,
+                                                              photos, quote)
+                sent += 1
         except ZaloTokenError as exc:
             return SendResult(ok=False, error=f"Zalo token: {exc}")
-        sent_id = None
-        try:
-            for part in split_text(text if text.strip() else "…", TEXT_LIMIT):
-                token, sent_id, quote = await self._deliver(token, message.external_id, part,
-                                                            quote)
-        except ZaloTokenError as exc:
-            return SendResult(ok=False, error=f"Zalo token: {exc}")
+        except PhotoRefused as exc:
+            return SendResult(ok=False, final=exc.final, error=f"Zalo photo: {exc}")
         except ZaloApiError as err:
             return failure(err)
-        if choices or reply:
+        finally:
+            self.quota.note(message, sent, utcnow())
+        if plan.choices or reply:
             # A reply decides what "1" means next; a broadcast without buttons leaves it be.
-            await asyncio.to_thread(self._remember, message.external_id, choices)
+            await asyncio.to_thread(self._remember, message.external_id, plan.choices)
         return SendResult(ok=True, platform_message_id=sent_id)
 
-    async def _deliver(self, token: str, user_id: str, text: str,
+    async def _attachment(self, token: str, media_id: int) -> tuple[str, tuple[str, bool]]:
+        """A photo's attachment id (cached or uploaded now); on -216 refresh once, try again."""
+        current = token
+
+        async def upload(data: bytes, name: str, content_type: str) -> str:
+            nonlocal current
+            try:
+                try:
+                    return await self.api.upload_image(current, data, name, content_type)
+                except ZaloApiError as err:
+                    if err.code != TOKEN_INVALID:
+                        raise
+                current = str((await self.tokens.refresh(rejected=current)).access_token)
+                return await self.api.upload_image(current, data, name, content_type)
+            except ZaloApiError as err:  # say which photo, keep Zalo's code for failure()
+                raise ZaloApiError(err.code, f"uploading photo {media_id}: "
+                                             f"{err.description}") from None
+
+        found = await self.attachments.get(media_id, upload)
+        return current, found
+
+    async def _send_part(self, token: str, user_id: str, part: Part,
+                         photos: dict[int, tuple[str, bool]],
+                         quote: str | None) -> tuple[str, str | None, str | None]:
+        """One message; a photo whose remembered attachment id Zalo refuses is uploaded anew."""
+        if part.media_id is None:
+            return await self._deliver(token, user_id, text_message(part.text or "…"), quote)
+        attachment_id, fresh = photos[part.media_id]
+        try:
+            return await self._deliver(token, user_id, photo_message(attachment_id, part.text),
+                                       quote)
+        except ZaloApiError as err:
+            if fresh or err.code is None or err.code in KEEP_QUOTE_CODES:
+                raise
+            # Zalo states no lifetime for attachment ids; one it no longer knows is uploaded once.
+            log.info("Zalo refused remembered attachment %s of photo %s (%s); uploading again",
+                     attachment_id, part.media_id, err)
+            await self.attachments.forget(part.media_id, attachment_id)
+            token, photos[part.media_id] = await self._attachment(token, part.media_id)
+            return await self._deliver(token, user_id,
+                                       photo_message(photos[part.media_id][0], part.text), quote)
+
+    async def _deliver(self, token: str, user_id: str, body: dict[str, Any],
                        quote: str | None) -> tuple[str, str | None, str | None]:
-        """One text: on -216 refresh once and resend once; a refused quote is dropped once.
+        """One message: on -216 refresh once and resend once; a refused quote is dropped once.
 
         Returns the token to go on with, Zalo's message id and the quote still in use.
         """
         refreshed = False
         while True:
             try:
-                return token, await self.api.send_text(token, user_id, text, quote), quote
+                return token, await self.api.send_message(token, user_id, body, quote), quote
             except ZaloApiError as err:
                 if err.code == TOKEN_INVALID and not refreshed:
                     refreshed = True
@@ -275,7 +339,9 @@ async def start(config: Config, db: Database, dispatcher: Dispatcher) -> Channel
     tokens = ZaloTokens(config, db)
     await asyncio.to_thread(tokens.load)
     api = ZaloApi(config)
-    sender = ZaloSender(api, tokens, db, max_photo_bytes=config.max_photo_bytes)
-    log.info("Zalo OA channel ready; consultation window %s", sender.window)
+    sender = ZaloSender(api, tokens, db, max_photo_bytes=config.max_photo_bytes,
+                        media_dir=config.media_path)
+    log.info("Zalo OA channel ready; consultation window %s, %s free messages per member "
+             "message", sender.window, sender.quota.limit or "unlimited")
     return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media},
                         poller=TokenKeeper(tokens), closers=[api.aclose])

@@ -5,7 +5,11 @@ One server stands for both roots (point ZALO_API_URL and ZALO_OAUTH_URL at ``fak
 
 - ``POST /v3.0/oa/message/cs``: a consultation message. The ``access_token`` header must be the
   current valid token, else ``{"error": -216}``; the answer is HTTP 200 with
-  ``{"error": 0, "data": {"message_id", "user_id"}}``.
+  ``{"error": 0, "data": {"message_id", "user_id"}}``. A message is a ``text``, or a media
+  template (``attachment.payload.template_type == "media"``, one image element) whose
+  ``attachment_id`` this server issued, with an optional ``text`` caption.
+- ``POST /v2.0/oa/upload/image``: multipart, field ``file``, same token rule; JPEG or PNG of at
+  most 1 MB (checked from the bytes), answered ``{"error": 0, "data": {"attachment_id"}}``.
 - ``POST /v4/oa/access_token``: form body, the app secret in a ``secret_key`` header.
   ``grant_type=refresh_token`` issues a new pair for the current refresh token and marks that one
   spent (refresh tokens are single-use); ``grant_type=authorization_code`` checks the code and its
@@ -15,8 +19,9 @@ One server stands for both roots (point ZALO_API_URL and ZALO_OAUTH_URL at ``fak
 - ``GET /images/{path}``: bytes added with ``add_image``, standing in for Zalo's CDN.
 
 Tests steer it (``fail_next`` with Zalo error codes, HTTP 500, slow or dropped answers,
-``expire_access_token``) and inspect the calls it recorded. Error codes other than -216 are the
-fake's own choice; the channel only relies on -216 and on "error != 0".
+``expire_access_token``, ``forget_attachments``) and inspect the calls it recorded (an upload's
+params give the file's name, type, size and SHA-256; its bytes are in ``Call.files``). Error codes
+other than -216 are the fake's own choice; the channel only relies on -216 and on "error != 0".
 
 Typical use::
 
@@ -29,6 +34,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import email.parser
+import email.policy
 import hashlib
 import json
 import secrets
@@ -36,7 +43,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -47,6 +54,9 @@ JSONDict = dict[str, Any]
 FaultKind = Literal["error", "500", "slow", "drop", "answer_lost"]
 FAULT_KINDS: Final = frozenset({"error", "500", "slow", "drop", "answer_lost"})
 CS_PATH: Final = "/v3.0/oa/message/cs"
+UPLOAD_PATH: Final = "/v2.0/oa/upload/image"
+IMAGE_LIMIT: Final = 1_000_000
+IMAGE_MAGIC: Final = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
 TOKEN_PATH: Final = "/v4/oa/access_token"
 PERMISSION_PATH: Final = "/v4/oa/permission"
 DEFAULT_APP_ID: Final = "4321098765432109876"
@@ -78,6 +88,7 @@ class Call:
     time: float
     status: int = 0  # HTTP status answered; 0 while pending or when the connection was dropped
     answer: JSONDict | None = None
+    files: dict[str, bytes] = field(default_factory=dict)  # multipart file fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +169,7 @@ class FakeZalo:
         self._faults: dict[str, deque[_Fault]] = {}
         self._images: dict[str, bytes] = {}
         self._codes: dict[str, str] = {}  # authorization code -> its PKCE challenge
+        self.attachments: dict[str, str] = {}  # attachment id -> SHA-256 of the uploaded bytes
         self.spent_refresh_tokens: set[str] = set()
         self.access_token = ""
         self.refresh_token = ""
@@ -222,6 +234,11 @@ class FakeZalo:
             queue = self._faults.setdefault(path, deque())
             queue.extend(_Fault(kind, code, message, delay) for _ in range(count))
 
+    def forget_attachments(self) -> None:
+        """Every attachment id issued so far stops being accepted, as if Zalo expired them."""
+        with self._lock:
+            self.attachments.clear()
+
     def add_image(self, path: str, data: bytes) -> str:
         """Serve `data` at /images/{path}; returns its URL."""
         path = path.lstrip("/")
@@ -252,6 +269,21 @@ class FakeZalo:
         """Texts Zalo accepted, optionally to one user."""
         return [str(c.params["message"].get("text", "")) for c in self.sent(user_id)]
 
+    def sent_photos(self, user_id: str | None = None) -> list[tuple[str, str]]:
+        """(attachment id, caption) of each photo message Zalo accepted."""
+        found = []
+        for call in self.sent(user_id):
+            element = _media_element(call.params["message"])
+            if element is not None:
+                found.append((str(element["attachment_id"]),
+                              str(call.params["message"].get("text", ""))))
+        return found
+
+    def uploads(self) -> list[Call]:
+        """Image uploads Zalo accepted."""
+        return [c for c in self.calls_to(UPLOAD_PATH)
+                if c.answer is not None and c.answer.get("error") == 0]
+
     # ------------------------------------------------------------------ internals
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
@@ -268,7 +300,9 @@ class FakeZalo:
             self._serve_image(handler, split.path[len("/images/"):])
             return
         params = self._params(handler.command, split.query, raw, headers)
-        call = Call(handler.command, split.path, headers, params, time.monotonic())
+        files = {k: v.pop("_bytes") for k, v in params.items()
+                 if isinstance(v, dict) and isinstance(v.get("_bytes"), bytes)}
+        call = Call(handler.command, split.path, headers, params, time.monotonic(), files=files)
         with self._lock:
             self._calls.append(call)
             queue = self._faults.get(split.path)
@@ -285,7 +319,9 @@ class FakeZalo:
 
     @staticmethod
     def _params(method: str, query: str, raw: bytes, headers: dict[str, str]) -> JSONDict:
-        """Form, query or JSON parameters, whichever the request carries."""
+        """Form, query, multipart or JSON parameters, whichever the request carries."""
+        if headers.get("content-type", "").startswith("multipart/form-data"):
+            return _multipart(headers["content-type"], raw)
         if method == "GET" or "form" in headers.get("content-type", ""):
             text = query if method == "GET" else raw.decode("utf-8", "replace")
             return {k: v[-1] for k, v in parse_qs(text, keep_blank_values=True).items()}
@@ -310,6 +346,8 @@ class FakeZalo:
                 time.sleep(fault.delay)
         if call.path == CS_PATH and call.method == "POST":
             answer = self._send_cs(call)
+        elif call.path == UPLOAD_PATH and call.method == "POST":
+            answer = self._upload(call)
         elif call.path == TOKEN_PATH and call.method == "POST":
             answer = self._token(call)
         elif call.path == PERMISSION_PATH and call.method == "GET":
@@ -333,12 +371,41 @@ class FakeZalo:
         message = call.params.get("message")
         if not isinstance(recipient, dict) or not isinstance(recipient.get("user_id"), str):
             return {"error": -201, "message": "recipient.user_id is invalid"}
-        if not isinstance(message, dict) or not str(message.get("text") or "").strip():
+        if not isinstance(message, dict):
             return {"error": -201, "message": "message is empty"}
-        if len(str(message["text"])) > TEXT_LIMIT:
+        element = _media_element(message)
+        if "attachment" in message:
+            if element is None:
+                return {"error": -201, "message": "attachment is not a media template"}
+            with self._lock:
+                known = str(element.get("attachment_id")) in self.attachments
+            if not known:
+                return {"error": -201, "message": "attachment_id is invalid"}
+        elif not str(message.get("text") or "").strip():
+            return {"error": -201, "message": "message is empty"}
+        if len(str(message.get("text") or "")) > TEXT_LIMIT:
             return {"error": -201, "message": "message text is too long"}
         return {"error": 0, "message": "Success",
                 "data": {"message_id": secrets.token_hex(16), "user_id": recipient["user_id"]}}
+
+    def _upload(self, call: Call) -> JSONDict:
+        """An image upload: a current token, one JPEG or PNG file of at most 1 MB."""
+        with self._lock:
+            valid = call.headers.get("access_token") == self.access_token
+        if not valid:
+            return {"error": -216, "message": "Access token is invalid"}
+        upload = call.params.get("file")
+        data = call.files.get("file")
+        if not isinstance(upload, dict) or data is None:
+            return {"error": -201, "message": "file is missing"}
+        if len(data) > IMAGE_LIMIT:
+            return {"error": -210, "message": "image is larger than 1MB"}
+        if not data.startswith(IMAGE_MAGIC):
+            return {"error": -211, "message": "only jpg and png images are supported"}
+        attachment_id = secrets.token_hex(16)
+        with self._lock:
+            self.attachments[attachment_id] = upload["sha256"]
+        return {"error": 0, "message": "Success", "data": {"attachment_id": attachment_id}}
 
     def _token(self, call: Call) -> JSONDict:
         """Refresh (single-use) or authorization code (PKCE) grants."""
@@ -394,3 +461,40 @@ class FakeZalo:
             handler.answer(404, b"not found", "text/plain")
             return
         handler.answer(200, data, "image/png")
+
+
+def _media_element(message: JSONDict) -> JSONDict | None:
+    """The one image element of a media-template message, or None when it is not one."""
+    attachment = message.get("attachment")
+    if not isinstance(attachment, dict) or attachment.get("type") != "template":
+        return None
+    payload = attachment.get("payload")
+    if not isinstance(payload, dict) or payload.get("template_type") != "media":
+        return None
+    elements = payload.get("elements")
+    if not isinstance(elements, list) or len(elements) != 1 or not isinstance(elements[0], dict):
+        return None
+    element = elements[0]
+    if element.get("media_type") != "image" or not element.get("attachment_id"):
+        return None
+    return element
+
+
+def _multipart(content_type: str, raw: bytes) -> JSONDict:
+    """Fields of a multipart/form-data body; a file becomes its name, type, size and digest."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
+    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + raw)
+    params: JSONDict = {}
+    for part in parsed.iter_parts() if parsed.is_multipart() else []:
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        data = part.get_payload(decode=True) or b""
+        filename = part.get_filename()
+        if filename is None:
+            params[name] = data.decode("utf-8", "replace")
+            continue
+        params[name] = {"filename": filename, "content_type": part.get_content_type(),
+                        "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                        "_bytes": data}
+    return params
