@@ -5,68 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from sqlalchemy.exc import OperationalError
 
-from bot.config import Config, ConfigError, load_config
-from storage.db import Database
-from storage.plan_file import PlanError
+from bot.cli_common import Env, friendly, pass_env
+from bot.config import Config
 
 log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly(func: F) -> F:
-    """Turn the errors a person can fix into one clear line instead of a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, PlanError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except OperationalError as exc:  # unreachable server, missing file, wrong password
-            reason = (str(exc.orig).strip().splitlines() or ["unknown error"])[0]
-            click.echo(f"error: DATABASE_URL: cannot use the database: {reason}", err=True)
-            sys.exit(2)
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Env:
-    """Configuration and database, made on first use so `--help` needs neither."""
-
-    def __init__(self) -> None:
-        self._config: Config | None = None
-        self._db: Database | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load_config()
-        return self._config
-
-    @property
-    def db(self) -> Database:
-        if self._db is None:
-            self._db = Database(self.config.database_url)
-        return self._db
-
-    def prepared_db(self) -> Database:
-        """The database, upgraded and with the default plan loaded."""
-        from bot.startup import prepare_database
-
-        prepare_database(self.config, self.db)
-        return self.db
-
-
-pass_env = click.make_pass_decorator(Env, ensure=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,7 +39,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @pass_env
-@_friendly
+@friendly
 def run(env: Env, host: str) -> None:
     """Web and worker in one process on this machine (the laptop default)."""
     from bot.serve import run_all
@@ -104,7 +51,7 @@ def run(env: Env, host: str) -> None:
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
 @pass_env
-@_friendly
+@friendly
 def web(env: Env, host: str, workers: int) -> None:
     """The web process under gunicorn: webhooks, web chat, admin."""
     from bot.serve import run_gunicorn
@@ -115,7 +62,7 @@ def web(env: Env, host: str, workers: int) -> None:
 
 @cli.command()
 @pass_env
-@_friendly
+@friendly
 def worker(env: Env) -> None:
     """The worker: delivers the outbox (and, later, schedules and polls)."""
     from bot.serve import run_worker
@@ -133,7 +80,7 @@ def db() -> None:
 
 @db.command("upgrade")
 @pass_env
-@_friendly
+@friendly
 def db_upgrade(env: Env) -> None:
     """Apply every migration the database does not have yet."""
     from storage import migrate
@@ -150,7 +97,7 @@ def plan() -> None:
 @plan.command("load")
 @click.argument("file", type=click.Path(path_type=Path))
 @pass_env
-@_friendly
+@friendly
 def plan_load(env: Env, file: Path) -> None:
     """Load or reload a plan file; rows keep their ids by code, so reloading is safe."""
     from storage import migrate
@@ -170,7 +117,7 @@ def plan_load(env: Env, file: Path) -> None:
 @plan.command("show")
 @click.option("--json", "as_json", is_flag=True, help="Print the loaded plan as JSON.")
 @pass_env
-@_friendly
+@friendly
 def plan_show(env: Env, as_json: bool) -> None:
     """Show the loaded plan."""
     from storage.plans import current_plan, plan_as_dict
@@ -214,7 +161,7 @@ def admin() -> None:
 @click.option("--area", "area_code", default=None, help="Area code the admin is limited to.")
 @click.password_option(help="Asked for when not given.")
 @pass_env
-@_friendly
+@friendly
 def admin_create(env: Env, username: str, role: str, area_code: str | None,
                  password: str) -> None:
     """Create an administrator (or reset the password of an existing one)."""
@@ -235,7 +182,7 @@ def admin_create(env: Env, username: str, role: str, area_code: str | None,
 @click.option("--user", default="console-tester", show_default=True,
               help="Who you are to the bot; another name starts another conversation.")
 @pass_env
-@_friendly
+@friendly
 def chat(env: Env, user: str) -> None:
     """Talk to the bot in this terminal; buttons are numbered, /photo FILE sends a photo."""
     from bot.channels.console import ConsoleChat
@@ -257,7 +204,7 @@ def team() -> None:
 @click.option("--village", "area_code", required=True, help="Area code (see `plan show --json`).")
 @click.option("--kind", default="communication", show_default=True, help="Team kind code.")
 @pass_env
-@_friendly
+@friendly
 def team_create(env: Env, area_code: str, kind: str) -> None:
     """Create (or show) the team of a kind in an area, and print its code."""
     from storage.members import ensure_village_team
@@ -287,7 +234,7 @@ def invite() -> None:
 @click.option("--days", default=30, show_default=True, help="Days until the code expires.")
 @click.option("--max-uses", default=50, show_default=True)
 @pass_env
-@_friendly
+@friendly
 def invite_create(env: Env, team_code: str, role: str, days: int, max_uses: int) -> None:
     """Make an invite code for a team."""
     from storage.members import create_invite
@@ -306,7 +253,7 @@ def invite_create(env: Env, team_code: str, role: str, days: int, max_uses: int)
 @invite.command("revoke")
 @click.argument("code")
 @pass_env
-@_friendly
+@friendly
 def invite_revoke(env: Env, code: str) -> None:
     """Stop an invite code from working."""
     from storage.members import revoke_invite
@@ -333,7 +280,7 @@ def _telegram_config(env: Env) -> Config:
 @telegram.command("set-webhook")
 @click.argument("url")
 @pass_env
-@_friendly
+@friendly
 def telegram_set_webhook(env: Env, url: str) -> None:
     """Have Telegram POST updates to URL (https://…/webhooks/telegram); stops polling."""
     import asyncio
@@ -351,7 +298,7 @@ def telegram_set_webhook(env: Env, url: str) -> None:
 
 @telegram.command("delete-webhook")
 @pass_env
-@_friendly
+@friendly
 def telegram_delete_webhook(env: Env) -> None:
     """Remove the webhook; the worker fetches updates by polling again."""
     import asyncio
@@ -369,7 +316,7 @@ def facebook() -> None:
 
 @facebook.command("setup")
 @pass_env
-@_friendly
+@friendly
 def facebook_setup(env: Env) -> None:
     """Set the Get Started button and the Vietnamese persistent menu on the Page."""
     import asyncio
@@ -394,7 +341,7 @@ def zalo() -> None:
 @click.option("--redirect-uri", required=True, metavar="URL",
               help="The callback URL registered for the Zalo app (developers.zalo.me).")
 @pass_env
-@_friendly
+@friendly
 def zalo_authorize(env: Env, redirect_uri: str) -> None:
     """Open Zalo's permission page, paste back the code, and store the OA's token pair."""
     import asyncio
@@ -439,7 +386,7 @@ def _zalo_bot_config(env: Env) -> Config:
 @zalo_bot.command("set-webhook")
 @click.argument("url")
 @pass_env
-@_friendly
+@friendly
 def zalo_bot_set_webhook(env: Env, url: str) -> None:
     """Have Zalo POST events to URL (https://…/webhooks/zalo-bot); stops polling."""
     import asyncio
@@ -457,7 +404,7 @@ def zalo_bot_set_webhook(env: Env, url: str) -> None:
 
 @zalo_bot.command("delete-webhook")
 @pass_env
-@_friendly
+@friendly
 def zalo_bot_delete_webhook(env: Env) -> None:
     """Remove the webhook; the worker fetches events by polling again."""
     import asyncio
