@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from bot.cli_common import Env, friendly, pass_env
+from bot.cli_outbox import outbox
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -449,6 +450,9 @@ def i18n_compile() -> None:
         click.echo(problem, err=True)
     if problems:
         sys.exit(1)
+
+
+cli.add_command(outbox)
 
 
 def main() -> None:
