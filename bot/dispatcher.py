@@ -168,11 +168,8 @@ class Dispatcher:
 
     def _catch_up(self, session: Any, identity_id: int, locale: str, now: datetime) -> list[int]:
         """Messages the platform's window held back go out now that the member wrote."""
-        channel = conversation.identity_channel(session, identity_id)
         header = render_reply(Reply.of(_("While you were away:")), locale)
-        first = outbox.enqueue(session, identity_id, channel, header, now=now)
-        outbox.catch_up(session, identity_id, now=now)
-        return [first]
+        return outbox.catch_up(session, identity_id, header, now=now)
 
     def _ack(self, session: Any, incoming: Incoming, identity_id: int, now: datetime) -> list[int]:
         """Stop the platform's button spinner, ahead of the reply itself."""

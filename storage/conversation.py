@@ -201,8 +201,3 @@ def mark_unreachable(session: Session, channel: str, external_id: str, reason: s
         Identity.channel == channel, Identity.external_id == external_id))
     if identity is not None:
         identity.unreachable_reason = reason[:300]
-
-
-def identity_channel(session: Session, identity_id: int) -> str:
-    """The platform an identity belongs to."""
-    return session.get_one(Identity, identity_id).channel

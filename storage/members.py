@@ -278,8 +278,11 @@ def erase_member(session: Session, identity_id: int, media_dir: Path, at: dateti
             (media_dir / media.storage_key).unlink(missing_ok=True)
             session.delete(media)
             removed += 1
-        session.execute(delete(Outbox).where(Outbox.identity_id == ident.id,
-                                             Outbox.status.in_(["pending", "sending"])))
+        # Held messages too: a "while you were away" catch-up must not reach someone whose
+        # data is gone and whose consent is asked again.
+        session.execute(delete(Outbox).where(
+            Outbox.identity_id == ident.id,
+            Outbox.status.in_(["pending", "sending", "outside_window"])))
         if ident.id != identity_id:
             session.execute(delete(ConversationState).where(
                 ConversationState.identity_id == ident.id))

@@ -190,15 +190,23 @@ def divert(session: Session, outbox_id: int, *, now: datetime) -> str | None:
     return target.channel
 
 
-def catch_up(session: Session, identity_id: int, *, now: datetime, limit: int = 5) -> int:
-    """Queue what could not reach this person while they were away, oldest first, capped."""
+def catch_up(session: Session, identity_id: int, header: dict[str, Any], *, now: datetime,
+             limit: int = 5) -> list[int]:
+    """Queue what could not reach this person while they were away, oldest first, capped.
+
+    The header goes first, and only when something is caught up: the conversation that just
+    ran may have removed the held rows (an erasure does).
+    """
     rows = session.scalars(
         select(Outbox).where(Outbox.identity_id == identity_id,
                              Outbox.status == "outside_window")
         .order_by(Outbox.id).limit(limit)
     ).all()
+    if not rows:
+        return []
+    queued = [enqueue(session, identity_id, rows[0].channel, header, now=now)]
     for row in rows:
-        enqueue(session, identity_id, row.channel, dict(row.payload),
-                priority=PRIORITY_REPLY, now=now)
+        queued.append(enqueue(session, identity_id, row.channel, dict(row.payload),
+                              priority=PRIORITY_REPLY, now=now))
         row.status = "caught_up"
-    return len(rows)
+    return queued

@@ -367,7 +367,11 @@ def test_a_member_can_erase_their_data(app, config):
         external = session.scalar(select(Identity.external_id))
         settings.put(session, f"zalo_bot.buttons.{external}", '["x"]')  # a channel's chat memory
     user.send("xoa du lieu")
+    with db_of(app).transaction() as session:  # campaign material held back meanwhile
+        session.add(Outbox(identity_id=session.scalar(select(Identity.id)), channel="webchat",
+                           payload={"text": "campaign material"}, status="outside_window"))
     answer = user.text_of(user.press(vi("Erase my data")))
+    assert vi("While you were away:") not in answer and "campaign material" not in answer
     assert vi("Your data has been erased. Thank you for your work. If you write again, we will "
               "start from the beginning.") in answer
     assert list(config.media_path.rglob("*.png")) == []
@@ -379,8 +383,12 @@ def test_a_member_can_erase_their_data(app, config):
         assert session.scalar(select(func.count()).select_from(Media)) == 0
         assert {i.member_id for i in session.scalars(select(Identity))} == {None}
         assert settings.get(session, f"zalo_bot.buttons.{external}") is None
-    # Writing again starts from consent.
-    assert vi("Do you agree?") in user.text_of(user.send("xin chao"))
+        assert session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.status == "outside_window")) == 0
+    # Writing again starts from consent, with nothing held from before.
+    again = user.text_of(user.send("xin chao"))
+    assert vi("Do you agree?") in again
+    assert vi("While you were away:") not in again and "campaign material" not in again
 
 
 def test_english_reader_gets_english_from_the_worker(app):
