@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from handlers.types import State
-from storage import conversation, outbox
+from storage import conversation, outbox, settings
 from storage.db import Database
 from storage.models import Identity, InboundEvent, Outbox, utcnow
+
+PG = bool(os.environ.get("DUAN8_TEST_DATABASE_URL"))
 
 
 def test_a_second_message_from_the_same_person_waits_and_reads_the_first_ones_state(
@@ -68,3 +72,36 @@ def test_the_claim_says_when_messages_wait_for_the_person(db: Database) -> None:
         row = conversation.upsert_identity(session, "facebook", "9", "vi", later)
         claimed = conversation.claim_for(session, "facebook", "b", row.id, later)
         assert claimed is not None and claimed.held_back
+
+
+@pytest.mark.skipif(PG, reason="SQLite's single writer queue")
+def test_sqlite_writers_queue_in_turn_and_none_is_lost(db: Database) -> None:
+    with db.transaction() as session:
+        settings.put(session, "counter", "0")
+
+    def add(times: int) -> None:
+        for _ in range(times):
+            with db.transaction() as session:  # a read-modify-write: it needs the whole turn
+                value = int(settings.get(session, "counter") or "0")
+                settings.put(session, "counter", str(value + 1))
+
+    workers = [threading.Thread(target=add, args=(40,)) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    with db.transaction() as session:
+        assert settings.get(session, "counter") == "240"
+
+
+@pytest.mark.skipif(PG, reason="SQLite's single writer queue")
+def test_two_handles_on_one_sqlite_file_share_the_line(db: Database) -> None:
+    other = Database(db.url)
+    try:
+        with db.transaction(), other.transaction() as inner:
+            # The same thread already holds the turn, so the nested one goes in.
+            settings.put(inner, "nested", "yes")
+        with db.transaction() as session:
+            assert settings.get(session, "nested") == "yes"
+    finally:
+        other.dispose()
