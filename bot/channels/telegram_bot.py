@@ -12,6 +12,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 
+from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.base import ChannelStart, SendResult, split_text
 from bot.channels.telegram import CHANNEL, handle_update
 from bot.config import Config
@@ -34,8 +35,10 @@ UNREACHABLE_HINTS = ("blocked by the user", "chat not found", "user is deactivat
 def make_bot(config: Config, *, pool: int = 64) -> Bot:
     """A Bot whose every call goes to TELEGRAM_API_URL, so tests and self-hosted servers work."""
     root = config.telegram_api_url
-    request = HTTPXRequest(connection_pool_size=pool, read_timeout=15.0, write_timeout=15.0,
-                           connect_timeout=5.0, pool_timeout=10.0)
+    # Sends go through aiohttp (see aiohttp_request.py for the measurements); the one
+    # long-poll keeps python-telegram-bot's default client.
+    request = AiohttpRequest(connection_pool_size=pool, read_timeout=15.0, write_timeout=15.0,
+                             connect_timeout=5.0, pool_timeout=10.0)
     poll_request = HTTPXRequest(connection_pool_size=2, read_timeout=40.0)
     return Bot(str(config.telegram_bot_token), base_url=f"{root}/bot",
                base_file_url=f"{root}/file/bot", request=request,

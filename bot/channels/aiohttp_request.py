@@ -1,0 +1,108 @@
+"""python-telegram-bot's networking on aiohttp, for sending in bulk.
+
+python-telegram-bot talks HTTP through a replaceable `BaseRequest` (its docs: "Architecture
+Overview" and `telegram.request.BaseRequest`); the default is httpx. Measured against a
+loopback Bot API on the 2-core benchmark machine (BENCHMARKS.md), httpx.AsyncClient sent about
+850 requests/s at 1–4 in flight and fell to about 240/s at 64 (its connection pool,
+encode/httpx#3215), while aiohttp.ClientSession sent 2,400/s at 1 and 4,500–5,000/s at 4–64.
+A broadcast keeps dozens of sends in flight, so the worker uses this class.
+
+What goes on the wire is what python-telegram-bot's own HTTPXRequest sends: the parameters as
+form fields, as multipart with the files when there are any, and its User-Agent. Errors map to
+its exceptions (TimedOut, NetworkError), so the sender reads failures the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import aiohttp
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+log = logging.getLogger(__name__)
+
+
+def _seconds(value: Any, default: float | None) -> float | None:
+    """A timeout python-telegram-bot passed, or ours when it passed its DEFAULT_NONE."""
+    return default if isinstance(value, type(BaseRequest.DEFAULT_NONE)) else value
+
+
+class AiohttpRequest(BaseRequest):
+    """One aiohttp session with a bounded pool, opened and closed with the Bot.
+
+    `write_timeout` is taken for the same signature as HTTPXRequest and not used: aiohttp has
+    no write timeout, and a stalled upload shows as a silent answer, which `read_timeout` ends.
+    """
+
+    def __init__(self, *, connection_pool_size: int = 64, read_timeout: float | None = 15.0,
+                 write_timeout: float | None = 15.0, connect_timeout: float | None = 5.0,
+                 pool_timeout: float | None = 10.0) -> None:
+        self._pool_size = connection_pool_size
+        self._read = read_timeout
+        self._connect = connect_timeout
+        self._pool = pool_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        """The read timeout used when a call does not name one."""
+        return self._read
+
+    async def initialize(self) -> None:
+        """Open the session in the running loop (aiohttp binds it to that loop)."""
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size)
+            self._session = aiohttp.ClientSession(connector=connector,
+                                                  headers={"User-Agent": self.USER_AGENT})
+
+    async def shutdown(self) -> None:
+        """Close the session and its connections."""
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = BaseRequest.DEFAULT_NONE,
+        write_timeout: Any = BaseRequest.DEFAULT_NONE,
+        connect_timeout: Any = BaseRequest.DEFAULT_NONE,
+        pool_timeout: Any = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Send one Bot API request; answer its status and body, as BaseRequest requires."""
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
+        read = _seconds(read_timeout, self._read)
+        connect = _seconds(connect_timeout, self._connect)
+        pool = _seconds(pool_timeout, self._pool)
+        # aiohttp's `connect` covers waiting for a pooled connection and opening one; its
+        # sock_read is the longest silence while the answer arrives. It has no write timeout:
+        # a body that cannot be written stalls the answer, which sock_read then catches.
+        waiting = None if connect is None and pool is None else (connect or 0) + (pool or 0)
+        timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_read=read)
+        data: Any = None
+        if request_data is not None:
+            data = self._form(request_data) if request_data.contains_files \
+                else request_data.json_parameters
+        try:
+            async with self._session.request(method, url, data=data, timeout=timeout) as response:
+                return response.status, await response.read()
+        except (TimeoutError, aiohttp.ServerTimeoutError) as err:
+            raise TimedOut from err
+        except aiohttp.ClientError as err:
+            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+
+    @staticmethod
+    def _form(request_data: RequestData) -> aiohttp.FormData:
+        """Parameters and files as one multipart body, as the Bot API takes uploads."""
+        form = aiohttp.FormData()
+        for name, value in request_data.json_parameters.items():
+            form.add_field(name, value)
+        for name, (filename, content, mimetype) in request_data.multipart_data.items():
+            form.add_field(name, content, filename=filename,
+                           content_type=mimetype or "application/octet-stream")
+        return form
