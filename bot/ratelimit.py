@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +36,9 @@ class Pacer:
         self._clock = clock
         self._next_any = 0.0
         self._next_chat: dict[str, float] = {}
+        # Start times of the last second's sends, for `admit`; none kept when unlimited.
+        self._window_cap = math.floor(limits.per_second) if limits.per_second <= 1000 else 0
+        self._recent: deque[float] = deque()
 
     def reserve(self, chat: str, *, group: bool = False) -> float:
         """Book the earliest slot for a message to `chat`; returns seconds to wait for it."""
@@ -51,6 +56,24 @@ class Pacer:
         """Seconds until a message to `chat` could start, without booking it."""
         now = self._clock()
         return max(0.0, self._next_any - now, self._next_chat.get(chat, 0.0) - now)
+
+    def admit(self) -> float:
+        """At the moment of sending: seconds to wait first, or 0 and the send is counted.
+
+        The schedule spaces sends evenly, but a late event loop releases several due slots at
+        once; platforms count in sliding windows, so no one-second window of actual sends may
+        hold more than the overall limit.
+        """
+        if not self._window_cap:
+            return 0.0
+        now = self._clock()
+        recent = self._recent
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if len(recent) >= self._window_cap:
+            return recent[0] + 1.0 - now
+        recent.append(now)
+        return 0.0
 
     def push_back(self, seconds: float) -> None:
         """The platform said "too many requests": nobody sends for a while."""

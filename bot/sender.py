@@ -111,6 +111,8 @@ class OutboxSender:
                 continue
             if paced:
                 await asyncio.sleep(pacer.reserve(row.external_id, group=group))
+                while (late := pacer.admit()) > 0:
+                    await asyncio.sleep(late)
             async with gate:
                 result = await self._attempt(channel, row)
             delivery = self._outcome(row, result)
