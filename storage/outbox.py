@@ -6,7 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, or_, select, text, update
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Integer,
+    String,
+    TextClause,
+    bindparam,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from storage.models import Identity, Outbox, UTCDateTime
@@ -57,35 +67,53 @@ def enqueue(
         "priority": priority, "now": now}).scalar_one()
 
 
+def _claim_sql(postgres: bool, one_identity: bool) -> TextClause:
+    """One statement takes a batch: pick due rows, lease them, return them with their chat."""
+    due = ("SELECT id FROM outbox WHERE channel IN :channels"
+           " AND ((status = 'pending' AND next_attempt_at <= :now)"
+           " OR (status = 'sending' AND lease_until < :now))")
+    if one_identity:
+        due += " AND identity_id = :identity_id"
+    due += " ORDER BY priority, id LIMIT :limit"
+    if postgres:
+        due += " FOR UPDATE SKIP LOCKED"  # several senders at once; each row goes to one
+    sql = text(
+        f"WITH due AS ({due})"
+        " UPDATE outbox SET status = 'sending', lease_until = :lease_until,"
+        " attempts = attempts + 1"
+        " WHERE id IN (SELECT id FROM due)"
+        " RETURNING id, identity_id, channel, payload, attempts, priority,"
+        " (SELECT external_id FROM identities WHERE identities.id = outbox.identity_id)"
+        " AS external_id,"
+        " (SELECT last_inbound_at FROM identities WHERE identities.id = outbox.identity_id)"
+        " AS last_inbound_at"
+    ).bindparams(bindparam("channels", expanding=True), bindparam("now", type_=UTCDateTime()),
+                 bindparam("lease_until", type_=UTCDateTime()))
+    return sql.columns(id=BigInteger(), identity_id=Integer(), channel=String(),
+                       payload=JSON(), attempts=Integer(), priority=Integer(),
+                       external_id=String(), last_inbound_at=UTCDateTime())
+
+
+_CLAIMS = {(pg, one): _claim_sql(pg, one) for pg in (False, True) for one in (False, True)}
+
+
 def claim_due(
     session: Session, channels: list[str], *, now: datetime, limit: int, lease: timedelta,
     identity_id: int | None = None,
 ) -> list[OutboundMessage]:
     """Take due rows under a lease; a sender that dies leaves them to be retaken later."""
-    due = or_(
-        (Outbox.status == "pending") & (Outbox.next_attempt_at <= now),
-        (Outbox.status == "sending") & (Outbox.lease_until < now),
-    )
-    query = (
-        select(Outbox, Identity.external_id, Identity.last_inbound_at)
-        .join(Identity, Identity.id == Outbox.identity_id)
-        .where(Outbox.channel.in_(channels), due)
-        .order_by(Outbox.priority, Outbox.id)
-        .limit(limit)
-    )
+    if not channels:
+        return []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {"channels": list(channels), "now": now, "limit": limit,
+                              "lease_until": now + lease}
     if identity_id is not None:
-        query = query.where(Outbox.identity_id == identity_id)
-    if session.get_bind().dialect.name == "postgresql":
-        # Several senders may run at once; each row goes to exactly one of them.
-        query = query.with_for_update(skip_locked=True, of=Outbox)
-    claimed = []
-    for row, external_id, last_inbound_at in session.execute(query):
-        row.status, row.lease_until = "sending", now + lease
-        row.attempts += 1
-        claimed.append(OutboundMessage(row.id, row.identity_id, row.channel, external_id,
-                                       dict(row.payload), row.attempts, last_inbound_at,
-                                       row.priority))
-    return claimed
+        params["identity_id"] = identity_id
+    rows = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params).all()
+    # RETURNING keeps no order: the queue's order is priority, then age.
+    rows.sort(key=lambda r: (r.priority, r.id))
+    return [OutboundMessage(r.id, r.identity_id, r.channel, r.external_id, dict(r.payload),
+                            r.attempts, r.last_inbound_at, r.priority) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -101,24 +129,27 @@ class Delivery:
     refund_attempt: bool = False  # given back unsent (pacing), so not counted as a try
 
 
+_RECORD = text(
+    "UPDATE outbox SET status = :status, lease_until = NULL, last_error = :error,"
+    " sent_at = COALESCE(:sent_at, sent_at),"
+    " platform_message_id = COALESCE(:platform_message_id, platform_message_id),"
+    " next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),"
+    " attempts = attempts - :refund"
+    " WHERE id = :id"
+).bindparams(bindparam("sent_at", type_=UTCDateTime()),
+             bindparam("next_attempt_at", type_=UTCDateTime()))
+
+
 def record_deliveries(session: Session, deliveries: list[Delivery], *, now: datetime) -> None:
-    """Write a batch of outcomes; rows given back keep their place in the queue."""
+    """Write a batch of outcomes in one executemany; rows given back keep their place."""
     if not deliveries:
         return
-    rows = []
-    for d in deliveries:
-        values: dict[str, Any] = {"id": d.outbox_id, "status": d.status, "lease_until": None,
-                                  "last_error": d.error}
-        if d.status == "sent":
-            values.update(sent_at=now, platform_message_id=d.platform_message_id)
-        if d.next_attempt_at is not None:
-            values["next_attempt_at"] = d.next_attempt_at
-        rows.append(values)
-    session.execute(update(Outbox), rows)
-    refunds = [d.outbox_id for d in deliveries if d.refund_attempt]
-    if refunds:
-        session.execute(update(Outbox).where(Outbox.id.in_(refunds))
-                        .values(attempts=Outbox.attempts - 1))
+    session.connection().execute(_RECORD, [{
+        "id": d.outbox_id, "status": d.status, "error": d.error,
+        "sent_at": now if d.status == "sent" else None,
+        "platform_message_id": d.platform_message_id if d.status == "sent" else None,
+        "next_attempt_at": d.next_attempt_at, "refund": 1 if d.refund_attempt else 0,
+    } for d in deliveries])
     for d in deliveries:
         if d.status == "unreachable":
             session.execute(update(Identity).where(Identity.id == d.identity_id)
