@@ -154,14 +154,12 @@ class Dispatcher:
         ctx = Ctx(session=session, identity=identity, state=claimed.state, now=now,
                   today=now.astimezone(self.config.tz).date(), settings=self.settings)
         router.handle(ctx, inbound)
-        conversation.save_state(session, identity_id, ctx.state, now)
         reader_locale = identity.member.locale if identity.member else identity.locale
-        queued = self._ack(session, incoming, identity_id, now)
-        queued += [
-            outbox.enqueue(session, identity_id, incoming.channel,
-                           render_reply(reply, reader_locale), now=now)
-            for reply in merge_replies(ctx.replies)
-        ]
+        messages = self._ack(incoming)
+        messages += [(render_reply(reply, reader_locale), outbox.PRIORITY_REPLY)
+                     for reply in merge_replies(ctx.replies)]
+        queued = conversation.save_and_queue(session, identity_id, incoming.channel, ctx.state,
+                                             messages, now)
         if claimed.held_back:
             queued += self._catch_up(session, identity_id, reader_locale, now)
         return Outcome(identity_id=identity_id, queued=queued)
@@ -171,13 +169,11 @@ class Dispatcher:
         header = render_reply(Reply.of(_("While you were away:")), locale)
         return outbox.catch_up(session, identity_id, header, now=now)
 
-    def _ack(self, session: Any, incoming: Incoming, identity_id: int, now: datetime) -> list[int]:
+    def _ack(self, incoming: Incoming) -> list[tuple[dict[str, Any], int]]:
         """Stop the platform's button spinner, ahead of the reply itself."""
         if incoming.ack is None:
             return []
-        return [outbox.enqueue(session, identity_id, incoming.channel,
-                               {"kind": "ack", "id": incoming.ack}, priority=outbox.PRIORITY_ACK,
-                               now=now)]
+        return [({"kind": "ack", "id": incoming.ack}, outbox.PRIORITY_ACK)]
 
     def note_seen(self, channel: str, event_id: str) -> bool:
         """Record an event that needs no answer, so a retry of it is recognised too."""

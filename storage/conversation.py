@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, bindparam, select, text
+from sqlalchemy import JSON, Boolean, Integer, String, TextClause, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from handlers.types import Choice, IdentityView, MemberView, PlanView, State
+from storage import outbox
 from storage.models import (
     ActivityType,
     Identity,
@@ -169,6 +171,41 @@ def save_state(session: Session, identity_id: int, state: State, now: datetime) 
     session.connection().execute(_STATE_SAVE, {
         "id": identity_id, "flow": state.flow, "step": state.step, "draft": dict(state.draft),
         "now": now})
+
+
+@lru_cache(maxsize=8)
+def _save_and_queue_sql(count: int) -> TextClause:
+    """PostgreSQL: the state upsert rides along with the replies' insert (a data-modifying CTE)."""
+    rows = ", ".join(f"(:id, :channel, :p{i}, 'pending', :r{i}, 0, :now, :now)"
+                     for i in range(count))
+    return text(
+        "WITH saved AS ("
+        "INSERT INTO conversation_states (identity_id, flow, step, draft, updated_at)"
+        " VALUES (:id, :flow, :step, :draft, :now)"
+        " ON CONFLICT (identity_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
+        " draft = excluded.draft, updated_at = excluded.updated_at)"
+        " INSERT INTO outbox (identity_id, channel, payload, status, priority, attempts,"
+        f" next_attempt_at, created_at) VALUES {rows} RETURNING id"
+    ).bindparams(_DRAFT, _NOW, *(bindparam(f"p{i}", type_=JSON()) for i in range(count)))
+
+
+def save_and_queue(session: Session, identity_id: int, channel: str, state: State,
+                   messages: list[tuple[dict[str, Any], int]], now: datetime) -> list[int]:
+    """Write the state back and queue (payload, priority) messages; one round trip on PostgreSQL.
+
+    Senders are woken by the outbox trigger when the transaction commits.
+    """
+    if not messages or session.get_bind().dialect.name != "postgresql":
+        save_state(session, identity_id, state, now)
+        return [outbox.enqueue(session, identity_id, channel, payload, priority=priority,
+                               now=now) for payload, priority in messages]
+    params: dict[str, Any] = {"id": identity_id, "channel": channel, "flow": state.flow,
+                              "step": state.step, "draft": dict(state.draft), "now": now}
+    for index, (payload, priority) in enumerate(messages):
+        params[f"p{index}"] = payload
+        params[f"r{index}"] = priority
+    ids = session.connection().execute(_save_and_queue_sql(len(messages)), params).scalars()
+    return sorted(ids)  # ids follow the VALUES order; RETURNING promises no order
 
 
 def plan_view(session: Session) -> PlanView:
