@@ -1,23 +1,20 @@
 """Zalo Official Account end to end against a fake OA API and OAuth host on loopback.
 
 Webhook (signature, app id, dedupe, ids beyond 2^53, every event kind), conversation through
-numbered choices, photos, the sender (token refresh on -216 and ahead of expiry, crash safety of
-the single-use refresh token, the messaging window, retries and refusals), first-time
-authorisation with PKCE, photos out (upload once, media template, Zalo's size and type limits)
-and the free-reply quota.
+numbered choices, photos in, the sender (token refresh on -216 and ahead of expiry, crash safety
+of the single-use refresh token, the messaging window, retries and refusals) and first-time
+authorisation with PKCE. Photos out and the free-reply quota are in test_zalo_media.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import hashlib
-import itertools
 import json
 import re
-import secrets
 import threading
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -25,13 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from chat_helpers import png_bytes
-from fakes.zalo_api import CS_PATH, TOKEN_PATH, UPLOAD_PATH, FakeZalo, sign
-from sqlalchemy import func, select
+from fakes.zalo_api import CS_PATH, TOKEN_PATH, sign
+from sqlalchemy import select
+from zalo_helpers import USER, Harness, payload, running, vi
 
 from bot.app import create_app, db_of
 from bot.channels import zalo
 from bot.channels.zalo_api import TokenKeeper, ZaloApi, ZaloSender, cs_window, start
-from bot.channels.zalo_quota import cs_quota
 from bot.channels.zalo_tokens import (
     EXPIRES_KEY,
     ZaloTokenError,
@@ -39,148 +36,24 @@ from bot.channels.zalo_tokens import (
     authorize_url,
     code_from_redirect,
     exchange_code,
-    read_pair,
 )
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
-from bot.ratelimit import UNLIMITED
 from bot.sender import OutboxSender
-from bot.startup import prepare_database
-from messages_vi import _, render
 from storage import outbox, settings
-from storage.media import store_photo
 from storage.models import ConversationState, Identity, InboundEvent, Media, Outbox, utcnow
 
-PAYLOADS = Path(__file__).parent / "payloads" / "zalo"
-USER = "7654321098765432109"  # longer than 2^53, like every Zalo id
-_msg_ids = itertools.count(8901234567890200000)
 
-
-def vi(msgid: str, **params: object) -> str:
-    return render(_(msgid, **params), "vi")
-
-
-def payload(name: str) -> dict:
-    return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
+@pytest.fixture
+def zh(db_url: str, tmp_path: Path) -> Iterator[Harness]:
+    """The app against a fake OA API, on the database under test."""
+    with running(db_url, tmp_path) as harness:
+        yield harness
 
 
 class SimulatedCrash(Exception):
     """Stands for the process dying at a chosen point."""
-
-
-@pytest.fixture
-def fake():
-    with FakeZalo() as server:
-        yield server
-
-
-class Harness:
-    """The real app with the Zalo channel configured against the fake, and a way to send."""
-
-    def __init__(self, db_url: str, tmp_path: Path, fake: FakeZalo, **env: str) -> None:
-        self.fake = fake
-        self.oa_secret = secrets.token_urlsafe(24)
-        self.config = load_config({
-            "DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "none.env"),
-            "ZALO_APP_ID": fake.app_id, "ZALO_APP_SECRET": fake.app_secret,
-            "ZALO_OA_SECRET_KEY": self.oa_secret, "ZALO_OA_ACCESS_TOKEN": fake.access_token,
-            "ZALO_OA_REFRESH_TOKEN": fake.refresh_token, "ZALO_API_URL": fake.url,
-            "ZALO_OAUTH_URL": fake.url, **env,
-        }, instance_path=tmp_path / "instance")
-        self.app = create_app(self.config)
-        if "zalo" not in self.app.blueprints:  # until the integrator registers it in create_app
-            zalo.init_app(self.app)
-        self.db = db_of(self.app)
-        prepare_database(self.config, self.db)
-        self.client = self.app.test_client()
-
-    # --- webhook
-
-    def event(self, name: str, user: str = USER, **message: object) -> dict:
-        event = copy.deepcopy(payload(name))
-        for side in ("sender", "follower"):
-            if side in event:
-                event[side]["id"] = user
-        if "message" in event:
-            event["message"]["msg_id"] = str(next(_msg_ids))
-            event["message"].update(message)
-        event["timestamp"] = str(int(event["timestamp"]) + next(_msg_ids) % 100_000)
-        return event
-
-    def post(self, event: dict | bytes, *, signature: str | None = "default",
-             app_id: str | None = None, secret: str | None = None):
-        body = event if isinstance(event, bytes) else json.dumps(event).encode()
-        headers = {"Content-Type": "application/json"}
-        if signature == "default":
-            data = json.loads(body, parse_int=str)
-            signature = sign(body, app_id or self.fake.app_id, str(data.get("timestamp", "")),
-                             secret or self.oa_secret)
-        if signature is not None:
-            headers["X-ZEvent-Signature"] = signature
-        return self.client.post("/webhooks/zalo", data=body, headers=headers)
-
-    def say(self, text: str, user: str = USER, *, deliver: bool = True) -> dict:
-        event = self.event("user_send_text", user, text=text)
-        assert self.post(event).status_code == 200
-        if deliver:
-            self.send_all()
-        return event
-
-    # --- worker side
-
-    def sender(self, **kwargs: object) -> ZaloSender:
-        kwargs.setdefault("media_dir", self.config.media_path)
-        return ZaloSender(ZaloApi(self.config), ZaloTokens(self.config, self.db), self.db,
-                          max_photo_bytes=self.config.max_photo_bytes, **kwargs)
-
-    def send_all(self, rounds: int = 50, *, unpaced: bool = False, **kwargs: object) -> None:
-        """Run the shared sender until nothing is due (retries included).
-
-        `unpaced` lifts the one-a-second per-chat pace, so many rows to one member go in one
-        batch without the test waiting for them.
-        """
-        async def go() -> None:
-            sender = self.sender(**kwargs)
-            if unpaced:
-                sender.limits = UNLIMITED
-            outbox_sender = OutboxSender(self.db, [sender])
-            for _round in range(rounds):
-                if await outbox_sender.deliver_once() == 0 and not self.due():
-                    break
-                await asyncio.sleep(0.05)
-            await sender.api.aclose()
-        asyncio.run(go())
-
-    def due(self) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.status.in_(["pending", "sending"]))) or 0
-
-    def count(self, model: type) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model)) or 0
-
-    def stored(self):
-        with self.db.sessions() as session:
-            return read_pair(session)
-
-    def known_expiry(self, left: timedelta = timedelta(hours=20)) -> None:
-        """As after a refresh: the stored access token's expiry is known."""
-        ZaloTokens(self.config, self.db).load()
-        with self.db.transaction() as session:
-            settings.put(session, EXPIRES_KEY, (utcnow() + left).isoformat())
-
-    def rows(self) -> list[Outbox]:
-        with self.db.sessions() as session:
-            return list(session.scalars(select(Outbox).order_by(Outbox.id)))
-
-
-@pytest.fixture
-def zh(db_url, tmp_path, fake):
-    harness = Harness(db_url, tmp_path, fake)
-    yield harness
-    harness.db.dispose()
 
 
 # --- the webhook ---------------------------------------------------------------------------------
@@ -674,222 +547,3 @@ def test_code_from_redirect_takes_a_url_or_a_bare_code_and_checks_state():
     assert code_from_redirect("https://x.org/cb?code=abc&state=s1&oa_id=9", "s1") == "abc"
     with pytest.raises(ValueError, match="state"):
         code_from_redirect("https://x.org/cb?code=abc&state=other", "s1")
-
-
-# --- photos out ----------------------------------------------------------------------------------
-
-
-def _member(zh, user: str, age: timedelta = timedelta(hours=1)) -> int:
-    """A consenting Zalo identity that wrote `age` ago."""
-    with zh.db.transaction() as session:
-        identity = Identity(channel="zalo", external_id=user, consent="given",
-                            last_inbound_at=utcnow() - age)
-        session.add(identity)
-        session.flush()
-        return identity.id
-
-
-def _photo(zh, data: bytes, owner: int | None = None) -> int:
-    """A photo in the media store, as an admin's upload or a member's report would leave it."""
-    with zh.db.transaction() as session:
-        if owner is None:
-            owner = session.scalar(select(Identity.id).order_by(Identity.id))
-        stored = store_photo(session, zh.config.media_path, owner, data, max_bytes=10_000_000)
-        assert stored.media_id is not None, stored.error
-        return stored.media_id
-
-
-def _queue(zh, identity_id: int, payload: dict, priority: int = outbox.PRIORITY_BULK) -> int:
-    with zh.db.transaction() as session:
-        return outbox.enqueue(session, identity_id, "zalo", payload, priority=priority,
-                              now=utcnow())
-
-
-def _row(zh, row_id: int) -> Outbox:
-    with zh.db.sessions() as session:
-        return session.get_one(Outbox, row_id)
-
-
-def test_a_photo_is_uploaded_then_sent_as_a_media_template_with_its_caption(zh):
-    identity = _member(zh, USER)
-    picture = png_bytes(seed=7)
-    media_id = _photo(zh, picture, identity)
-    row = _queue(zh, identity, {"text": "Tờ rơi tháng này", "media": [media_id]})
-    zh.send_all()
-    assert _row(zh, row).status == "sent"
-    uploads = zh.fake.uploads()
-    assert len(uploads) == 1
-    upload = uploads[0]
-    assert upload.headers["access_token"] == zh.fake.access_token
-    assert upload.params["file"]["content_type"] == "image/png"
-    assert upload.files["file"] == picture
-    attachment_id = upload.answer["data"]["attachment_id"]
-    assert zh.fake.sent_photos(USER) == [(attachment_id, "Tờ rơi tháng này")]
-    message = zh.fake.sent(USER)[0].params["message"]
-    assert message["attachment"] == {"type": "template", "payload": {
-        "template_type": "media",
-        "elements": [{"media_type": "image", "attachment_id": attachment_id}]}}
-    paths = [c.path for c in zh.fake.calls if c.path != TOKEN_PATH]
-    assert paths == [UPLOAD_PATH, CS_PATH]  # uploaded before anything is sent
-    with zh.db.sessions() as session:
-        assert settings.get(session, f"zalo.attachment.{media_id}") == attachment_id
-
-
-def test_a_long_text_goes_first_and_each_photo_is_its_own_message(zh):
-    identity = _member(zh, USER)
-    first, second = _photo(zh, png_bytes(seed=8), identity), _photo(zh, png_bytes(seed=9),
-                                                                     identity)
-    text = ("Một câu khá dài về bình đẳng giới. " * 80).strip()
-    _queue(zh, identity, {"text": text, "media": [first, second]})
-    zh.send_all()
-    sent = zh.fake.sent(USER)
-    assert len(sent) == 3
-    assert "attachment" not in sent[0].params["message"]
-    photos = zh.fake.sent_photos(USER)
-    assert len(photos) == 2 and photos[1][1] == ""  # only the first photo carries words
-    assert " ".join([sent[0].params["message"]["text"], photos[0][1]]).split() == text.split()
-
-
-def test_one_photo_to_two_members_is_uploaded_once(zh):
-    first, second = _member(zh, USER), _member(zh, "7654321098765432401")
-    media_id = _photo(zh, png_bytes(seed=10), first)
-    rows = [_queue(zh, who, {"text": "Tài liệu mới", "media": [media_id]})
-            for who in (first, second)]
-    zh.send_all()
-    assert [_row(zh, r).status for r in rows] == ["sent", "sent"]
-    assert len(zh.fake.uploads()) == 1
-    photos = zh.fake.sent_photos(USER) + zh.fake.sent_photos("7654321098765432401")
-    assert len(photos) == 2 and photos[0][0] == photos[1][0]
-    # A restarted worker (nothing in memory) takes the id from the database.
-    third = _member(zh, "7654321098765432402")
-    _queue(zh, third, {"text": "", "media": [media_id]})
-    zh.send_all()
-    assert len(zh.fake.uploads()) == 1
-    assert zh.fake.sent_photos("7654321098765432402") == [(photos[0][0], "")]
-
-
-def test_an_attachment_zalo_no_longer_knows_is_uploaded_again_once(zh):
-    identity = _member(zh, USER)
-    media_id = _photo(zh, png_bytes(seed=11), identity)
-    _queue(zh, identity, {"text": "một", "media": [media_id]})
-    zh.send_all()
-    zh.fake.forget_attachments()
-    row = _queue(zh, identity, {"text": "hai", "media": [media_id]})
-    zh.send_all()
-    assert _row(zh, row).status == "sent"
-    assert len(zh.fake.uploads()) == 2
-    fresh = zh.fake.uploads()[1].answer["data"]["attachment_id"]
-    assert zh.fake.sent_photos(USER)[-1] == (fresh, "hai")
-    with zh.db.sessions() as session:
-        assert settings.get(session, f"zalo.attachment.{media_id}") == fresh
-
-
-def test_a_refused_upload_fails_the_row_before_anything_is_sent(zh):
-    identity = _member(zh, USER)
-    media_id = _photo(zh, png_bytes(seed=12), identity)
-    zh.fake.fail_next(UPLOAD_PATH, "error", code=-201, message="Image is invalid")
-    row = _queue(zh, identity, {"text": "Tài liệu", "media": [media_id]})
-    zh.send_all()
-    failed = _row(zh, row)
-    assert failed.status == "failed" and failed.attempts == 1
-    assert "-201" in failed.last_error and f"uploading photo {media_id}" in failed.last_error
-    assert zh.fake.calls_to(CS_PATH) == []
-    with zh.db.sessions() as session:
-        assert settings.get(session, f"zalo.attachment.{media_id}") is None
-
-
-def test_an_upload_with_an_expired_token_refreshes_once_and_a_busy_zalo_is_retried(zh):
-    zh.known_expiry()
-    identity = _member(zh, USER)
-    media_id = _photo(zh, png_bytes(seed=13), identity)
-    zh.fake.expire_access_token()
-    zh.fake.fail_next(UPLOAD_PATH, "500")
-    row = _queue(zh, identity, {"text": "Tài liệu", "media": [media_id]})
-    zh.send_all(rounds=200)
-    assert _row(zh, row).status == "sent"
-    answers = [(c.path, c.status, (c.answer or {}).get("error")) for c in zh.fake.calls]
-    assert answers[:4] == [(UPLOAD_PATH, 500, None), (UPLOAD_PATH, 200, -216),
-                           (TOKEN_PATH, 200, None), (UPLOAD_PATH, 200, 0)]
-    assert len(zh.fake.sent_photos(USER)) == 1
-
-
-def test_a_photo_over_zalos_limit_or_missing_fails_with_a_reason_and_no_call(zh):
-    identity = _member(zh, USER)
-    big = _photo(zh, png_bytes(size=1_200_000, seed=14), identity)
-    webp = _photo(zh, b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 64, identity)
-    gone = _photo(zh, png_bytes(seed=15), identity)
-    with zh.db.sessions() as session:
-        (zh.config.media_path / session.get_one(Media, gone).storage_key).unlink()
-    rows = {name: _queue(zh, _member(zh, f"76543210987654325{n:02d}"),
-                         {"text": "Tài liệu", "media": [media_id]})
-            for n, (name, media_id) in enumerate([("big", big), ("webp", webp), ("gone", gone),
-                                                  ("erased", 987654)])}
-    zh.send_all()
-    ended = {name: _row(zh, row) for name, row in rows.items()}
-    assert {r.status for r in ended.values()} == {"failed"}
-    assert "1.2 MB" in ended["big"].last_error and "at most 1 MB" in ended["big"].last_error
-    assert "only JPEG or PNG" in ended["webp"].last_error
-    assert "no file" in ended["gone"].last_error
-    assert "not in the media store" in ended["erased"].last_error
-    assert zh.fake.calls_to(UPLOAD_PATH) == [] and zh.fake.calls_to(CS_PATH) == []
-
-
-# --- the free-reply quota ------------------------------------------------------------------------
-
-
-def test_the_ninth_message_after_one_inbound_waits_for_the_next(zh):
-    zh.say("xin chao")  # one member message, answered once: 1 of 8 used
-    with zh.db.sessions() as session:
-        identity = session.scalar(select(Identity.id).where(Identity.external_id == USER))
-    rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(2, 10)]
-    zh.send_all(unpaced=True)  # all eight in one batch: unrecorded sends count too
-    statuses = [_row(zh, r).status for r in rows]
-    assert statuses == ["sent"] * 7 + ["outside_window"]
-    assert len(zh.fake.sent(USER)) == 8
-    zh.say("xin chao", deliver=False)  # the member writes again: a fresh quota
-    zh.send_all(unpaced=True)
-    assert zh.fake.sent_texts(USER)[-1] == "tin 9"  # held back, then caught up
-    with zh.db.sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Outbox).where(
-            Outbox.status == "outside_window")) == 0
-
-
-def test_a_row_of_several_messages_uses_that_many(zh):
-    identity = _member(zh, USER)
-    media = [_photo(zh, png_bytes(seed=20 + n), identity) for n in range(3)]
-    first = _queue(zh, identity, {"text": "ba ảnh", "media": media})  # 3 messages
-    second = _queue(zh, identity, {"text": "tiếp", "media": media[:2]})  # 2 more: 5 of 5
-    third = _queue(zh, identity, {"text": "thêm một"})
-    zh.send_all(unpaced=True, quota=5)
-    assert [_row(zh, r).status for r in (first, second, third)] == \
-        ["sent", "sent", "outside_window"]
-
-
-def test_messages_sent_before_the_last_inbound_do_not_count(zh):
-    identity = _member(zh, USER, age=timedelta(hours=2))
-    for n in range(3):
-        _queue(zh, identity, {"text": f"cũ {n}"})
-    zh.send_all(unpaced=True, quota=3)
-    with zh.db.transaction() as session:
-        session.get_one(Identity, identity).last_inbound_at = utcnow()
-    row = _queue(zh, identity, {"text": "mới"})
-    zh.send_all(quota=3)
-    assert _row(zh, row).status == "sent"
-
-
-def test_the_quota_is_configuration(zh, monkeypatch):
-    assert cs_quota({}) == 8
-    assert cs_quota({"ZALO_CS_QUOTA": "3"}) == 3
-    assert cs_quota({"ZALO_CS_QUOTA": "0"}) is None  # no count at all
-    assert cs_quota({"ZALO_CS_QUOTA": "lots"}) == 8
-    assert cs_quota({"ZALO_CS_QUOTA": "-1"}) == 8
-    monkeypatch.setenv("ZALO_CS_QUOTA", "2")
-    assert zh.sender().quota.limit == 2
-    identity = _member(zh, USER)
-    rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(3)]
-    zh.send_all(unpaced=True)
-    assert [_row(zh, r).status for r in rows] == ["sent", "sent", "outside_window"]
-    monkeypatch.setenv("ZALO_CS_QUOTA", "0")
-    more = [_queue(zh, identity, {"text": f"thêm {n}"}) for n in range(10)]
-    zh.send_all(unpaced=True)
-    assert {_row(zh, r).status for r in more} == {"sent"}
