@@ -520,7 +520,7 @@ def main() -> None:
         print(f"sender benchmark on {backend}", flush=True)
         parts = [f"#### Sender on {backend_label(backend)}", "",
                  f"Machine: {machine().line()}. Bot API client: python-telegram-bot "
-                 f"{_ptb_version()} (make_bot, pool 64).", ""]
+                 f"{_ptb_version()} over aiohttp {_aiohttp_version()} (make_bot, pool 64).", ""]
         for name, wanted in (("paced", args.paced_rows), ("unlimited", args.rows)):
             if wanted <= 0:
                 continue
@@ -549,6 +549,13 @@ def _ptb_version() -> str:
     import telegram
 
     return str(telegram.__version__)
+
+
+def _aiohttp_version() -> str:
+    """The HTTP transport under it (bot/channels/aiohttp_request.py)."""
+    import aiohttp
+
+    return str(aiohttp.__version__)
 
 
 if __name__ == "__main__":
