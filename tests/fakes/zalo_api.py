@@ -5,9 +5,12 @@ One server stands for both roots (point ZALO_API_URL and ZALO_OAUTH_URL at ``fak
 
 - ``POST /v3.0/oa/message/cs``: a consultation message. The ``access_token`` header must be the
   current valid token, else ``{"error": -216}``; the answer is HTTP 200 with
-  ``{"error": 0, "data": {"message_id", "user_id"}}``. A message is a ``text``, or a media
+  ``{"error": 0, "data": {"message_id", "user_id"}}``. A message is a ``text``; a media
   template (``attachment.payload.template_type == "media"``, one image element) whose
-  ``attachment_id`` this server issued, with an optional ``text`` caption.
+  ``attachment_id`` this server issued, with an optional ``text`` caption; or a ``text`` with a
+  buttons template (``attachment.payload.buttons``: 1 to 5 buttons, each a ``title`` of 1 to 100
+  characters and a ``type``; query buttons carry a string ``payload`` of 1 to 1,000
+  characters, ``oa.open.url`` a ``{"url"}``), as Zalo's SDK and ChatbotX send it.
 - ``POST /v2.0/oa/upload/image``: multipart, field ``file``, same token rule; JPEG or PNG of at
   most 1 MB (checked from the bytes), answered ``{"error": 0, "data": {"attachment_id"}}``.
 - ``POST /v4/oa/access_token``: form body, the app secret in a ``secret_key`` header.
@@ -62,6 +65,10 @@ PERMISSION_PATH: Final = "/v4/oa/permission"
 DEFAULT_APP_ID: Final = "4321098765432109876"
 DEFAULT_OA_ID: Final = "1357924680135792468"
 TEXT_LIMIT: Final = 2000
+MAX_BUTTONS: Final = 5
+BUTTON_TITLE_LIMIT: Final = 100
+BUTTON_PAYLOAD_LIMIT: Final = 1000
+QUERY_BUTTONS: Final = frozenset({"oa.query.hide", "oa.query.show"})
 ACCESS_LIFETIME: Final = 90_000  # seconds, ≈25 h as Zalo issues
 
 
@@ -279,6 +286,10 @@ class FakeZalo:
                               str(call.params["message"].get("text", ""))))
         return found
 
+    def sent_buttons(self, user_id: str | None = None) -> list[list[JSONDict]]:
+        """The buttons of each message Zalo accepted ([] for a message without any)."""
+        return [_buttons(c.params["message"]) or [] for c in self.sent(user_id)]
+
     def uploads(self) -> list[Call]:
         """Image uploads Zalo accepted."""
         return [c for c in self.calls_to(UPLOAD_PATH)
@@ -374,7 +385,12 @@ class FakeZalo:
         if not isinstance(message, dict):
             return {"error": -201, "message": "message is empty"}
         element = _media_element(message)
-        if "attachment" in message:
+        buttons = _buttons(message)
+        if "attachment" in message and buttons is not None:
+            problem = _buttons_problem(message, buttons)
+            if problem:
+                return {"error": -201, "message": problem}
+        elif "attachment" in message:
             if element is None:
                 return {"error": -201, "message": "attachment is not a media template"}
             with self._lock:
@@ -478,6 +494,41 @@ def _media_element(message: JSONDict) -> JSONDict | None:
     if element.get("media_type") != "image" or not element.get("attachment_id"):
         return None
     return element
+
+
+def _buttons(message: JSONDict) -> list[JSONDict] | None:
+    """The buttons of a buttons-template message, or None when it is not one."""
+    attachment = message.get("attachment")
+    if not isinstance(attachment, dict) or attachment.get("type") != "template":
+        return None
+    payload = attachment.get("payload")
+    if not isinstance(payload, dict) or "template_type" in payload or "buttons" not in payload:
+        return None
+    buttons = payload["buttons"]
+    return buttons if isinstance(buttons, list) else []
+
+
+def _buttons_problem(message: JSONDict, buttons: list[JSONDict]) -> str | None:
+    """Why Zalo would refuse this buttons template, or None when it is well formed."""
+    if not str(message.get("text") or "").strip():
+        return "a buttons template needs a text"
+    if not 1 <= len(buttons) <= MAX_BUTTONS:
+        return f"buttons must be 1 to {MAX_BUTTONS}"
+    for button in buttons:
+        if not isinstance(button, dict):
+            return "a button is not an object"
+        title, kind, data = button.get("title"), button.get("type"), button.get("payload")
+        if not isinstance(title, str) or not 1 <= len(title) <= BUTTON_TITLE_LIMIT:
+            return f"button title must be 1 to {BUTTON_TITLE_LIMIT} characters"
+        if kind in QUERY_BUTTONS:
+            if not isinstance(data, str) or not 1 <= len(data) <= BUTTON_PAYLOAD_LIMIT:
+                return f"query payload must be 1 to {BUTTON_PAYLOAD_LIMIT} characters"
+        elif kind == "oa.open.url":
+            if not isinstance(data, dict) or not str(data.get("url") or ""):
+                return "oa.open.url needs payload.url"
+        else:
+            return f"unsupported button type {kind!r}"
+    return None
 
 
 def _multipart(content_type: str, raw: bytes) -> JSONDict:
