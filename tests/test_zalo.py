@@ -452,19 +452,26 @@ def test_a_slow_answer_is_a_timeout_and_retried(zh):
 
 
 def test_other_error_codes_fail_with_the_code(zh):
-    zh.fake.fail_next(CS_PATH, "error", code=-201, message="Parameter is invalid", count=2)
+    # The consent prompt has buttons and a quote: each is dropped once before giving up.
+    zh.fake.fail_next(CS_PATH, "error", code=-201, message="Parameter is invalid", count=3)
     zh.say("xin chao")
     row = zh.rows()[0]
     assert row.status == "failed" and "-201" in row.last_error and row.attempts == 1
+    assert len(zh.fake.calls_to(CS_PATH)) == 3
 
 
 def test_a_refused_quote_does_not_cost_the_answer(zh):
-    zh.fake.fail_next(CS_PATH, "error", code=-201, message="quote_message_id is invalid")
+    # Zalo's refusal does not say what it refused: the buttons go first, then the quote.
+    zh.fake.fail_next(CS_PATH, "error", code=-201, message="quote_message_id is invalid",
+                      count=2)
     zh.say("xin chao")
     assert zh.rows()[0].status == "sent"
     calls = zh.fake.calls_to(CS_PATH)
     assert "quote_message_id" in calls[0].params["message"]
-    assert "quote_message_id" not in calls[1].params["message"]
+    assert "quote_message_id" in calls[1].params["message"]
+    assert "attachment" not in calls[1].params["message"]
+    assert "quote_message_id" not in calls[2].params["message"]
+    assert vi("Do you agree?") in calls[2].params["message"]["text"]
 
 
 def test_a_window_error_from_zalo_ends_with_a_readable_reason(zh):

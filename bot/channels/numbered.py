@@ -1,4 +1,5 @@
-"""Buttons as numbered choices, for platforms with no inline buttons (Zalo OA, Zalo Bot).
+"""Buttons as numbered choices: Zalo Bot has no inline buttons, and on Zalo OA a typed number
+works next to the query buttons, whether or not a member's client shows them.
 
 The choices a chat was shown are remembered (storage.settings, one row per chat), so a member
 typing just "1" presses the first button, as the console channel does in memory.

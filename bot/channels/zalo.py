@@ -17,12 +17,17 @@ Platform facts relied on (PLATFORMS.md, Zalo OA section, and the code cited ther
   a bare JSON number keeps its exact digits, and the signature uses the timestamp's own digits.
 - Answer within about 2 s: nothing here waits on Zalo or on a download.
 
-Button templates for consultation messages are documented only by third-party SDKs, so the
-sender shows buttons as a numbered list and remembers it per user (`zalo.buttons.<user_id>` in
-storage.settings): a member typing just "1" presses the first. A reply counts as a free "reply"
-only when it quotes the member's message id (Zalo OA help centre, "Các loại tin của Zalo
-Official Account", zalooa.freshdesk.com article 64000261136), so the id of each member's latest
-message is kept too (`zalo.quote.<user_id>`).
+Buttons: the sender shows a reply's buttons as a numbered list in the text and remembers it per
+user (`zalo.buttons.<user_id>` in storage.settings), so a member typing just "1" presses the
+first, on any Zalo version. Under the text the same choices go as `oa.query.hide` query buttons
+(bot/channels/zalo_buttons.py has the sources and limits): a tap comes back as a
+`user_send_text` whose text is our PREFIX + the button's payload, handled here as that payload
+without a database read. No source consulted documents a `user_click_button` event; it is still
+read as a payload should Zalo send one.
+
+A reply counts as a free "reply" only when it quotes the member's message id (Zalo OA help
+centre, "Các loại tin của Zalo Official Account", zalooa.freshdesk.com article 64000261136), so
+the id of each member's latest message is kept too (`zalo.quote.<user_id>`).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from sqlalchemy.orm import Session
 
 from bot.channels import numbered
+from bot.channels.zalo_buttons import PAYLOAD_LIMIT, tapped
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from storage import settings
@@ -57,7 +63,6 @@ OTHER_MESSAGE = re.compile(r"^user_send_[a-z_]+$")
 GREETING = "/start"
 EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
 EVENT_ID_LIMIT = 191  # storage.models.InboundEvent.event_id
-PAYLOAD_LIMIT = 200
 
 bp = Blueprint("zalo", __name__)
 
@@ -181,6 +186,9 @@ def to_incoming(event: dict[str, Any], choices: list[dict[str, str]] | None = No
         return Incoming(**base, text=GREETING)
     if name == TEXT_EVENT:
         text = _text(message.get("text"))
+        payload = tapped(text)
+        if payload is not None:
+            return Incoming(**base, payload=payload)
         choice = numbered.pressed(text, choices or [])
         if choice is not None:
             return Incoming(**base, text="", payload=choice["payload"][:PAYLOAD_LIMIT])

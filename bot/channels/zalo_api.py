@@ -3,7 +3,8 @@
 Sending is a consultation message, `POST {ZALO_API_URL}/v3.0/oa/message/cs` with the token in an
 `access_token` header and `{"recipient": {"user_id"}, "message": {"text", "quote_message_id"}}`
 (PLATFORMS.md; chatwoot `app/models/channel/zalo_oa.rb` and `app/services/zalo_oa/
-message_sender.rb`); photos are uploaded first and sent as a media template (zalo_media.py).
+message_sender.rb`); photos are uploaded first and sent as a media template (zalo_media.py);
+a reply's buttons go as query buttons under its text (zalo_buttons.py).
 Zalo answers HTTP 200 with `{"error": 0, "data": {"message_id"}}` (an upload: `{"attachment_id"}`)
 or a negative `error` and a `message`:
 - -216: the access token is invalid or expired: refresh once, call once more
@@ -34,6 +35,7 @@ import httpx
 
 from bot.channels.base import ChannelStart, SendResult, download_capped
 from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
+from bot.channels.zalo_buttons import with_buttons
 from bot.channels.zalo_media import (
     Attachments,
     Part,
@@ -255,7 +257,11 @@ class ZaloSender:
                          quote: str | None) -> tuple[str, str | None, str | None]:
         """One message; a photo whose remembered attachment id Zalo refuses is uploaded anew."""
         if part.media_id is None:
-            return await self._deliver(token, user_id, text_message(part.text or "…"), quote)
+            plain = text_message(part.text or "…")
+            if not part.buttons:
+                return await self._deliver(token, user_id, plain, quote)
+            return await self._deliver(token, user_id, with_buttons(plain, list(part.buttons)),
+                                       quote, plain=plain)
         attachment_id, fresh = photos[part.media_id]
         try:
             return await self._deliver(token, user_id, photo_message(attachment_id, part.text),
@@ -272,8 +278,10 @@ class ZaloSender:
                                        photo_message(photos[part.media_id][0], part.text), quote)
 
     async def _deliver(self, token: str, user_id: str, body: dict[str, Any],
-                       quote: str | None) -> tuple[str, str | None, str | None]:
-        """One message: on -216 refresh once and resend once; a refused quote is dropped once.
+                       quote: str | None, *, plain: dict[str, Any] | None = None,
+                       ) -> tuple[str, str | None, str | None]:
+        """One message: -216 refreshes once; refused buttons (`plain` is the message without
+        them), then a refused quote, are each dropped once rather than lose the answer.
 
         Returns the token to go on with, Zalo's message id and the quote still in use.
         """
@@ -286,7 +294,15 @@ class ZaloSender:
                     refreshed = True
                     token = str((await self.tokens.refresh(rejected=token)).access_token)
                     continue
-                if quote and err.code is not None and err.code not in KEEP_QUOTE_CODES:
+                refused = err.code is not None and err.code not in KEEP_QUOTE_CODES
+                if refused and plain is not None:
+                    # Buttons first: the numbered list in the text still offers every choice,
+                    # while a reply without its quote may cost a paid message.
+                    log.warning("Zalo refused query buttons (%s); sending the numbered text "
+                                "alone", err)
+                    body, plain = plain, None
+                    continue
+                if quote and refused:
                     # An unusable quote must not cost the member the answer: send it plainly.
                     log.info("Zalo refused quoting %s (%s); sending without the quote",
                              quote, err)

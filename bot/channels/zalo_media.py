@@ -17,6 +17,9 @@ Wire facts (chatwoot `app/services/zalo_oa/message_sender.rb`, `send_image` and 
   images over ~1MB"). A photo outside those limits is refused here, with the reason, before any
   part of the message goes out.
 
+A reply's buttons ride on its last text as query buttons (zalo_buttons.py), next to the numbered
+list that stays in the text; a message with photos keeps to the numbered list.
+
 An upload is not a message, so a broadcast of one photo to a thousand members uploads it once:
 the attachment id is kept per media id in storage.settings (`zalo.attachment.<media_id>`), and
 in memory for this process.
@@ -33,6 +36,7 @@ from typing import Any
 
 from bot.channels.base import split_text
 from bot.channels.numbered import with_choices
+from bot.channels.zalo_buttons import query_buttons
 from storage import media, settings
 from storage.db import Database
 
@@ -58,10 +62,11 @@ class PhotoRefused(Exception):
 
 @dataclass(frozen=True)
 class Part:
-    """One consultation message: a text, or a photo with an optional caption."""
+    """One consultation message: a text (with query buttons), or a photo with a caption."""
 
     text: str | None = None
     media_id: int | None = None
+    buttons: tuple[dict[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,11 @@ def compose(payload: dict[str, Any]) -> Composition:
     photos = media_ids(payload)
     texts = split_text(text, TEXT_LIMIT) if text.strip() else []
     if not photos:
-        return Composition([Part(text=t) for t in texts or ["…"]], choices)
+        parts = [Part(text=t) for t in texts or ["…"]]
+        # Under the last text, where the numbered list ends, so both read as one question.
+        buttons = tuple(query_buttons(payload.get("buttons") or []))
+        parts[-1] = Part(text=parts[-1].text, buttons=buttons)
+        return Composition(parts, choices)
     # The caption keeps the words beside the picture they introduce, and saves a message.
     caption = texts.pop() if texts else None
     parts = [Part(text=t) for t in texts]
