@@ -36,8 +36,10 @@ def run_gunicorn(*, host: str, port: int, workers: int) -> None:
 def run_worker(config: Config, db: Database, stop: threading.Event | None = None,
                wakeup: Wakeup | None = None) -> None:
     """The worker process: the outbox sender until SIGTERM/SIGINT or `stop` is set."""
+    from bot.startup import tune_process
     from bot.worker import Worker
 
+    tune_process(db)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -50,7 +52,9 @@ def run_all(config: Config, db: Database, *, host: str) -> None:
     from werkzeug.serving import make_server
 
     from bot.app import create_app
+    from bot.startup import tune_process
 
+    tune_process(db)
     wakeup = Wakeup()
     app = create_app(config, db=db, wakeup=wakeup)
     stop = threading.Event()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from datetime import timedelta
@@ -10,6 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from bot.startup import SQLITE_SWITCH_INTERVAL, tune_process
 from handlers.types import State
 from storage import conversation, outbox, settings
 from storage.db import Database
@@ -105,3 +107,14 @@ def test_two_handles_on_one_sqlite_file_share_the_line(db: Database) -> None:
             assert settings.get(session, "nested") == "yes"
     finally:
         other.dispose()
+
+
+def test_a_process_serving_sqlite_passes_the_gil_sooner(db: Database) -> None:
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        tune_process(db)
+        expected = SQLITE_SWITCH_INTERVAL if not PG else 0.005
+        assert abs(sys.getswitchinterval() - expected) < 1e-9
+    finally:
+        sys.setswitchinterval(before)
