@@ -372,12 +372,17 @@ class FakeZalo:
             raise _Drop
         return answer
 
-    def _send_cs(self, call: Call) -> JSONDict:
-        """A consultation message: the token must be the current one."""
+    def _token_refused(self, call: Call) -> JSONDict | None:
+        """Zalo's answer to a call whose access token is not the current one, else None."""
         with self._lock:
             valid = call.headers.get("access_token") == self.access_token
-        if not valid:
-            return {"error": -216, "message": "Access token is invalid"}
+        return None if valid else {"error": -216, "message": "Access token is invalid"}
+
+    def _send_cs(self, call: Call) -> JSONDict:
+        """A consultation message: the token must be the current one."""
+        refused = self._token_refused(call)
+        if refused:
+            return refused
         recipient = call.params.get("recipient")
         message = call.params.get("message")
         if not isinstance(recipient, dict) or not isinstance(recipient.get("user_id"), str):
@@ -406,10 +411,9 @@ class FakeZalo:
 
     def _upload(self, call: Call) -> JSONDict:
         """An image upload: a current token, one JPEG or PNG file of at most 1 MB."""
-        with self._lock:
-            valid = call.headers.get("access_token") == self.access_token
-        if not valid:
-            return {"error": -216, "message": "Access token is invalid"}
+        refused = self._token_refused(call)
+        if refused:
+            return refused
         upload = call.params.get("file")
         data = call.files.get("file")
         if not isinstance(upload, dict) or data is None:
