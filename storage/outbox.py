@@ -187,6 +187,25 @@ def delivered_since(
     return [(r[0], dict(r[1]), r[2]) for r in rows]
 
 
+def sent_since(
+    session: Session, identity_id: int, channel: str, since: datetime, *, limit: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """Rows sent to one identity on one channel after `since`, as (id, payload).
+
+    For a platform's per-conversation quota. One query on the outbox's identity index (no
+    ORDER BY, so the planner never prefers a walk of the primary key); the caller counts
+    platform messages from the payloads, since a row may have been several messages and an
+    acknowledgement none.
+    """
+    rows = session.execute(
+        select(Outbox.id, Outbox.payload)
+        .where(Outbox.identity_id == identity_id, Outbox.channel == channel,
+               Outbox.status == "sent", Outbox.sent_at > since)
+        .limit(limit)
+    )
+    return [(row[0], dict(row[1])) for row in rows]
+
+
 def pending_count(session: Session, identity_id: int) -> int:
     """How many replies are still on their way to one identity."""
     return len(session.scalars(select(Outbox.id).where(

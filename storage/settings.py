@@ -20,3 +20,10 @@ def put(session: Session, key: str, value: str) -> None:
         session.add(Setting(key=key, value=value, updated_at=utcnow()))
     else:
         row.value, row.updated_at = value, utcnow()
+
+
+def delete(session: Session, key: str) -> None:
+    """Forget a value in the caller's transaction; forgetting an absent one is no error."""
+    row = session.get(Setting, key)
+    if row is not None:
+        session.delete(row)

@@ -89,11 +89,6 @@ class ZaloApi:
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 
-    async def send_text(self, access_token: str, user_id: str, text: str,
-                        quote: str | None = None) -> str | None:
-        """One consultation text; returns Zalo's message id or raises ZaloApiError."""
-        return await self.send_message(access_token, user_id, text_message(text), quote)
-
     async def send_message(self, access_token: str, user_id: str, message: dict[str, Any],
                            quote: str | None = None) -> str | None:
         """One consultation message (text or photo); returns Zalo's message id."""

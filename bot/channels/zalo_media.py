@@ -205,8 +205,7 @@ class Attachments:
 
     def _stored(self, media_id: int) -> str | None:
         with self.db.sessions() as session:
-            # A forgotten id is kept as "" (settings has no delete): the same as none.
-            return settings.get(session, attachment_key(media_id)) or None
+            return settings.get(session, attachment_key(media_id))
 
     def _store(self, media_id: int, attachment_id: str) -> None:
         with self.db.transaction() as session:
@@ -215,4 +214,4 @@ class Attachments:
     def _drop(self, media_id: int, attachment_id: str) -> None:
         with self.db.transaction() as session:
             if settings.get(session, attachment_key(media_id)) == attachment_id:
-                settings.put(session, attachment_key(media_id), "")
+                settings.delete(session, attachment_key(media_id))

@@ -11,9 +11,9 @@ ZALO_CS_WINDOW_HOURS (default 48) and ZALO_CS_QUOTA (default 8; 0 turns the coun
 
 The count is of Zalo messages, not outbox rows: a row may be a split text or text and photos
 (zalo_media.message_count), an acknowledgement is none. Rows recorded as sent come from the
-database, in one query on the outbox's identity index (storage.quota); rows this process sent but
-the shared sender has not recorded yet (it records a whole batch at once) are kept in memory,
-so two broadcasts to one member in one batch are both counted.
+database, in one query on the outbox's identity index (storage.outbox.sent_since); rows this
+process sent but the shared sender has not recorded yet (it records a whole batch at once) are
+kept in memory, so two broadcasts to one member in one batch are both counted.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from bot.channels.zalo import CHANNEL
 from bot.channels.zalo_media import message_count
-from storage import quota
+from storage import outbox
 from storage.db import Database
 from storage.outbox import OutboundMessage
 
@@ -90,8 +90,8 @@ class ReplyQuota:
     def used(self, identity_id: int, since: datetime, now: datetime) -> int:
         """Zalo messages sent to this identity after `since`, recorded or still in memory."""
         with self.db.sessions() as session:
-            rows = quota.delivered_since(session, identity_id, CHANNEL, since,
-                                         limit=2 * (self.limit or 0) + 20)
+            rows = outbox.sent_since(session, identity_id, CHANNEL, since,
+                                     limit=2 * (self.limit or 0) + 20)
         counted = {row_id: message_count(payload) for row_id, payload in rows}
         mine = self._unrecorded.get(identity_id, {})
         for row_id, (sent_at, messages) in list(mine.items()):
