@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import threading
@@ -29,6 +30,7 @@ class SenderSettings:
     # so no row sits leased while it waits (and no lease expires under a slow chat).
     max_hold_seconds: float = 5.0
     in_flight: int = 64
+    batches_at_once: int = 2
     max_attempts: int = 8
     idle_wait_seconds: float = 1.0
 
@@ -36,6 +38,24 @@ class SenderSettings:
 def backoff(attempts: int) -> float:
     """Exponential backoff with full jitter, from 1 s up to 10 minutes."""
     return random.uniform(0.5, 1.0) * min(600.0, 2.0 ** max(0, attempts - 1))
+
+
+async def _stuck_behind(lane: asyncio.Task[list[Delivery]]) -> Delivery | None:
+    """What stopped an earlier lane of the same chat (a row not sent, and not merely outside a
+    messaging window), or None when it went through."""
+    try:
+        deliveries = await asyncio.shield(lane)  # our cancellation must not cancel that lane
+    except Exception:  # that lane crashed: its rows come back when their lease ends
+        return Delivery(0, "pending", 0, error="an earlier message to this chat failed")
+    return next((d for d in deliveries if d.status not in ("sent", "outside_window")), None)
+
+
+def _behind(rows: list[OutboundMessage], stuck: Delivery) -> list[Delivery]:
+    """Rows that wait behind a row that did not go: given back unsent, as that row ended."""
+    status = "unreachable" if stuck.status == "unreachable" else "pending"
+    after = stuck.next_attempt_at or utcnow()
+    return [Delivery(r.id, status, r.identity_id, error=stuck.error, next_attempt_at=after,
+                     refund_attempt=True) for r in rows]
 
 
 class OutboxSender:
@@ -48,33 +68,83 @@ class OutboxSender:
         self.pacers = {c.name: Pacer(c.limits) for c in channels}
         self.wakeup = wakeup or Wakeup()
         self.settings = settings or SenderSettings()
+        self._lanes: dict[tuple[str, str], asyncio.Task[list[Delivery]]] = {}
+        self._gate_loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight: asyncio.Semaphore | None = None
 
     async def run(self, stop: threading.Event) -> None:
-        """Deliver until `stop` is set; wakes at once when a dispatcher queues a reply."""
+        """Deliver until `stop` is set; wakes at once when a dispatcher queues a reply.
+
+        Up to `batches_at_once` claimed batches are out together, sharing one in-flight gate:
+        the next batch is claimed, and starts sending, while the last one's slowest sends and
+        its write-back finish, so neither the database round trips nor a batch's tail leave the
+        connections idle. A chat's rows still go one after the other across batches (lanes).
+        """
         log.info("sender delivering for %s", ", ".join(self.channels))
+        batches: set[asyncio.Task[None]] = set()
         while not stop.is_set():
             try:
-                handled = await self.deliver_once()
+                claimed = await asyncio.to_thread(self._claim)
             except Exception:
-                log.exception("sender round failed; retrying shortly")
-                handled = 0
+                log.exception("claiming rows failed; retrying shortly")
                 await asyncio.sleep(1.0)
-            if handled == 0:
+                continue
+            if claimed:
+                batch = asyncio.create_task(self._deliver(claimed))
+                batches.add(batch)
+                batch.add_done_callback(batches.discard)
+            more_due = len(claimed) >= self.settings.batch
+            if more_due and len(batches) < self.settings.batches_at_once:
+                continue
+            if batches:
+                await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED)
+            else:
                 await asyncio.to_thread(self.wakeup.wait, self.settings.idle_wait_seconds)
+        if batches:
+            await asyncio.wait(batches)  # what was claimed is sent and written back
 
     async def deliver_once(self) -> int:
         """One round: claim a batch, send it, write the outcomes. Returns rows handled."""
         claimed = await asyncio.to_thread(self._claim)
         if not claimed:
             return 0
+        await asyncio.to_thread(self._record, await self._send_batch(claimed))
+        return len(claimed)
+
+    async def _deliver(self, claimed: list[OutboundMessage]) -> None:
+        """Send a batch and write its outcomes; a failure here leaves the rows to their lease."""
+        try:
+            await asyncio.to_thread(self._record, await self._send_batch(claimed))
+        except Exception:
+            log.exception("a batch of %d rows failed; they go again when their lease ends",
+                          len(claimed))
+
+    async def _send_batch(self, claimed: list[OutboundMessage]) -> list[Delivery]:
+        """Send a claimed batch: many chats at once, each chat behind its earlier rows."""
         by_chat: dict[tuple[str, str], list[OutboundMessage]] = defaultdict(list)
         for message in claimed:
             by_chat[(message.channel, message.external_id)].append(message)
-        gate = asyncio.Semaphore(self.settings.in_flight)
-        outcomes = await asyncio.gather(*(self._send_chat(rows, gate) for rows in by_chat.values()))
-        deliveries = [d for chat in outcomes for d in chat]
-        await asyncio.to_thread(self._record, deliveries)
-        return len(claimed)
+        gate = self._gate()
+        lanes = []
+        for chat, rows in by_chat.items():
+            lane = asyncio.create_task(self._send_chat(rows, gate, self._lanes.get(chat)))
+            self._lanes[chat] = lane
+            lane.add_done_callback(functools.partial(self._lane_done, chat))
+            lanes.append(lane)
+        outcomes = await asyncio.gather(*lanes)
+        return [d for chat in outcomes for d in chat]
+
+    def _gate(self) -> asyncio.Semaphore:
+        """The in-flight limit shared by every batch of this event loop."""
+        loop = asyncio.get_running_loop()
+        if self._in_flight is None or self._gate_loop is not loop:  # a semaphore is bound to
+            self._gate_loop = loop                                   # the loop that first waits
+            self._in_flight = asyncio.Semaphore(self.settings.in_flight)
+        return self._in_flight
+
+    def _lane_done(self, chat: tuple[str, str], lane: asyncio.Task[list[Delivery]]) -> None:
+        if self._lanes.get(chat) is lane:
+            del self._lanes[chat]
 
     def _claim(self) -> list[OutboundMessage]:
         with self.db.transaction() as session:
@@ -90,9 +160,11 @@ class OutboxSender:
                     outbox.divert(session, delivery.outbox_id, now=now)
             outbox.announce(session)
 
-    async def _send_chat(self, rows: list[OutboundMessage],
-                         gate: asyncio.Semaphore) -> list[Delivery]:
+    async def _send_chat(self, rows: list[OutboundMessage], gate: asyncio.Semaphore,
+                         earlier: asyncio.Task[list[Delivery]] | None = None) -> list[Delivery]:
         """One chat's rows, in order: a later message never overtakes an earlier one."""
+        if earlier is not None and (stuck := await _stuck_behind(earlier)) is not None:
+            return _behind(rows, stuck)
         channel = self.channels[rows[0].channel]
         pacer = self.pacers[channel.name]
         group = channel.is_group(rows[0].external_id)
@@ -120,12 +192,7 @@ class OutboxSender:
             if result.retry_after:
                 pacer.push_back(result.retry_after)
             if delivery.status != "sent":
-                # Keep this chat's order: the rest waits behind the row that did not go.
-                after = delivery.next_attempt_at or utcnow()
-                status = "unreachable" if delivery.status == "unreachable" else "pending"
-                done += [Delivery(r.id, status, r.identity_id, error=delivery.error,
-                                  next_attempt_at=after, refund_attempt=True)
-                         for r in rows[index + 1:]]
+                done += _behind(rows[index + 1:], delivery)  # keep this chat's order
                 break
         return done
 

@@ -255,3 +255,70 @@ def test_a_reply_queued_by_another_process_wakes_the_sender_at_once(db, tmp_path
     finally:
         stop.set()
         thread.join(timeout=30)
+
+
+class HeldChannel(WindowedChannel):
+    """A channel whose send of one chosen text hangs until released, then fails."""
+
+    name = "held"
+
+    def __init__(self, hang_on: str) -> None:
+        super().__init__()
+        self.hang_on = hang_on
+        self.started: list[str] = []
+        self.release: asyncio.Event | None = None
+
+    def may_send(self, message: OutboundMessage, now) -> bool:
+        return True
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        text = message.payload["text"]
+        self.started.append(text)
+        if text == self.hang_on:
+            assert self.release is not None
+            await self.release.wait()
+            return SendResult(ok=False, error="server error: 502")
+        return await super().send(message)
+
+
+def test_a_later_batch_goes_out_beside_a_stuck_one_but_never_overtakes_its_chat(db):
+    """Batches overlap in `run`; a chat's next row still waits for, and shares the fate of,
+    its earlier row in a batch still out."""
+    with db.transaction() as session:
+        chats = {}
+        for chat in ("A", "B"):
+            identity = Identity(channel="held", external_id=f"chat-{chat}", consent="given")
+            session.add(identity)
+            session.flush()
+            chats[chat] = identity.id
+        ids = {text: outbox.enqueue(session, chats[text[0]], "held", {"text": text},
+                                    now=utcnow()) for text in ("A1", "A2", "B1")}
+    channel = HeldChannel(hang_on="A1")
+    sender = OutboxSender(db, [channel], settings=SenderSettings(batch=1, batches_at_once=3))
+
+    async def scenario() -> None:
+        channel.release = asyncio.Event()
+        stop = threading.Event()
+        running = asyncio.create_task(sender.run(stop))
+        end = time.monotonic() + 10
+        while "B1" not in channel.delivered and time.monotonic() < end:
+            await asyncio.sleep(0.01)
+        started_while_stuck = list(channel.started)
+        channel.release.set()
+        while statuses(db).get("sending") and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        stop.set()
+        sender.wakeup.notify()
+        await asyncio.wait_for(running, 10)
+        # B1, claimed after A1 and A2, went while A1 hung; A2 did not start behind it.
+        assert started_while_stuck == ["A1", "B1"]
+
+    asyncio.run(scenario())
+    assert channel.delivered == ["B1"]
+    with db.sessions() as session:
+        rows = {text: session.get(Outbox, row_id) for text, row_id in ids.items()}
+        first, second = rows["A1"], rows["A2"]
+        assert (first.status, second.status, rows["B1"].status) == ("pending", "pending", "sent")
+        assert first.attempts == 1 and second.attempts == 0  # A2 was given back, not tried
+        assert second.next_attempt_at == first.next_attempt_at > utcnow()
+        assert second.last_error == first.last_error == "server error: 502"
