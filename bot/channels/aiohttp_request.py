@@ -61,7 +61,9 @@ class AiohttpRequest(BaseRequest):
         """Open the session in the running loop (aiohttp binds it to that loop)."""
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._pool_size, limit_per_host=self._pool_size)
+            # The Bot API sets no cookies: a dummy jar skips matching them on every request.
             self._session = aiohttp.ClientSession(connector=connector,
+                                                  cookie_jar=aiohttp.DummyCookieJar(),
                                                   headers={"User-Agent": self.USER_AGENT})
 
     async def shutdown(self) -> None:
