@@ -8,12 +8,14 @@ import os
 import secrets
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from bot.ratelimit import RATE_LIMIT_ENV, TELEGRAM, Limits, parse_limits
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,13 @@ class Config:
     zalo_bot_token: str | None = None
     zalo_bot_webhook_secret: str | None = None
     zalo_bot_api_url: str = "https://bot-api.zaloplatforms.com"
+    # Operators' send-rate overrides by channel, checked at load (bot.ratelimit.parse_limits).
+    rate_limits: Mapping[str, str] = field(default_factory=dict)
+
+    def limits_for(self, channel: str, default: Limits) -> Limits:
+        """A channel's send limits: the platform's published numbers unless overridden."""
+        text = self.rate_limits.get(channel)
+        return parse_limits(text, default) if text else default
 
     @property
     def tz(self) -> ZoneInfo:
@@ -191,6 +200,14 @@ def load_config(
     if not max_photo.isdigit():
         raise ConfigError(f"MAX_PHOTO_BYTES must be a whole number of bytes, got {max_photo!r}")
 
+    rate_limits = {channel: env[name].strip() for channel, name in RATE_LIMIT_ENV.items()
+                   if env.get(name, "").strip()}
+    for channel, text in rate_limits.items():
+        try:
+            parse_limits(text, TELEGRAM)
+        except ValueError as exc:
+            raise ConfigError(f"{RATE_LIMIT_ENV[channel]}: {exc}") from None
+
     return Config(
         database_url=database_url,
         secret_key=env.get("SECRET_KEY") or _secret_key(instance),
@@ -217,4 +234,5 @@ def load_config(
         zalo_bot_token=env.get("ZALO_BOT_TOKEN") or None,
         zalo_bot_webhook_secret=env.get("ZALO_BOT_WEBHOOK_SECRET") or None,
         zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com"),
+        rate_limits=rate_limits,
     )

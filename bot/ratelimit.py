@@ -23,6 +23,38 @@ class Limits:
 TELEGRAM = Limits(per_second=29.0, per_chat_per_second=1.0, per_group_per_second=20 / 60)
 UNLIMITED = Limits(per_second=1_000_000.0)
 
+# Each platform channel's override, as "{PREFIX}_RATE_LIMIT" (see parse_limits).
+RATE_LIMIT_ENV = {"telegram": "TELEGRAM_RATE_LIMIT", "facebook": "FB_RATE_LIMIT",
+                  "zalo": "ZALO_RATE_LIMIT", "zalo_bot": "ZALO_BOT_RATE_LIMIT"}
+_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "min": 60.0, "minute": 60.0}
+
+
+def parse_limits(text: str, default: Limits) -> Limits:
+    """An operator's override: "29/s", "29/s; chat 1/s; group 20/min", or "unlimited".
+
+    Parts left out keep the platform's default; a rate is a positive number per s or min.
+    Raises ValueError with a reason a person can act on.
+    """
+    if text.strip().lower() == "unlimited":
+        return UNLIMITED
+    values = {"overall": default.per_second, "chat": default.per_chat_per_second,
+              "group": default.per_group_per_second}
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        scope, _, rate = part.rpartition(" ")
+        scope = scope.strip().lower() or "overall"
+        count, slash, unit = rate.partition("/")
+        if scope not in values or not slash or unit.lower() not in _UNITS:
+            raise ValueError(f"{part!r} is not a rate such as 29/s, chat 1/s or group 20/min")
+        try:
+            per_second = float(count) / _UNITS[unit.lower()]
+        except ValueError:
+            raise ValueError(f"{count!r} in {part!r} is not a number") from None
+        if not 0 < per_second < float("inf"):
+            raise ValueError(f"{part!r}: a rate must be more than zero")
+        values[scope] = per_second
+    return Limits(per_second=values["overall"] or default.per_second,
+                  per_chat_per_second=values["chat"], per_group_per_second=values["group"])
+
 
 class Pacer:
     """Reserves send times so no window exceeds the limits; callers sleep until their slot.

@@ -83,6 +83,8 @@ class Worker:
             except Exception:
                 log.exception("could not start the %s channel; the others go on", name)
                 continue
+            # The platform's published limits unless the operator set {PREFIX}_RATE_LIMIT.
+            started.sender.limits = self.config.limits_for(name, started.sender.limits)
             self.channels.append(started.sender)
             self.fetchers.update(started.fetchers)
             self.closers += started.closers

@@ -198,6 +198,11 @@ BAD_VALUES = [
     ("FB_GRAPH_URL", "graph.facebook.com"),
     ("ZALO_API_URL", "file:///etc/passwd"),
     ("ZALO_BOT_API_URL", "bot-api.zapps.me"),
+    ("TELEGRAM_RATE_LIMIT", "fast"),
+    ("TELEGRAM_RATE_LIMIT", "29"),
+    ("FB_RATE_LIMIT", "0/s"),
+    ("ZALO_RATE_LIMIT", "chat 1/hour"),
+    ("ZALO_BOT_RATE_LIMIT", "room 2/s"),
 ]
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from fakes.telegram_api import FakeTelegram
 from sqlalchemy import select
 
 from bot.channels.telegram_bot import TelegramSender, make_bot
 from bot.config import load_config
-from bot.ratelimit import TELEGRAM, Limits, Pacer
+from bot.ratelimit import TELEGRAM, UNLIMITED, Limits, Pacer, parse_limits
 from bot.sender import OutboxSender
 from storage import outbox
 from storage.db import Database
@@ -93,3 +94,55 @@ def test_a_broadcast_at_telegrams_limit_draws_no_429(db: Database, tmp_path) -> 
         assert len(fake.accepted_sends()) == rows
     with db.sessions() as session:
         assert set(session.scalars(select(Outbox.status))) == {"sent"}
+
+
+def test_an_override_changes_only_the_parts_it_names() -> None:
+    assert parse_limits("15/s", TELEGRAM) == Limits(15.0, 1.0, 20 / 60)
+    assert parse_limits("chat 0.5/s; group 10/min", TELEGRAM) == Limits(29.0, 0.5, 10 / 60)
+    assert parse_limits(" Unlimited ", TELEGRAM) == UNLIMITED
+    for bad in ("", "29", "29/h", "x/s", "-1/s", "nan/s", "room 1/s"):
+        if bad:
+            with pytest.raises(ValueError):
+                parse_limits(bad, TELEGRAM)
+
+
+def test_the_worker_paces_by_the_operators_limit(db: Database, tmp_path) -> None:
+    """TELEGRAM_RATE_LIMIT below the fake's own limit: the sender keeps to it, end to end."""
+    from bot.worker import Worker
+
+    rows = 12
+    with FakeTelegram(token=TOKEN) as fake:
+        config = load_config({"DATABASE_URL": db.url, "TELEGRAM_BOT_TOKEN": TOKEN,
+                              "TELEGRAM_API_URL": fake.url, "PLAN_FILE": "off",
+                              "TELEGRAM_RATE_LIMIT": "4/s",
+                              "DUAN8_ENV_FILE": str(tmp_path / "absent.env")},
+                             instance_path=tmp_path / "instance")
+        now = utcnow()
+        with db.transaction() as session:
+            for i in range(rows):
+                identity = Identity(channel="telegram", external_id=str(8000 + i),
+                                    consent="given", last_inbound_at=now)
+                session.add(identity)
+                session.flush()
+                outbox.enqueue(session, identity.id, "telegram", {"text": f"tin {i}"},
+                               priority=outbox.PRIORITY_BULK, now=now)
+
+        async def send_all() -> None:
+            worker = Worker(config, db)
+            await worker.start_channels()
+            try:
+                assert worker.sender.pacers["telegram"].limits.per_second == 4.0
+                for _ in range(40):
+                    if len(fake.accepted_sends()) == rows:
+                        return
+                    await worker.deliver_once()
+            finally:
+                for close in worker.closers:
+                    await close()
+
+        asyncio.run(send_all())
+        times = sorted(call.time for call in fake.calls_to("sendMessage"))
+        assert len(times) == rows
+        # 12 sends at 4/s: no second holds more than 4, so they span at least 2 s.
+        assert all(sum(1 for t in times if start <= t < start + 1.0) <= 4 for start in times)
+        assert times[-1] - times[0] >= 2.0
