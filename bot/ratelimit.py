@@ -89,6 +89,10 @@ class Pacer:
         now = self._clock()
         return max(0.0, self._next_any - now, self._next_chat.get(chat, 0.0) - now)
 
+    def backlog(self) -> float:
+        """Seconds of sends already booked ahead of now, across all chats."""
+        return max(0.0, self._next_any - self._clock())
+
     def admit(self) -> float:
         """At the moment of sending: seconds to wait first, or 0 and the send is counted.
 

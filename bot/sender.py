@@ -7,7 +7,7 @@ import functools
 import logging
 import random
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -79,6 +79,7 @@ class OutboxSender:
         the next batch is claimed, and starts sending, while the last one's slowest sends and
         its write-back finish, so neither the database round trips nor a batch's tail leave the
         connections idle. A chat's rows still go one after the other across batches (lanes).
+        When pacing is what holds the sends back, nothing is claimed ahead.
         """
         log.info("sender delivering for %s", ", ".join(self.channels))
         batches: set[asyncio.Task[None]] = set()
@@ -94,7 +95,8 @@ class OutboxSender:
                 batches.add(batch)
                 batch.add_done_callback(batches.discard)
             more_due = len(claimed) >= self.settings.batch
-            if more_due and len(batches) < self.settings.batches_at_once:
+            if (more_due and len(batches) < self.settings.batches_at_once
+                    and self._pacing_seconds(claimed) < 1.0):
                 continue
             if batches:
                 await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED)
@@ -102,6 +104,16 @@ class OutboxSender:
                 await asyncio.to_thread(self.wakeup.wait, self.settings.idle_wait_seconds)
         if batches:
             await asyncio.wait(batches)  # what was claimed is sent and written back
+
+    def _pacing_seconds(self, claimed: list[OutboundMessage]) -> float:
+        """How long pacing alone will take to let this batch out, after what is booked.
+
+        Beyond a second, rows claimed ahead would only be given back to wait (and the claim
+        would come before the batch's own sends are booked), so the next claim waits instead.
+        """
+        rows = Counter(message.channel for message in claimed)
+        return max((self.pacers[channel].backlog() + count / self.pacers[channel].limits.per_second
+                    for channel, count in rows.items()), default=0.0)
 
     async def deliver_once(self) -> int:
         """One round: claim a batch, send it, write the outcomes. Returns rows handled."""
