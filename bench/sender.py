@@ -56,7 +56,8 @@ from benchlib import (
     verdict,
 )
 from loadgen import Target, closed_loop
-from sqlalchemy import func, insert, select
+from sender_workers import PAYLOAD, WorkersRate, queue_rows, sent_between, work_left, workers_rate
+from sqlalchemy import func, select
 
 from bot.channels.telegram_bot import MODE_KEY, TelegramSender, make_bot
 from bot.config import Config, load_config
@@ -64,9 +65,9 @@ from bot.dispatcher import Wakeup
 from bot.ratelimit import UNLIMITED
 from bot.sender import OutboxSender, SenderSettings
 from bot.startup import prepare_database
-from storage import outbox, settings
+from storage import settings
 from storage.db import Database
-from storage.models import Identity, Outbox, utcnow
+from storage.models import Outbox
 from storage.outbox import OutboundMessage
 
 FAKE_GLOBAL_LIMIT = 30.0
@@ -74,16 +75,6 @@ TARGET_PACED_RATIO = 0.95
 TARGET_UNLIMITED_PG = 2000.0
 TARGET_LATENCY_P95 = 1.0
 WEBHOOK = "/webhooks/telegram"
-# A reply as the service queues it: a paragraph and two buttons.
-PAYLOAD: dict[str, Any] = {
-    "text": "Xin chào! Tôi là trợ lý của các tổ truyền thông cộng đồng thuộc Dự án 8.\n\n"
-            "Bạn có đồng ý không?",
-    "buttons": [{"label": "Đồng ý", "payload": "consent.ask:yes"},
-                {"label": "Không đồng ý", "payload": "consent.ask:no"}],
-    "media": [],
-}
-
-
 def config_for(db_url: str, folder: Path, api_url: str, secret: str = "") -> Config:
     """The service's configuration with Telegram on and the Bot API at `api_url`."""
     env = service_env(db_url, folder / "instance", api_url, secret or secrets.token_urlsafe(16),
@@ -91,35 +82,11 @@ def config_for(db_url: str, folder: Path, api_url: str, secret: str = "") -> Con
     return load_config(env)
 
 
-def queue_rows(db: Database, count: int, first_chat: int) -> list[int]:
-    """`count` reply rows to `count` new chats, written as the dispatcher writes them."""
-    now = utcnow()
-    chats = [str(first_chat + i) for i in range(count)]
-    with db.transaction() as session:
-        session.execute(insert(Identity), [
-            {"channel": "telegram", "external_id": chat, "consent": "given", "locale": "vi",
-             "created_at": now, "last_inbound_at": now} for chat in chats])
-        ids = session.scalars(select(Identity.id).where(
-            Identity.channel == "telegram", Identity.external_id.in_(chats))
-            .order_by(Identity.id)).all()
-        return [outbox.enqueue(session, identity_id, "telegram", dict(PAYLOAD), now=now)
-                for identity_id in ids]
-
-
 def outbox_statuses(db: Database) -> Counter[str]:
     """Rows by status, to check that everything queued ended as sent."""
     with db.sessions() as session:
         return Counter(dict(session.execute(
             select(Outbox.status, func.count()).group_by(Outbox.status)).all()))
-
-
-def work_left(db: Database) -> bool:
-    """Whether any row is pending or leased: one probe of the sender's own index, because the
-    check runs in the measured process every 50 ms (counting every row by status there took
-    about a tenth of the sender's CPU at 10,000 rows)."""
-    with db.sessions() as session:
-        return session.scalar(select(Outbox.id).where(
-            Outbox.status.in_(("pending", "sending"))).limit(1)) is not None
 
 
 async def drain(db: Database, sender: OutboxSender, deadline: float) -> float:
@@ -297,24 +264,28 @@ async def sender_rate(db: Database, fake: FakeProcess, config: Config, rows: int
         await bot.shutdown()
     accepted = fake.ask("stats")["accepted"]
     after = await raw_client_rate(config, rows, in_flight, first_chat + 20_000_000)
-    with db.sessions() as session:
-        sent = session.scalar(select(func.count()).select_from(Outbox).where(
-            Outbox.status == "sent", Outbox.id.between(min(queued), max(queued)))) or 0
+    sent = sent_between(db, min(queued), max(queued))
     return SenderRate(in_flight=in_flight, rows=rows, seconds=seconds, sent=sent,
                       accepted=accepted, raw_before=before, raw_after=after)
 
 
 @dataclass(frozen=True)
 class Unlimited:
-    """The unlimited run: the default setting, a low in-flight comparison, the fake's capacity."""
+    """The unlimited run: the sender at two in-flight settings against the test suite's fake,
+    then worker processes against the lean Bot API, and both servers' capacity."""
 
     default: SenderRate
     low: SenderRate | None
     fake_capacity: float
+    lean_capacity: float = float("nan")
+    lean_raw: tuple[float, float] = (float("nan"), float("nan"))
+    workers: tuple[WorkersRate, ...] = ()
 
 
-async def unlimited_run(db: Database, folder: Path, rows: int, low_in_flight: int) -> Unlimited:
-    """The sender at its default in-flight and at a low one, each against its raw client."""
+async def unlimited_run(db: Database, folder: Path, rows: int, low_in_flight: int,
+                        worker_counts: tuple[int, ...]) -> Unlimited:
+    """The sender at its default in-flight and at a low one, each against its raw client; then
+    (PostgreSQL) `duan8 worker` processes against the lean Bot API."""
     with FakeProcess() as fake:
         config = config_for(db.url, folder, fake.url)
         await raw_client_rate(config, 200, SenderSettings().in_flight, 11_000_000)  # warm up
@@ -324,7 +295,24 @@ async def unlimited_run(db: Database, folder: Path, rows: int, low_in_flight: in
         low = None
         if low_in_flight > 0:
             low = await sender_rate(db, fake, config, rows, low_in_flight, 50_000_000)
-    return Unlimited(default=default, low=low, fake_capacity=capacity)
+    if not worker_counts or db.is_sqlite:  # SQLite serves one process: no worker scale-out
+        return Unlimited(default=default, low=low, fake_capacity=capacity)
+    with db.transaction() as session:
+        settings.put(session, MODE_KEY, "webhook")  # the workers must not poll getUpdates
+    with FakeProcess(lean=True) as lean:
+        config = config_for(db.url, folder, lean.url)
+        in_flight = SenderSettings().in_flight
+        await raw_client_rate(config, 200, in_flight, 12_000_000)
+        lean_capacity = await fake_capacity(lean.url)
+        before = await raw_client_rate(config, rows, in_flight, 60_000_000)
+        runs = []
+        for index, count in enumerate(worker_counts):
+            runs.append(await asyncio.to_thread(workers_rate, db, lean.url, folder, count,
+                                                rows, 70_000_000 + index * 5_000_000))
+            print(f"  {count} worker(s): {runs[-1].rate:,.0f} msg/s", flush=True)
+        after = await raw_client_rate(config, rows, in_flight, 65_000_000)
+    return Unlimited(default=default, low=low, fake_capacity=capacity,
+                     lean_capacity=lean_capacity, lean_raw=(before, after), workers=tuple(runs))
 
 
 # --- 3. reply latency ------------------------------------------------------------------------
@@ -475,22 +463,44 @@ def unlimited_md(backend: str, run: Unlimited) -> str:
     rows = []
     for index, rate in enumerate(r for r in (run.default, run.low) if r is not None):
         ratio = rate.rate / rate.raw if rate.raw else float("nan")
-        on_pg = backend == "postgres" and index == 0
         default = " (default)" if index == 0 else ""
         rows += [
-            [f"outbox sender, {rate.in_flight} in flight{default}",
-             f"{rate.sent:,} of {rate.rows:,}", fmt(rate.rate, 0), fmt(ratio, 3),
-             f"≥ {TARGET_UNLIMITED_PG:,.0f}/s" if on_pg else "—",
-             verdict(rate.rate >= TARGET_UNLIMITED_PG) if on_pg else "—"],
+            [f"outbox sender in this process, {rate.in_flight} in flight{default}",
+             f"{rate.sent:,} of {rate.rows:,}", fmt(rate.rate, 0), fmt(ratio, 3), "—", "—"],
             [f"baseline: raw client, TelegramSender.send(), {rate.in_flight} in flight, "
              "no database", f"{rate.rows:,} before, {rate.rows:,} after",
              f"{fmt(rate.raw_before, 0)} / {fmt(rate.raw_after, 0)}", "1", "—", "—"],
         ]
     rows.append(["reference: the fake itself, raw keep-alive sockets (bench/loadgen), 8 conns",
                  "2 s closed loop", fmt(run.fake_capacity, 0), "—", "—", "—"])
-    return ("Unlimited (fake in its own process, no limits; sender limits = "
-            "bot.ratelimit.UNLIMITED; 5,000 rows to 5,000 chats unless said otherwise):\n\n"
+    text = ("Unlimited, against the test suite's fake (`tests/fakes/telegram_api.py`, in its own "
+            "process, no limits; sender limits = bot.ratelimit.UNLIMITED; "
+            f"{run.default.rows:,} rows to as many chats):\n\n"
             + table(["path", "messages", "msg/s", "÷ raw client", "target", "met"], rows))
+    if not run.workers:
+        return text
+    raw = sum(run.lean_raw) / 2
+    lean_rows = []
+    for workers in run.workers:
+        judged = workers.workers == max(w.workers for w in run.workers)
+        lean_rows.append([
+            f"`duan8 worker` × {workers.workers}", f"{workers.sent:,} of {workers.rows:,}",
+            fmt(workers.rate, 0), fmt(workers.rate / raw if raw else float("nan"), 3),
+            fmt(workers.cpu_us_per_message, 0),
+            f"≥ {TARGET_UNLIMITED_PG:,.0f}/s" if judged else "—",
+            verdict(workers.rate >= TARGET_UNLIMITED_PG) if judged else "—"])
+    lean_rows += [
+        ["baseline: raw client, TelegramSender.send(), 64 in flight, no database, one process",
+         f"{run.default.rows:,} before, {run.default.rows:,} after",
+         f"{fmt(run.lean_raw[0], 0)} / {fmt(run.lean_raw[1], 0)}", "1", "—", "—", "—"],
+        ["reference: the lean Bot API itself, raw keep-alive sockets, 8 conns",
+         "2 s closed loop", fmt(run.lean_capacity, 0), "—", "—", "—", "—"]]
+    return (text + "\n\nUnlimited, as deployed: `duan8 worker` processes (Telegram on, "
+            "`TELEGRAM_RATE_LIMIT=unlimited`) draining one outbox, against the lean Bot API "
+            "(`bench/lean_bot_api.py`, its own process); rows queued in one transaction, timed "
+            "from its commit to the last row written back; CPU from /proc:\n\n"
+            + table(["path", "messages", "msg/s", "÷ raw client", "worker CPU µs/msg",
+                     "target", "met"], lean_rows))
 
 
 def latency_md(runs: list[Latency], pause: float) -> str:
@@ -518,6 +528,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=5000, help="unlimited run; 0 skips it")
     parser.add_argument("--low-in-flight", type=int, default=4,
                         help="also run the sender at this in-flight setting; 0 skips it")
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2],
+                        help="worker process counts for the deployed run (PostgreSQL); none skips")
     parser.add_argument("--latency-requests", type=int, default=200, help="0 skips latency")
     parser.add_argument("--split-requests", type=int, default=50,
                         help="SQLite with gunicorn and a separate worker (informative); 0 skips")
@@ -542,7 +554,8 @@ def main() -> None:
                     print(f"  {backend} paced: {paced}", flush=True)
                     parts += [paced_md(paced), ""]
                 else:
-                    run = asyncio.run(unlimited_run(db, folder, wanted, args.low_in_flight))
+                    run = asyncio.run(unlimited_run(db, folder, wanted, args.low_in_flight,
+                                                    tuple(args.workers)))
                     print(f"  {backend} unlimited: {run}", flush=True)
                     parts += [unlimited_md(backend, run), ""]
                 db.dispose()
