@@ -9,7 +9,7 @@ import random
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.channels.base import ChannelSender, SendResult
 from bot.dispatcher import Wakeup
@@ -71,6 +71,9 @@ class OutboxSender:
         self._lanes: dict[tuple[str, str], asyncio.Task[list[Delivery]]] = {}
         self._gate_loop: asyncio.AbstractEventLoop | None = None
         self._in_flight: asyncio.Semaphore | None = None
+        # The soonest time a row given back (held by pacing, or to retry) is due again: an idle
+        # sender wakes for it instead of sleeping its whole idle wait.
+        self._next_due: datetime | None = None
 
     async def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; wakes at once when a dispatcher queues a reply.
@@ -101,9 +104,26 @@ class OutboxSender:
             if batches:
                 await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED)
             else:
-                await asyncio.to_thread(self.wakeup.wait, self.settings.idle_wait_seconds)
+                await asyncio.to_thread(self.wakeup.wait, self._idle_wait())
         if batches:
             await asyncio.wait(batches)  # what was claimed is sent and written back
+
+    def _note_due(self, deliveries: list[Delivery]) -> list[Delivery]:
+        """Remember the soonest row given back to wait, so the idle sender wakes for it."""
+        for delivery in deliveries:
+            due = delivery.next_attempt_at
+            if delivery.status == "pending" and due is not None and (
+                    self._next_due is None or due < self._next_due):
+                self._next_due = due
+        return deliveries
+
+    def _idle_wait(self) -> float:
+        """Seconds to wait with nothing due: the idle wait, or less when a row comes due."""
+        wait = self.settings.idle_wait_seconds
+        if self._next_due is not None:
+            wait = min(wait, max(0.01, (self._next_due - utcnow()).total_seconds()))
+            self._next_due = None
+        return wait
 
     def _pacing_seconds(self, claimed: list[OutboundMessage]) -> float:
         """How long pacing alone will take to let this batch out, after what is booked.
@@ -120,13 +140,13 @@ class OutboxSender:
         claimed = await asyncio.to_thread(self._claim)
         if not claimed:
             return 0
-        await asyncio.to_thread(self._record, await self._send_batch(claimed))
+        await asyncio.to_thread(self._record, self._note_due(await self._send_batch(claimed)))
         return len(claimed)
 
     async def _deliver(self, claimed: list[OutboundMessage]) -> None:
         """Send a batch and write its outcomes; a failure here leaves the rows to their lease."""
         try:
-            await asyncio.to_thread(self._record, await self._send_batch(claimed))
+            await asyncio.to_thread(self._record, self._note_due(await self._send_batch(claimed)))
         except Exception:
             log.exception("a batch of %d rows failed; they go again when their lease ends",
                           len(claimed))
@@ -195,9 +215,11 @@ class OutboxSender:
                 continue
             if paced:
                 await asyncio.sleep(pacer.reserve(row.external_id, group=group))
-                while (late := pacer.admit()) > 0:
-                    await asyncio.sleep(late)
             async with gate:
+                # Counted as late as possible, once a connection is ours: a send admitted and
+                # then kept waiting would reach the platform bunched with later ones.
+                while paced and (late := pacer.admit()) > 0:
+                    await asyncio.sleep(late)
                 result = await self._attempt(channel, row)
             delivery = self._outcome(row, result)
             done.append(delivery)

@@ -322,3 +322,49 @@ def test_a_later_batch_goes_out_beside_a_stuck_one_but_never_overtakes_its_chat(
         assert first.attempts == 1 and second.attempts == 0  # A2 was given back, not tried
         assert second.next_attempt_at == first.next_attempt_at > utcnow()
         assert second.last_error == first.last_error == "server error: 502"
+
+
+class FlakyChannel(WindowedChannel):
+    """Answers "too many requests, retry after 0.3 s" to the first try of every row."""
+
+    name = "flaky"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tries: Counter = Counter()
+
+    def may_send(self, message: OutboundMessage, now) -> bool:
+        return True
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        self.tries[message.id] += 1
+        if self.tries[message.id] == 1:
+            return SendResult(ok=False, error="rate limited", retry_after=0.3)
+        return await super().send(message)
+
+
+def test_an_idle_sender_wakes_when_a_row_given_back_comes_due(db):
+    """Nothing new is queued, yet the retry goes when it is due, not after the idle wait."""
+    with db.transaction() as session:
+        identity = Identity(channel="flaky", external_id="chat-1", consent="given")
+        session.add(identity)
+        session.flush()
+        outbox.enqueue(session, identity.id, "flaky", {"text": "thử lại"}, now=utcnow())
+    channel = FlakyChannel()
+    sender = OutboxSender(db, [channel], settings=SenderSettings(idle_wait_seconds=30.0))
+
+    async def scenario() -> float:
+        stop = threading.Event()
+        started = time.monotonic()
+        running = asyncio.create_task(sender.run(stop))
+        while not channel.delivered and time.monotonic() - started < 10:
+            await asyncio.sleep(0.02)
+        took = time.monotonic() - started
+        stop.set()
+        sender.wakeup.notify()
+        await asyncio.wait_for(running, 10)
+        return took
+
+    took = asyncio.run(scenario())
+    assert channel.delivered == ["thử lại"]
+    assert 0.3 <= took < 3.0, took
