@@ -136,11 +136,9 @@ class Dispatcher:
 
     def _converse(self, session: Any, incoming: Incoming, now: datetime) -> Outcome:
         locale = normalise_locale(incoming.locale)
-        row = conversation.upsert_identity(
-            session, incoming.channel, incoming.external_id, locale, now)
+        row, claimed = conversation.enter(session, incoming.channel, incoming.external_id,
+                                          incoming.event_id, locale, now)
         identity_id = row.id
-        claimed = conversation.claim_for(session, incoming.channel, incoming.event_id,
-                                         identity_id, now)
         if claimed is None:
             raise _Duplicate  # a retry: roll back the identity's new message time too
         identity = conversation.view_of(session, row, incoming.channel)

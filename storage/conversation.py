@@ -79,12 +79,68 @@ def claim_inbound(session: Session, channel: str, event_id: str) -> int | None:
 
 
 @dataclass(frozen=True)
+class IdentityRow:
+    id: int
+    member_id: int | None
+    consent: str
+    locale: str
+
+
+@dataclass(frozen=True)
 class Claimed:
     """A new event of a known person, with what their conversation needs to go on."""
 
     inbound_id: int
     state: State
     held_back: bool  # messages a platform's window kept from them wait for this one
+
+
+# PostgreSQL: the identity upsert, the event claim and the state read in one round trip. A CTE
+# reads in the snapshot its statement began with, which is older than the identity's row lock
+# it may wait for; so the state is not read but upserted as a no-op (ON CONFLICT DO UPDATE
+# works on, and RETURNING gives, the latest committed row, even one inserted after that
+# snapshot). It is skipped for a retried event. `xmax = 0` tells a row this statement
+# created, which is "no state yet".
+_ENTER_PG = text(
+    "WITH ident AS ("
+    "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
+    " VALUES (:channel, :external_id, :locale, 'pending', :now, :now)"
+    " ON CONFLICT (channel, external_id)"
+    " DO UPDATE SET last_inbound_at = :now, unreachable_reason = NULL"
+    " RETURNING id, member_id, consent, locale),"
+    " event AS (INSERT INTO inbound_events (channel, event_id, received_at, identity_id)"
+    " SELECT :channel, :event_id, :now, id FROM ident"
+    " ON CONFLICT (channel, event_id) DO NOTHING RETURNING id),"
+    " state AS (INSERT INTO conversation_states (identity_id, flow, step, draft, updated_at)"
+    " SELECT id, '', '', '{}', :now FROM ident WHERE EXISTS (SELECT 1 FROM event)"
+    " ON CONFLICT (identity_id) DO UPDATE SET identity_id = excluded.identity_id"
+    " RETURNING flow, step, draft, updated_at, xmax = 0 AS created)"
+    " SELECT ident.id, ident.member_id, ident.consent, ident.locale, event.id AS inbound_id,"
+    " state.flow, state.step, state.draft, state.updated_at, state.created,"
+    " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = ident.id"
+    " AND outbox.status = 'outside_window') AS held"
+    " FROM ident LEFT JOIN event ON true LEFT JOIN state ON true"
+).bindparams(_NOW).columns(id=Integer(), member_id=Integer(), consent=String(), locale=String(),
+                           inbound_id=Integer(), flow=String(), step=String(), draft=JSON(),
+                           updated_at=UTCDateTime(), created=Boolean(), held=Boolean())
+
+
+def enter(session: Session, channel: str, external_id: str, event_id: str, locale: str,
+          now: datetime) -> tuple[IdentityRow, Claimed | None]:
+    """A message's way in: the person (locked, so their messages queue), the event recorded
+    once (None for a retry already seen) and their conversation state as last committed."""
+    if session.get_bind().dialect.name != "postgresql":
+        identity = upsert_identity(session, channel, external_id, locale, now)
+        return identity, claim_for(session, channel, event_id, identity.id, now)
+    row = session.connection().execute(_ENTER_PG, {
+        "channel": channel, "external_id": external_id, "event_id": event_id[:191],
+        "locale": locale, "now": now}).one()
+    identity = IdentityRow(row.id, row.member_id, row.consent, row.locale)
+    if row.inbound_id is None:
+        return identity, None
+    state = State() if row.created else State(
+        flow=row.flow, step=row.step, draft=dict(row.draft or {}), updated_at=row.updated_at)
+    return identity, Claimed(inbound_id=row.inbound_id, state=state, held_back=bool(row.held))
 
 
 def claim_for(session: Session, channel: str, event_id: str, identity_id: int,
@@ -104,12 +160,6 @@ def claim_for(session: Session, channel: str, event_id: str, identity_id: int,
     return Claimed(inbound_id=row.id, state=state, held_back=bool(row.held))
 
 
-@dataclass(frozen=True)
-class IdentityRow:
-    id: int
-    member_id: int | None
-    consent: str
-    locale: str
 
 
 def upsert_identity(

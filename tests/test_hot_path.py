@@ -27,12 +27,12 @@ def test_a_second_message_from_the_same_person_waits_and_reads_the_first_ones_st
 
     def second_message() -> None:
         with db.transaction() as session:
-            row = conversation.upsert_identity(session, "telegram", "42", "vi", now)
-            seen["claimed"] = conversation.claim_for(session, "telegram", "2", row.id, now)
+            _row, seen["claimed"] = conversation.enter(session, "telegram", "42", "2", "vi", now)
 
+    # A new person: on PostgreSQL the state row the second message reads is inserted after
+    # that message's statement began, the case a snapshot read would miss.
     with db.transaction() as session:
-        row = conversation.upsert_identity(session, "telegram", "42", "vi", now)
-        first = conversation.claim_for(session, "telegram", "1", row.id, now)
+        row, first = conversation.enter(session, "telegram", "42", "1", "vi", now)
         assert first is not None and first.state == State()
         other = threading.Thread(target=second_message)
         other.start()
@@ -50,11 +50,11 @@ def test_a_second_message_from_the_same_person_waits_and_reads_the_first_ones_st
 def test_a_retried_event_is_refused_and_links_the_first_one_to_its_person(db: Database) -> None:
     now = utcnow()
     with db.transaction() as session:
-        row = conversation.upsert_identity(session, "zalo", "7", "vi", now)
-        assert conversation.claim_for(session, "zalo", "m1", row.id, now) is not None
+        row, claimed = conversation.enter(session, "zalo", "7", "m1", "vi", now)
+        assert claimed is not None
     with db.transaction() as session:
-        row = conversation.upsert_identity(session, "zalo", "7", "vi", now)
-        assert conversation.claim_for(session, "zalo", "m1", row.id, now) is None
+        row, claimed = conversation.enter(session, "zalo", "7", "m1", "vi", now)
+        assert claimed is None
     with db.transaction() as session:
         events = session.execute(select(InboundEvent.identity_id)).scalars().all()
         assert events == [row.id]
@@ -64,16 +64,31 @@ def test_a_retried_event_is_refused_and_links_the_first_one_to_its_person(db: Da
 def test_the_claim_says_when_messages_wait_for_the_person(db: Database) -> None:
     now = utcnow()
     with db.transaction() as session:
-        row = conversation.upsert_identity(session, "facebook", "9", "vi", now)
-        claimed = conversation.claim_for(session, "facebook", "a", row.id, now)
+        row, claimed = conversation.enter(session, "facebook", "9", "a", "vi", now)
         assert claimed is not None and not claimed.held_back
         held = outbox.enqueue(session, row.id, "facebook", {"text": "x"}, now=now)
         session.get_one(Outbox, held).status = "outside_window"
     with db.transaction() as session:
         later = now + timedelta(minutes=1)
-        row = conversation.upsert_identity(session, "facebook", "9", "vi", later)
-        claimed = conversation.claim_for(session, "facebook", "b", row.id, later)
+        row, claimed = conversation.enter(session, "facebook", "9", "b", "vi", later)
         assert claimed is not None and claimed.held_back
+
+
+def test_a_saved_state_comes_back_whole_and_a_retry_leaves_it_alone(db: Database) -> None:
+    now = utcnow()
+    with db.transaction() as session:
+        row, claimed = conversation.enter(session, "telegram", "77", "e1", "vi", now)
+        assert claimed is not None and claimed.state == State()
+        conversation.save_state(session, row.id, State(flow="report", step="photos",
+                                                       draft={"photos": [1, 2]}), now)
+    with db.transaction() as session:  # the same event again: nothing read, nothing written
+        assert conversation.enter(session, "telegram", "77", "e1", "vi", now)[1] is None
+    later = now + timedelta(seconds=5)
+    with db.transaction() as session:
+        row, claimed = conversation.enter(session, "telegram", "77", "e2", "vi", later)
+    assert claimed is not None
+    assert claimed.state == State(flow="report", step="photos", draft={"photos": [1, 2]},
+                                  updated_at=now)
 
 
 @pytest.mark.skipif(PG, reason="SQLite's single writer queue")
