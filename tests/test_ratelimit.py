@@ -55,6 +55,19 @@ def test_admit_is_free_when_unlimited() -> None:
     assert all(pacer.admit() == 0.0 for _ in range(5000))
 
 
+def queue_broadcast(db: Database, rows: int, first_chat: int) -> None:
+    """One broadcast row to each of `rows` Telegram chats."""
+    now = utcnow()
+    with db.transaction() as session:
+        for i in range(rows):
+            identity = Identity(channel="telegram", external_id=str(first_chat + i),
+                                consent="given", last_inbound_at=now)
+            session.add(identity)
+            session.flush()
+            outbox.enqueue(session, identity.id, "telegram", {"text": f"tin {i}"},
+                           priority=outbox.PRIORITY_BULK, now=now)
+
+
 def test_a_broadcast_at_telegrams_limit_draws_no_429(db: Database, tmp_path) -> None:
     rows = 70
     with FakeTelegram(token=TOKEN) as fake:
@@ -62,15 +75,7 @@ def test_a_broadcast_at_telegrams_limit_draws_no_429(db: Database, tmp_path) -> 
         config = load_config({"DATABASE_URL": db.url, "TELEGRAM_BOT_TOKEN": TOKEN,
                               "TELEGRAM_API_URL": fake.url,
                               "DUAN8_ENV_FILE": str(tmp_path / "absent.env")})
-        now = utcnow()
-        with db.transaction() as session:
-            for i in range(rows):
-                identity = Identity(channel="telegram", external_id=str(7000 + i),
-                                    consent="given", last_inbound_at=now)
-                session.add(identity)
-                session.flush()
-                outbox.enqueue(session, identity.id, "telegram", {"text": f"tin {i}"},
-                               priority=outbox.PRIORITY_BULK, now=now)
+        queue_broadcast(db, rows, first_chat=7000)
 
         async def send_all() -> None:
             bot = make_bot(config)
@@ -117,15 +122,7 @@ def test_the_worker_paces_by_the_operators_limit(db: Database, tmp_path) -> None
                               "TELEGRAM_RATE_LIMIT": "4/s",
                               "DUAN8_ENV_FILE": str(tmp_path / "absent.env")},
                              instance_path=tmp_path / "instance")
-        now = utcnow()
-        with db.transaction() as session:
-            for i in range(rows):
-                identity = Identity(channel="telegram", external_id=str(8000 + i),
-                                    consent="given", last_inbound_at=now)
-                session.add(identity)
-                session.flush()
-                outbox.enqueue(session, identity.id, "telegram", {"text": f"tin {i}"},
-                               priority=outbox.PRIORITY_BULK, now=now)
+        queue_broadcast(db, rows, first_chat=8000)
 
         async def send_all() -> None:
             worker = Worker(config, db)
