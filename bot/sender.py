@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 import logging
 import random
 import threading
@@ -71,9 +72,9 @@ class OutboxSender:
         self._lanes: dict[tuple[str, str], asyncio.Task[list[Delivery]]] = {}
         self._gate_loop: asyncio.AbstractEventLoop | None = None
         self._in_flight: asyncio.Semaphore | None = None
-        # The soonest time a row given back (held by pacing, or to retry) is due again: an idle
-        # sender wakes for it instead of sleeping its whole idle wait.
-        self._next_due: datetime | None = None
+        # When rows given back (held by pacing, or to retry) are due again, soonest first: an
+        # idle sender wakes for them instead of sleeping its whole idle wait.
+        self._due: list[datetime] = []
 
     async def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; wakes at once when a dispatcher queues a reply.
@@ -109,21 +110,21 @@ class OutboxSender:
             await asyncio.wait(batches)  # what was claimed is sent and written back
 
     def _note_due(self, deliveries: list[Delivery]) -> list[Delivery]:
-        """Remember the soonest row given back to wait, so the idle sender wakes for it."""
+        """Remember when rows given back to wait come due, so the idle sender wakes for them."""
         for delivery in deliveries:
-            due = delivery.next_attempt_at
-            if delivery.status == "pending" and due is not None and (
-                    self._next_due is None or due < self._next_due):
-                self._next_due = due
+            if delivery.status == "pending" and delivery.next_attempt_at is not None:
+                heapq.heappush(self._due, delivery.next_attempt_at)
         return deliveries
 
     def _idle_wait(self) -> float:
         """Seconds to wait with nothing due: the idle wait, or less when a row comes due."""
-        wait = self.settings.idle_wait_seconds
-        if self._next_due is not None:
-            wait = min(wait, max(0.01, (self._next_due - utcnow()).total_seconds()))
-            self._next_due = None
-        return wait
+        now = utcnow()
+        while self._due and self._due[0] <= now:  # due already: claimed, or another's now
+            heapq.heappop(self._due)
+        if not self._due:
+            return self.settings.idle_wait_seconds
+        return min(self.settings.idle_wait_seconds,
+                   max(0.01, (self._due[0] - now).total_seconds()))
 
     def _pacing_seconds(self, claimed: list[OutboundMessage]) -> float:
         """How long pacing alone will take to let this batch out, after what is booked.
