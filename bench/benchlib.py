@@ -304,9 +304,14 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def serve_fake_in_process(conn: Connection, token: str) -> None:
-    """Child process: an unlimited FakeTelegram steered over a pipe, so it has its own GIL."""
+def serve_fake_in_process(conn: Connection, token: str,
+                          limits: dict[str, float] | None = None) -> None:
+    """Child process: a FakeTelegram steered over a pipe, so it has its own GIL (and its
+    clock for rate limits is not held up by the client's threads); `limits` go to
+    `FakeTelegram.rate_limit`, none means unlimited."""
     with FakeTelegram(token) as fake:
+        if limits:
+            fake.rate_limit(**limits)
         conn.send(fake.url)
         while conn.poll(900):  # bounded: a parent that vanished stops the child too
             command = conn.recv()
@@ -318,7 +323,8 @@ def serve_fake_in_process(conn: Connection, token: str) -> None:
             elif command == "stats":
                 conn.send({"accepted": len(fake.accepted_sends()),
                            "calls": len(fake.calls),
-                           "too_many_requests": fake.too_many_requests})
+                           "too_many_requests": fake.too_many_requests,
+                           "achieved": fake.achieved_rate(), "peak_1s": fake.peak_rate(1.0)})
 
 
 @contextlib.contextmanager
