@@ -21,13 +21,13 @@ from sqlalchemy import func, select
 from bot.channels.base import SendResult
 from bot.channels.telegram_bot import TelegramSender, make_bot
 from bot.config import load_config
-from bot.ratelimit import UNLIMITED
+from bot.ratelimit import UNLIMITED, Limits
 from bot.sender import OutboxSender, SenderSettings
 from messages_vi import _, render
 from storage import outbox
 from storage.db import Database
 from storage.models import Identity, Member, Outbox, utcnow
-from storage.outbox import OutboundMessage
+from storage.outbox import Delivery, OutboundMessage
 
 TOKEN = "987654:SENDER-test"
 
@@ -368,3 +368,52 @@ def test_an_idle_sender_wakes_when_a_row_given_back_comes_due(db):
     took = asyncio.run(scenario())
     assert channel.delivered == ["thử lại"]
     assert 0.3 <= took < 3.0, took
+
+
+class PacedChannel(WindowedChannel):
+    """A channel with a low overall rate, to see what the sender claims while it paces."""
+
+    name = "paced"
+    limits = Limits(per_second=10.0, per_chat_per_second=1.0)
+
+    def may_send(self, message: OutboundMessage, now) -> bool:
+        return True
+
+    def is_paced(self, payload: dict) -> bool:
+        return True
+
+
+def test_while_pacing_holds_a_batch_the_sender_claims_nothing_ahead(db):
+    """Rows claimed ahead of a paced batch could only wait past the hold limit and be given
+    back; the sender claims the next batch when pacing lets it out at once."""
+    with db.transaction() as session:
+        for i in range(30):
+            identity = Identity(channel="paced", external_id=f"p-{i}", consent="given")
+            session.add(identity)
+            session.flush()
+            outbox.enqueue(session, identity.id, "paced", {"text": f"tin {i}"}, now=utcnow())
+    channel = PacedChannel()
+    # A batch of 10 at 10/s waits at most 0.9 s; a batch claimed ahead would wait 1-1.9 s.
+    sender = OutboxSender(db, [channel], settings=SenderSettings(batch=10, max_hold_seconds=1.5))
+    given_back: list[Delivery] = []
+    record = sender._record
+
+    def counting(deliveries: list[Delivery]) -> None:
+        given_back.extend(d for d in deliveries if d.refund_attempt)
+        record(deliveries)
+
+    sender._record = counting  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        stop = threading.Event()
+        running = asyncio.create_task(sender.run(stop))
+        end = time.monotonic() + 15
+        while len(channel.delivered) < 30 and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        stop.set()
+        sender.wakeup.notify()
+        await asyncio.wait_for(running, 10)
+
+    asyncio.run(scenario())
+    assert sorted(channel.delivered) == sorted(f"tin {i}" for i in range(30))
+    assert given_back == []
