@@ -37,13 +37,14 @@ def parse_limits(text: str, default: Limits) -> Limits:
     """
     if text.strip().lower() == "unlimited":
         return UNLIMITED
-    values = {"overall": default.per_second, "chat": default.per_chat_per_second,
-              "group": default.per_group_per_second}
+    values: dict[str, float | None] = {"chat": default.per_chat_per_second,
+                                       "group": default.per_group_per_second}
+    overall = default.per_second
     for part in filter(None, (p.strip() for p in text.split(";"))):
         scope, _, rate = part.rpartition(" ")
         scope = scope.strip().lower() or "overall"
         count, slash, unit = rate.partition("/")
-        if scope not in values or not slash or unit.lower() not in _UNITS:
+        if scope not in {"overall", *values} or not slash or unit.lower() not in _UNITS:
             raise ValueError(f"{part!r} is not a rate such as 29/s, chat 1/s or group 20/min")
         try:
             per_second = float(count) / _UNITS[unit.lower()]
@@ -51,9 +52,12 @@ def parse_limits(text: str, default: Limits) -> Limits:
             raise ValueError(f"{count!r} in {part!r} is not a number") from None
         if not 0 < per_second < float("inf"):
             raise ValueError(f"{part!r}: a rate must be more than zero")
-        values[scope] = per_second
-    return Limits(per_second=values["overall"] or default.per_second,
-                  per_chat_per_second=values["chat"], per_group_per_second=values["group"])
+        if scope == "overall":
+            overall = per_second
+        else:
+            values[scope] = per_second
+    return Limits(per_second=overall, per_chat_per_second=values["chat"],
+                  per_group_per_second=values["group"])
 
 
 class Pacer:

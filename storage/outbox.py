@@ -27,9 +27,11 @@ PRIORITY_REPLY = 0
 PRIORITY_BULK = 10
 NOTIFY_CHANNEL = "duan8_outbox"
 # Queued on every message: plain SQL spares an expression tree per call (see conversation.py).
+# The column list every new row is written with (also by storage.conversation.save_and_queue).
+INSERT_INTO = ("INSERT INTO outbox (identity_id, channel, payload, status, priority, attempts,"
+               " next_attempt_at, created_at)")
 _ENQUEUE = text(
-    "INSERT INTO outbox (identity_id, channel, payload, status, priority, attempts,"
-    " next_attempt_at, created_at)"
+    f"{INSERT_INTO}"
     " VALUES (:identity_id, :channel, :payload, 'pending', :priority, 0, :now, :now)"
     " RETURNING id"
 ).bindparams(bindparam("payload", type_=JSON()), bindparam("now", type_=UTCDateTime()))
