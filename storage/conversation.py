@@ -7,39 +7,35 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, TextClause, bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from handlers.types import Choice, IdentityView, MemberView, PlanView, State
-from storage import outbox
+from storage import hotsql, outbox
+from storage.hotsql import HotStatement
 from storage.models import (
     ActivityType,
     Identity,
     Member,
     Team,
     Topic,
-    UTCDateTime,
     utcnow,
 )
 from storage.plans import current_plan
 
-# Every message runs these; plain SQL (the same on SQLite and PostgreSQL) spares building and
-# caching an expression tree per call, which profiling showed to be most of a webhook's time. On
+# Every message runs these, on the transaction's DBAPI cursor (storage.hotsql says why). On
 # SQLite a message costs three statements: the identity upsert (which also locks the person's
 # row, so two messages from one person queue), the event claim that reads the state back, and
 # the state upsert with the replies. PostgreSQL folds the first two into one (_ENTER_PG) and the
 # last into one CTE (_save_and_queue_sql).
-_NOW = bindparam("now", type_=UTCDateTime())
-_DRAFT = bindparam("draft", type_=JSON())
-_CLAIM = text(
+_CLAIM = HotStatement(
     "INSERT INTO inbound_events (channel, event_id, received_at) VALUES (:channel, :event_id, :now)"
-    " ON CONFLICT (channel, event_id) DO NOTHING RETURNING id"
-).bindparams(_NOW)
+    " ON CONFLICT (channel, event_id) DO NOTHING RETURNING id")
 # The subqueries run in the claim's own snapshot, taken after the identity upsert got the row
 # lock: on PostgreSQL (READ COMMITTED) they see what an earlier message from the same person
 # committed; on SQLite BEGIN IMMEDIATE already serialises writers.
-_CLAIM_FOR = text(
+_CLAIM_FOR = HotStatement(
     "INSERT INTO inbound_events (channel, event_id, received_at, identity_id)"
     " VALUES (:channel, :event_id, :now, :identity_id)"
     " ON CONFLICT (channel, event_id) DO NOTHING"
@@ -49,23 +45,20 @@ _CLAIM_FOR = text(
     " (SELECT draft FROM conversation_states WHERE identity_id = :identity_id) AS draft,"
     " (SELECT updated_at FROM conversation_states WHERE identity_id = :identity_id) AS updated_at,"
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = :identity_id"
-    " AND outbox.status = 'outside_window') AS held"
-).bindparams(_NOW).columns(id=Integer(), flow=String(), step=String(), draft=JSON(),
-                           updated_at=UTCDateTime(), held=Boolean())
-_UPSERT_IDENTITY = text(
+    " AND outbox.status = 'outside_window') AS held")
+_UPSERT_IDENTITY = HotStatement(
     "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
     " VALUES (:channel, :external_id, :locale, 'pending', :now, :now)"
     " ON CONFLICT (channel, external_id)"
     " DO UPDATE SET last_inbound_at = :now, unreachable_reason = NULL"
-    " RETURNING id, member_id, consent, locale"
-).bindparams(_NOW)
+    " RETURNING id, member_id, consent, locale")
 _STATE_UPSERT = (
     "INSERT INTO conversation_states (identity_id, flow, step, draft, updated_at)"
     " VALUES (:id, :flow, :step, :draft, :now)"
     " ON CONFLICT (identity_id) DO UPDATE SET flow = excluded.flow, step = excluded.step,"
     " draft = excluded.draft, updated_at = excluded.updated_at"
 )
-_STATE_SAVE = text(_STATE_UPSERT).bindparams(_DRAFT, _NOW)
+_STATE_SAVE = HotStatement(_STATE_UPSERT)
 
 
 def _insert(session: Session, model: type) -> Any:
@@ -76,8 +69,9 @@ def _insert(session: Session, model: type) -> Any:
 
 def claim_inbound(session: Session, channel: str, event_id: str) -> int | None:
     """Record an event once; None means it was seen before and must not be handled again."""
-    return session.execute(_CLAIM, {"channel": channel, "event_id": event_id[:191],
-                                    "now": utcnow()}).scalar_one_or_none()
+    rows = hotsql.fetch(session, _CLAIM, {"channel": channel, "event_id": event_id[:191],
+                                          "now": utcnow()})
+    return int(rows[0][0]) if rows else None
 
 
 @dataclass(frozen=True)
@@ -103,7 +97,7 @@ class Claimed:
 # works on, and RETURNING gives, the latest committed row, even one inserted after that
 # snapshot). It is skipped for a retried event. `xmax = 0` tells a row this statement
 # created, which is "no state yet".
-_ENTER_PG = text(
+_ENTER_PG = HotStatement(
     "WITH ident AS ("
     "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
     " VALUES (:channel, :external_id, :locale, 'pending', :now, :now)"
@@ -122,9 +116,7 @@ _ENTER_PG = text(
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = ident.id"
     " AND outbox.status = 'outside_window') AS held"
     " FROM ident LEFT JOIN event ON true LEFT JOIN state ON true"
-).bindparams(_NOW).columns(id=Integer(), member_id=Integer(), consent=String(), locale=String(),
-                           inbound_id=Integer(), flow=String(), step=String(), draft=JSON(),
-                           updated_at=UTCDateTime(), created=Boolean(), held=Boolean())
+)
 
 
 def enter(session: Session, channel: str, external_id: str, event_id: str, locale: str,
@@ -134,15 +126,21 @@ def enter(session: Session, channel: str, external_id: str, event_id: str, local
     if session.get_bind().dialect.name != "postgresql":
         identity = upsert_identity(session, channel, external_id, locale, now)
         return identity, claim_for(session, channel, event_id, identity.id, now)
-    row = session.connection().execute(_ENTER_PG, {
+    (ident, member_id, consent, known_locale, inbound_id, flow, step, draft, updated_at,
+     created, held), = hotsql.fetch(session, _ENTER_PG, {
         "channel": channel, "external_id": external_id, "event_id": event_id[:191],
-        "locale": locale, "now": now}).one()
-    identity = IdentityRow(row.id, row.member_id, row.consent, row.locale)
-    if row.inbound_id is None:
+        "locale": locale, "now": now})
+    identity = IdentityRow(ident, member_id, consent, known_locale)
+    if inbound_id is None:
         return identity, None
-    state = State() if row.created else State(
-        flow=row.flow, step=row.step, draft=dict(row.draft or {}), updated_at=row.updated_at)
-    return identity, Claimed(inbound_id=row.inbound_id, state=state, held_back=bool(row.held))
+    state = State() if created else _state(flow, step, draft, updated_at)
+    return identity, Claimed(inbound_id=inbound_id, state=state, held_back=bool(held))
+
+
+def _state(flow: str, step: str, draft: Any, updated_at: Any) -> State:
+    """A conversation_states row as the conversation's State."""
+    return State(flow=flow, step=step, draft=dict(hotsql.read_json(draft) or {}),
+                 updated_at=hotsql.read_time(updated_at))
 
 
 def claim_for(session: Session, channel: str, event_id: str, identity_id: int,
@@ -152,14 +150,14 @@ def claim_for(session: Session, channel: str, event_id: str, identity_id: int,
     Call it after upsert_identity in the same transaction: that statement's row lock is what
     makes the state read here the latest one.
     """
-    row = session.connection().execute(_CLAIM_FOR, {
+    rows = hotsql.fetch(session, _CLAIM_FOR, {
         "channel": channel, "event_id": event_id[:191], "now": now,
-        "identity_id": identity_id}).first()
-    if row is None:
+        "identity_id": identity_id})
+    if not rows:
         return None
-    state = State() if row.flow is None else State(
-        flow=row.flow, step=row.step, draft=dict(row.draft or {}), updated_at=row.updated_at)
-    return Claimed(inbound_id=row.id, state=state, held_back=bool(row.held))
+    inbound_id, flow, step, draft, updated_at, held = rows[0]
+    state = State() if flow is None else _state(flow, step, draft, updated_at)
+    return Claimed(inbound_id=inbound_id, state=state, held_back=bool(held))
 
 
 def upsert_identity(
@@ -170,9 +168,9 @@ def upsert_identity(
     Only the platform's id is kept before consent; the last message time is what platforms'
     reply windows count from, and a message proves the person reachable again.
     """
-    row = session.connection().execute(_UPSERT_IDENTITY, {
-        "channel": channel, "external_id": external_id, "locale": locale, "now": now}).one()
-    return IdentityRow(row.id, row.member_id, row.consent, row.locale)
+    (ident, member_id, consent, known_locale), = hotsql.fetch(session, _UPSERT_IDENTITY, {
+        "channel": channel, "external_id": external_id, "locale": locale, "now": now})
+    return IdentityRow(ident, member_id, consent, known_locale)
 
 
 def get_or_create_identity(
@@ -218,19 +216,18 @@ def view_of(session: Session, identity: IdentityRow, channel: str) -> IdentityVi
 
 def save_state(session: Session, identity_id: int, state: State, now: datetime) -> None:
     """Write the state back; the draft is replaced whole, so JSON changes are never missed."""
-    session.connection().execute(_STATE_SAVE, {
+    hotsql.fetch(session, _STATE_SAVE, {
         "id": identity_id, "flow": state.flow, "step": state.step, "draft": dict(state.draft),
         "now": now})
 
 
 @lru_cache(maxsize=8)
-def _save_and_queue_sql(count: int) -> TextClause:
+def _save_and_queue_sql(count: int) -> HotStatement:
     """PostgreSQL: the state upsert rides along with the replies' insert (a data-modifying CTE)."""
     rows = ", ".join(f"(:id, :channel, :p{i}, 'pending', :r{i}, 0, :now, :now)"
                      for i in range(count))
-    return text(
-        f"WITH saved AS ({_STATE_UPSERT}) {outbox.INSERT_INTO} VALUES {rows} RETURNING id"
-    ).bindparams(_DRAFT, _NOW, *(bindparam(f"p{i}", type_=JSON()) for i in range(count)))
+    return HotStatement(
+        f"WITH saved AS ({_STATE_UPSERT}) {outbox.INSERT_INTO} VALUES {rows} RETURNING id")
 
 
 def save_and_queue(session: Session, identity_id: int, channel: str, state: State,
@@ -248,8 +245,9 @@ def save_and_queue(session: Session, identity_id: int, channel: str, state: Stat
     for index, (payload, priority) in enumerate(messages):
         params[f"p{index}"] = payload
         params[f"r{index}"] = priority
-    ids = session.connection().execute(_save_and_queue_sql(len(messages)), params).scalars()
-    return sorted(ids)  # ids follow the VALUES order; RETURNING promises no order
+    rows = hotsql.fetch(session, _save_and_queue_sql(len(messages)), params)
+    # ids follow the VALUES order; RETURNING promises no order.
+    return sorted(row[0] for row in rows)
 
 
 def plan_view(session: Session) -> PlanView:

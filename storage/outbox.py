@@ -19,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from storage import hotsql
+from storage.hotsql import HotStatement
 from storage.models import Identity, Outbox, UTCDateTime
 
 # Acknowledgements stop a spinner; replies to someone waiting go before broadcasts.
@@ -26,15 +28,14 @@ PRIORITY_ACK = -1
 PRIORITY_REPLY = 0
 PRIORITY_BULK = 10
 NOTIFY_CHANNEL = "duan8_outbox"
-# Queued on every message: plain SQL spares an expression tree per call (see conversation.py).
-# The column list every new row is written with (also by storage.conversation.save_and_queue).
+# Queued on every message, so on the DBAPI cursor (storage.hotsql says why). The column list
+# every new row is written with (also by storage.conversation.save_and_queue).
 INSERT_INTO = ("INSERT INTO outbox (identity_id, channel, payload, status, priority, attempts,"
                " next_attempt_at, created_at)")
-_ENQUEUE = text(
+_ENQUEUE = HotStatement(
     f"{INSERT_INTO}"
     " VALUES (:identity_id, :channel, :payload, 'pending', :priority, 0, :now, :now)"
-    " RETURNING id"
-).bindparams(bindparam("payload", type_=JSON()), bindparam("now", type_=UTCDateTime()))
+    " RETURNING id")
 
 
 def announce(session: Session) -> None:
@@ -64,9 +65,10 @@ def enqueue(
     priority: int = PRIORITY_REPLY, now: datetime,
 ) -> int:
     """Queue one message in the caller's transaction; senders are woken when it commits."""
-    return session.connection().execute(_ENQUEUE, {
+    (row_id,), = hotsql.fetch(session, _ENQUEUE, {
         "identity_id": identity_id, "channel": channel, "payload": payload,
-        "priority": priority, "now": now}).scalar_one()
+        "priority": priority, "now": now})
+    return int(row_id)
 
 
 def _claim_sql(postgres: bool, one_identity: bool) -> TextClause:
