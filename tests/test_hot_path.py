@@ -6,16 +6,20 @@ import os
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
 
+import storage.db
 from bot.startup import SQLITE_SWITCH_INTERVAL, tune_process
 from handlers.types import State
 from storage import conversation, outbox, settings
 from storage.db import Database
-from storage.models import Identity, InboundEvent, Outbox, utcnow
+from storage.hotsql import HotStatement
+from storage.models import ConversationState, Identity, InboundEvent, Outbox, utcnow
 
 PG = bool(os.environ.get("DUAN8_TEST_DATABASE_URL"))
 
@@ -133,3 +137,56 @@ def test_a_process_serving_sqlite_passes_the_gil_sooner(db: Database) -> None:
         assert abs(sys.getswitchinterval() - expected) < 1e-9
     finally:
         sys.setswitchinterval(before)
+
+
+def test_rows_written_on_the_driver_cursor_read_back_the_same_through_the_orm(
+        db: Database) -> None:
+    # A local time with microseconds: stored as the same instant, in the ORM's own shape.
+    when = datetime(2026, 3, 8, 14, 30, 5, 123456, tzinfo=ZoneInfo("Asia/Ho_Chi_Minh"))
+    draft = {"note": "Truyền thông ở thôn Phước Hà", "participants": 30, "photos": [1, 2]}
+    payload = {"text": "Cảm ơn chị đã báo cáo!", "buttons": [["Xong", "done"]]}
+    with db.transaction() as session:
+        row, claimed = conversation.enter(session, "telegram", "501", "u1", "vi", when)
+        assert claimed is not None
+        queued = conversation.save_and_queue(
+            session, row.id, "telegram", State(flow="report", step="date", draft=draft),
+            [(payload, outbox.PRIORITY_ACK), ({"text": "2"}, outbox.PRIORITY_REPLY)], when)
+    with db.transaction() as session:
+        state = session.get_one(ConversationState, row.id)
+        assert (state.flow, state.step, state.draft) == ("report", "date", draft)
+        assert state.updated_at == when and state.updated_at.utcoffset() == timedelta(0)
+        first = session.get_one(Outbox, queued[0])
+        assert (first.payload, first.priority, first.status) == (payload, -1, "pending")
+        assert first.created_at == when == first.next_attempt_at
+        assert session.get_one(Identity, row.id).last_inbound_at == when
+        # An ORM query comparing instants finds what the driver cursor wrote.
+        assert session.scalar(select(func.count()).select_from(Outbox).where(
+            Outbox.next_attempt_at <= when)) == 2
+    with db.transaction() as session:
+        _row, claimed = conversation.enter(session, "telegram", "501", "u2", "vi", when)
+    assert claimed is not None
+    assert claimed.state == State(flow="report", step="date", draft=draft, updated_at=when)
+
+
+def test_named_parameters_become_psycopg_ones_and_nothing_else_changes() -> None:
+    statement = HotStatement("SELECT :a, x::int, '100%', :b_2 FROM t WHERE y = :a")
+    assert statement.sqlite == "SELECT :a, x::int, '100%', :b_2 FROM t WHERE y = :a"
+    assert statement.postgres == "SELECT %(a)s, x::int, '100%%', %(b_2)s FROM t WHERE y = %(a)s"
+
+
+@pytest.mark.skipif(not PG, reason="a PostgreSQL server's connection")
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    with db.engine.connect() as conn:
+        lost = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(db.url, poolclass=NullPool)
+    with admin.begin() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": lost}).scalar()
+    admin.dispose()
+    monkeypatch.setattr(storage.db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    time.sleep(0.1)
+    # The pool hands the dead connection out first (last in, first out is not promised, so
+    # every pooled connection is asked for once).
+    for _ in range(db.engine.pool.size() + 1):
+        with db.transaction() as session:
+            assert session.execute(text("SELECT 1")).scalar_one() == 1
