@@ -35,11 +35,11 @@ PAYLOADS = REPO / "tests" / "payloads" / "telegram"
 sys.path.insert(0, str(REPO / "tests"))
 from fakes.telegram_api import FakeTelegram  # noqa: E402
 
-# One gunicorn configuration for every app under test, sized for 2 cores: two processes so
-# both cores serve, a few threads each so a request waiting on the database does not idle one.
-GUNICORN_SETTINGS: tuple[str, ...] = ("--worker-class", "gthread", "--workers", "2",
-                                      "--threads", "4")
-GUNICORN_LABEL = "gunicorn gthread, 2 workers × 4 threads"
+# Every app under test is served as the Procfile serves the real one (gunicorn.conf.py: gthread,
+# a listening socket per worker), with the worker count fixed to this machine's two cores.
+GUNICORN_SETTINGS: tuple[str, ...] = ("--config", str(REPO / "gunicorn.conf.py"),
+                                      "--workers", "2")
+GUNICORN_LABEL = "gunicorn.conf.py: gthread, 2 workers × 4 threads, a socket per worker"
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TOKEN = "424242:BENCH-duan8-token"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
