@@ -16,9 +16,15 @@ from bot.dispatcher import Dispatcher, Wakeup
 from bot.media_fetcher import MediaFetcher
 from bot.sender import OutboxSender, SenderSettings
 from storage.db import Database
+from storage.leases import Lease
 from storage.notify import listen_for_outbox
 
 log = logging.getLogger(__name__)
+
+# How often a worker without a platform's polling lease asks for it again (so how soon it takes
+# over from one that stopped), and how often the holder checks it still has it.
+LEASE_RETRY_SECONDS = 10.0
+LEASE_CHECK_SECONDS = 30.0
 
 
 async def _telegram(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
@@ -69,7 +75,7 @@ class Worker:
         self.closers: list[Callable[[], Awaitable[None]]] = []
         self.channels: list[ChannelSender] = [WebChatSender()]
         self.fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
-        self.pollers: list[Any] = []
+        self.pollers: list[tuple[str, Any]] = []
         self.sender = OutboxSender(db, self.channels, self.wakeup, self.sender_settings)
 
     async def start_channels(self) -> None:
@@ -89,7 +95,7 @@ class Worker:
             self.fetchers.update(started.fetchers)
             self.closers += started.closers
             if started.poller is not None:
-                self.pollers.append(started.poller)
+                self.pollers.append((name, started.poller))
         self.sender = OutboxSender(self.db, self.channels, self.wakeup, self.sender_settings)
 
     async def deliver_once(self) -> int:
@@ -102,8 +108,9 @@ class Worker:
         tasks = [asyncio.create_task(self.sender.run(stop), name="sender"),
                  asyncio.create_task(MediaFetcher(self.db, self.config.media_path,
                                                   self.fetchers).run(stop), name="media")]
-        tasks += [asyncio.create_task(poller.run(stop), name=f"poller-{i}")
-                  for i, poller in enumerate(self.pollers)]
+        tasks += [asyncio.create_task(poll_exclusively(self.db, name, poller, stop),
+                                      name=f"poller-{name}")
+                  for name, poller in self.pollers]
         try:
             await asyncio.to_thread(stop.wait)
         finally:
@@ -127,3 +134,66 @@ class Worker:
                                   name="outbox-listen")
         thread.start()
         return thread
+
+
+async def poll_exclusively(db: Database, name: str, poller: Any, stop: threading.Event, *,
+                           retry_seconds: float | None = None,
+                           check_seconds: float | None = None) -> None:
+    """Run a platform's poller only while this process holds the platform's polling lease.
+
+    Several workers may run; one polls and the others stand by, taking over within
+    `retry_seconds` of its stopping or dying.
+    """
+    retry = LEASE_RETRY_SECONDS if retry_seconds is None else retry_seconds
+    check = LEASE_CHECK_SECONDS if check_seconds is None else check_seconds
+    lease = Lease(db, f"poll-{name}")
+    waiting_said = False
+    try:
+        while not stop.is_set():
+            try:
+                taken = await asyncio.to_thread(lease.try_acquire)
+            except Exception as exc:  # the database is away: ask again later
+                log.warning("could not ask for the %s polling lease: %s", name, exc)
+                taken = False
+            if not taken:
+                if not waiting_said:
+                    log.info("another worker polls %s; this one stands by", name)
+                    waiting_said = True
+                await _pause(stop, retry)
+                continue
+            waiting_said = False
+            log.info("this worker polls %s", name)
+            await _run_while_held(lease, poller, stop, check)
+            await _pause(stop, retry)  # it failed or lost the lease: not in a tight loop
+    finally:
+        await asyncio.to_thread(lease.release)
+
+
+async def _run_while_held(lease: Lease, poller: Any, stop: threading.Event,
+                          check: float) -> None:
+    """The poller's own loop, stopped if the lease is lost (its database session gone)."""
+    task = asyncio.create_task(poller.run(stop))
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=check)
+            if not task.done() and not await asyncio.to_thread(lease.still_held):
+                log.warning("lost the %s lease; polling stops until it is back", lease.name)
+                return
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("the %s poller failed; it starts again shortly", lease.name)
+
+
+async def _pause(stop: threading.Event, seconds: float) -> None:
+    """Sleep, but wake within a fraction of a second when the worker is told to stop."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not stop.is_set():
+        left = deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            return
+        await asyncio.sleep(min(left, 0.2))
