@@ -35,11 +35,10 @@ PAYLOADS = REPO / "tests" / "payloads" / "telegram"
 sys.path.insert(0, str(REPO / "tests"))
 from fakes.telegram_api import FakeTelegram  # noqa: E402
 
-# Every app under test is served as the Procfile serves the real one (gunicorn.conf.py: gthread,
-# a listening socket per worker), with the worker count fixed to this machine's two cores.
-GUNICORN_SETTINGS: tuple[str, ...] = ("--config", str(REPO / "gunicorn.conf.py"),
-                                      "--workers", "2")
-GUNICORN_LABEL = "gunicorn.conf.py: gthread, 2 workers × 4 threads, a socket per worker"
+# Every app under test is served as the Procfile serves the real one (bot/gunicorn_conf.py:
+# gthread, a listening socket per worker), with the worker count fixed to this machine's cores.
+GUNICORN_SETTINGS: tuple[str, ...] = ("--config", "python:bot.gunicorn_conf", "--workers", "2")
+GUNICORN_LABEL = "bot/gunicorn_conf.py: gthread, 2 workers × 4 threads, a socket per worker"
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TOKEN = "424242:BENCH-duan8-token"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

@@ -50,7 +50,8 @@ def run(env: Env, host: str) -> None:
 
 @cli.command()
 @click.option("--host", default="0.0.0.0", show_default=True, help="Address to listen on.")
-@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--workers", default=2, show_default=True, envvar="WEB_CONCURRENCY",
+              help="gunicorn worker processes (also WEB_CONCURRENCY).")
 @pass_env
 @friendly
 def web(env: Env, host: str, workers: int) -> None:

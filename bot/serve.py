@@ -15,12 +15,16 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 
-def run_gunicorn(*, host: str, port: int, workers: int) -> None:
-    """Serve `bot.wsgi:app` with gunicorn, configured from code instead of a config file."""
+def gunicorn_app(*, host: str, port: int, workers: int) -> Any:
+    """`bot.wsgi:app` under the Procfile's gunicorn settings, with this command's address."""
     from gunicorn.app.base import BaseApplication
+
+    from bot import gunicorn_conf
 
     class _App(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
+            for name in ("worker_class", "threads", "reuse_port"):
+                self.cfg.set(name, getattr(gunicorn_conf, name))
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
@@ -30,7 +34,12 @@ def run_gunicorn(*, host: str, port: int, workers: int) -> None:
 
             return app
 
-    _App().run()
+    return _App()
+
+
+def run_gunicorn(*, host: str, port: int, workers: int) -> None:
+    """Serve the web process until gunicorn is told to stop."""
+    gunicorn_app(host=host, port=port, workers=workers).run()
 
 
 def run_worker(config: Config, db: Database, stop: threading.Event | None = None,

@@ -76,3 +76,14 @@ def test_the_web_process_serves_with_one_listening_socket_per_worker(db_url, tmp
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
+
+
+def test_duan8_web_serves_with_the_same_gunicorn_settings_as_the_procfile() -> None:
+    from bot import gunicorn_conf
+    from bot.serve import gunicorn_app
+
+    app = gunicorn_app(host="127.0.0.1", port=5999, workers=3)
+    assert app.cfg.worker_class_str == gunicorn_conf.worker_class == "gthread"
+    assert app.cfg.threads == gunicorn_conf.threads
+    assert app.cfg.reuse_port is gunicorn_conf.reuse_port is True
+    assert (app.cfg.bind, app.cfg.workers) == (["127.0.0.1:5999"], 3)

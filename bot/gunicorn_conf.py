@@ -1,4 +1,5 @@
-"""gunicorn settings of the web process (Procfile), and of every app bench/webhook.py serves.
+"""gunicorn settings of the web process (`gunicorn --config python:bot.gunicorn_conf`, as the
+Procfile runs it, and `duan8 web`), and of every app bench/webhook.py serves.
 
 Two processes for two cores, a few threads each so a request waiting on the database does not
 idle a process; gthread also keeps connections alive, as the platforms' webhook senders expect.
