@@ -137,15 +137,13 @@ class Worker:
 
 
 async def poll_exclusively(db: Database, name: str, poller: Any, stop: threading.Event, *,
-                           retry_seconds: float | None = None,
-                           check_seconds: float | None = None) -> None:
+                           retry_seconds: float = LEASE_RETRY_SECONDS,
+                           check_seconds: float = LEASE_CHECK_SECONDS) -> None:
     """Run a platform's poller only while this process holds the platform's polling lease.
 
     Several workers may run; one polls and the others stand by, taking over within
     `retry_seconds` of its stopping or dying.
     """
-    retry = LEASE_RETRY_SECONDS if retry_seconds is None else retry_seconds
-    check = LEASE_CHECK_SECONDS if check_seconds is None else check_seconds
     lease = Lease(db, f"poll-{name}")
     waiting_said = False
     try:
@@ -159,12 +157,12 @@ async def poll_exclusively(db: Database, name: str, poller: Any, stop: threading
                 if not waiting_said:
                     log.info("another worker polls %s; this one stands by", name)
                     waiting_said = True
-                await _pause(stop, retry)
+                await _pause(stop, retry_seconds)
                 continue
             waiting_said = False
             log.info("this worker polls %s", name)
-            await _run_while_held(lease, poller, stop, check)
-            await _pause(stop, retry)  # it failed or lost the lease: not in a tight loop
+            await _run_while_held(lease, poller, stop, check_seconds)
+            await _pause(stop, retry_seconds)  # it failed or lost the lease: not in a tight loop
     finally:
         await asyncio.to_thread(lease.release)
 

@@ -44,7 +44,7 @@ def _sqlite_begin_immediate(conn: Any) -> None:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the settings each backend needs."""
     # Vietnamese stays readable (and a third of the size) in JSON columns.
-    kwargs.setdefault("json_serializer", _json_dumps)
+    kwargs.setdefault("json_serializer", json_dumps)
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
@@ -97,7 +97,8 @@ def _ping_if_idle(dialect: Dialect, dbapi_connection: Any, record: Any) -> None:
         raise
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
+    """JSON as every JSON column is written (engines here, and storage.hotsql's statements)."""
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -153,19 +154,19 @@ _QUEUES_LOCK = threading.Lock()
 
 def writer_queue(engine: Engine) -> WriterQueue:
     """One queue per database file in a process, so two engines on one file share the line."""
-    path = _writer_lock_path(engine)
+    path = beside_database(engine, ".writer-lock")
     if path is None:
         return WriterQueue(None)
     with _QUEUES_LOCK:
         return _QUEUES.setdefault(path, WriterQueue(path))
 
 
-def _writer_lock_path(engine: Engine) -> str | None:
-    """A file beside an SQLite database file; None for an in-memory database."""
+def beside_database(engine: Engine, suffix: str) -> str | None:
+    """A lock file's path beside an SQLite database file; None for an in-memory database."""
     database = engine.url.database
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
-    return os.path.abspath(database) + ".writer-lock"
+    return os.path.abspath(database) + suffix
 
 
 class Database:

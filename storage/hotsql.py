@@ -19,6 +19,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from storage.db import json_dumps
+
 try:
     from psycopg.types.json import Json
 except ImportError:  # SQLite-only installs
@@ -27,11 +29,6 @@ except ImportError:  # SQLite-only installs
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 # Parameters of these types go to either driver as they are.
 _AS_IS = frozenset({str, int, bool, float, type(None)})
-
-
-def _json_dumps(value: Any) -> str:
-    # Same as storage.db's engine serializer: Vietnamese stays readable in JSON columns.
-    return json.dumps(value, ensure_ascii=False)
 
 
 class HotStatement:
@@ -60,7 +57,7 @@ def _bind(value: Any, postgres: bool) -> Any:
         return value if postgres else value.replace(tzinfo=None).isoformat(
             sep=" ", timespec="microseconds")
     if isinstance(value, dict | list):
-        return Json(value, dumps=_json_dumps) if postgres else _json_dumps(value)
+        return Json(value, dumps=json_dumps) if postgres else json_dumps(value)
     return value
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from storage.db import Database
+from storage.db import Database, beside_database
 
 try:  # POSIX; elsewhere only one process per SQLite file is supported anyway
     import fcntl
@@ -105,12 +105,10 @@ class Lease:
         connection.close()
 
     def _flock(self) -> bool:
-        database = self.db.engine.url.database
-        if fcntl is None or not database or database == ":memory:" or \
-                database.startswith("file:"):
+        path = beside_database(self.db.engine, f".lease-{self.name}")
+        if fcntl is None or path is None:
             self._fd = os.open(os.devnull, os.O_RDONLY)  # one process has the database
             return True
-        path = f"{os.path.abspath(database)}.lease-{self.name}"
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
