@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from bot.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from bot.ratelimit import RATE_LIMIT_ENV, TELEGRAM, Limits, parse_limits
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ class Config:
     instance_path: Path
     port: int = 5000
     tz_name: str = "Asia/Ho_Chi_Minh"
+    # Local hours in which nothing the service starts itself (broadcasts, reminders) is sent.
+    quiet_hours: QuietHours = field(default_factory=lambda: QuietHours.parse(DEFAULT_QUIET_HOURS))
     plan_file: Path | None = DEFAULT_PLAN
     media_dir: Path | None = None
     max_photo_bytes: int = 5 * 1024 * 1024
@@ -185,6 +188,11 @@ def load_config(
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"TZ_NAME is not a known time zone: {tz_name!r}") from None
 
+    try:
+        quiet_hours = QuietHours.parse(env.get("QUIET_HOURS") or DEFAULT_QUIET_HOURS)
+    except ValueError as exc:
+        raise ConfigError(f"QUIET_HOURS: {exc}") from None
+
     port_text = env.get("PORT") or "5000"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(f"PORT must be a number between 1 and 65535, got {port_text!r}")
@@ -214,6 +222,7 @@ def load_config(
         instance_path=instance,
         port=int(port_text),
         tz_name=tz_name,
+        quiet_hours=quiet_hours,
         plan_file=plan_file,
         media_dir=Path(env["MEDIA_DIR"]) if env.get("MEDIA_DIR") else None,
         max_photo_bytes=int(max_photo),
