@@ -12,6 +12,7 @@ import click
 
 from bot.cli_common import Env, friendly, pass_env
 from bot.cli_outbox import outbox
+from bot.cli_safeguarding import consent, member, safeguarding
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -454,6 +455,8 @@ def i18n_compile() -> None:
 
 
 cli.add_command(outbox)
+for _group in (safeguarding, consent, member):
+    cli.add_command(_group)
 
 
 def main() -> None:

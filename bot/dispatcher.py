@@ -158,6 +158,9 @@ class Dispatcher:
                      for reply in merge_replies(ctx.replies)]
         queued = conversation.save_and_queue(session, identity_id, incoming.channel, ctx.state,
                                              messages, now)
+        for notice in ctx.notices:
+            queued.append(outbox.enqueue(session, notice.identity_id, notice.channel,
+                                         render_reply(notice.reply, notice.locale), now=now))
         if claimed.held_back:
             queued += self._catch_up(session, identity_id, reader_locale, now)
         return Outcome(identity_id=identity_id, queued=queued)

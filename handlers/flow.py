@@ -27,6 +27,17 @@ class Settings:
     max_text: int = 1000
 
 
+@dataclass(frozen=True)
+class Notice:
+    """A message to someone other than the writer (an officer told of a case), queued in the
+    same transaction as the writer's own replies."""
+
+    identity_id: int
+    channel: str
+    locale: str
+    reply: Reply
+
+
 @dataclass
 class Ctx:
     """Everything one message's handling may read or change; the dispatcher commits it."""
@@ -38,6 +49,7 @@ class Ctx:
     today: date
     settings: Settings = field(default_factory=Settings)
     replies: list[Reply] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
     _plan: PlanView | None = None
 
     @property
@@ -58,6 +70,10 @@ class Ctx:
     def say(self, *text: Text | str, buttons: list[Button] | tuple[Button, ...] = ()) -> None:
         """Queue a reply; it reaches the member through the outbox after the commit."""
         self.replies.append(Reply.of(*text, buttons=buttons))
+
+    def tell(self, identity_id: int, channel: str, locale: str, reply: Reply) -> None:
+        """Queue a message to another person; it goes out with this message's commit."""
+        self.notices.append(Notice(identity_id, channel, locale, reply))
 
     def goto(self, flow: Flow, step: str) -> None:
         """Move to a step and ask its question."""

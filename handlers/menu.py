@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from handlers.flow import Ctx
 from handlers.types import Button
-from messages_vi import _, join_lines
-from storage import members, reports
+from messages_vi import Text, _, join_lines
+from storage import members, privacy, reports
 
 ERASE_CONFIRM = "cmd:erase_confirmed"
 
@@ -14,6 +14,7 @@ MENU_BUTTONS = (
     Button(_("My reports"), "cmd:my_reports"),
     Button(_("Link another app"), "cmd:link"),
     Button(_("Help"), "cmd:help"),
+    Button(_("Privacy"), "cmd:privacy"),
 )
 
 
@@ -87,7 +88,7 @@ def ask_erase(ctx: Ctx) -> None:
 
 def erase(ctx: Ctx) -> None:
     """Do the erasure asked for with the confirmation button."""
-    members.erase_member(ctx.session, ctx.identity.id, ctx.settings.media_dir, ctx.now)
+    privacy.erase(ctx.session, ctx.identity.id, ctx.settings.media_dir, ctx.now)
     ctx.finish()
     ctx.say(_("Your data has been erased. Thank you for your work. If you write again, we "
               "will start from the beginning."))
@@ -105,3 +106,24 @@ def show_link_code(ctx: Ctx) -> None:
         _("Open this bot in your other chat app (Zalo, Telegram, Messenger) and type the code "
           "when asked for an invite code."),
     )
+
+
+def show_privacy(ctx: Ctx) -> None:
+    """"Quyền riêng tư": the notice the member agreed to, and what is stored about them."""
+    from handlers.onboarding import CONSENT_NOTICE, CONSENT_NOTICE_VERSION
+
+    held = privacy.stored_about(ctx.session, ctx.identity.id)
+    lines: list[Text | str] = [
+        _("Name: {name}", name=held.name or "—"),
+        _("Team: {team}", team=held.team or "—"),
+        _("Reports you sent: {count} (photos: {photos})", count=held.reports,
+          photos=held.photos),
+        _("Chat apps linked: {apps}", apps=", ".join(held.channels) or "—"),
+    ]
+    lines += [_("Consent {decision} on {date} ({channel}), notice version {version}",
+                decision=_("given") if c.decision == "given" else _("refused"),
+                date=c.at.astimezone(ctx.now.tzinfo).date() if ctx.now.tzinfo else c.at.date(),
+                channel=c.channel, version=c.version) for c in held.consents]
+    ctx.say(CONSENT_NOTICE, _("Notice version {version}.", version=CONSENT_NOTICE_VERSION))
+    ctx.say(_("What we keep about you:"), join_lines(lines),
+            _("To erase it, type \u201cxoa du lieu\u201d."), buttons=MENU_BUTTONS)

@@ -8,7 +8,7 @@ from handlers.flow import Ctx, Flow, Step, answer_value, step_button, typed
 from handlers.menu import show_menu
 from handlers.types import Inbound
 from messages_vi import _
-from storage import members
+from storage import members, privacy
 
 YES_WORDS = {"dong y", "co", "ok", "yes", "agree", "dongy", "dy", "co dong y", "toi dong y"}
 NO_WORDS = {"khong dong y", "khong", "ko", "no", "khongdongy", "tu choi"}
@@ -20,15 +20,21 @@ _LINK_CODE = re.compile(r"^\d{6}$")
 # --- consent -------------------------------------------------------------------------------
 
 
+# The notice a member agrees to. Change its words → change the version, and run
+# `duan8 consent reask` so everyone is asked again at their next message.
+CONSENT_NOTICE_VERSION = "2026-12"
+CONSENT_NOTICE = _(
+    "To take your reports I keep your name, your team and what you report. The "
+    "Women's Union of your commune, district and province sees them, only to follow "
+    "the programme (Decree 13/2023/ND-CP on personal data). To erase them at any "
+    "time, type \u201cxoa du lieu\u201d."
+)
+
+
 def consent_prompt(ctx: Ctx) -> None:
     ctx.say(
         _("Hello! I am the assistant of the Project 8 community communication teams."),
-        _(
-            "To take your reports I keep your name, your team and what you report. The "
-            "Women's Union of your commune, district and province sees them, only to follow "
-            "the programme (Decree 13/2023/ND-CP on personal data). To erase them at any "
-            "time, type \u201cxoa du lieu\u201d."
-        ),
+        CONSENT_NOTICE,
         _("Do you agree?"),
         buttons=[
             step_button(CONSENT, "ask", _("Agree"), "yes"),
@@ -41,6 +47,9 @@ def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     value = answer_value(CONSENT, "ask", inbound)
     if value == "yes" or (value is None and text in YES_WORDS):
         members.record_consent(ctx.session, ctx.identity.id, given=True, at=ctx.now)
+        privacy.record_consent_decision(ctx.session, ctx.identity.id, given=True,
+                                        version=CONSENT_NOTICE_VERSION,
+                                        channel=ctx.identity.channel, at=ctx.now)
         ctx.say(_("Thank you. Now let us find your team."))
         code = ctx.draft.get("start_code")
         ctx.state.draft = {}
@@ -50,6 +59,9 @@ def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         return
     if value == "no" or (value is None and text in NO_WORDS):
         members.record_consent(ctx.session, ctx.identity.id, given=False, at=ctx.now)
+        privacy.record_consent_decision(ctx.session, ctx.identity.id, given=False,
+                                        version=CONSENT_NOTICE_VERSION,
+                                        channel=ctx.identity.channel, at=ctx.now)
         ctx.finish()
         ctx.say(
             _("Understood. Only your answer is noted; nothing else about you is stored."),

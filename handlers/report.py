@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from handlers import parsing
+from handlers import parsing, safeguarding
 from handlers.flow import STALE, Ctx, Flow, Step, answer_value, step_button
 from handlers.types import Button, Inbound
 from messages_vi import Text, _, join_lines, render
@@ -339,6 +339,12 @@ def notes_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
                   if kinds == {"id_number"} else _("phone or ID numbers"),
                   items=", ".join(m for _k, m in found)),
                 _("To protect the people you help, please send the notes again without them."))
+        return
+    if safeguarding.names_a_victim(notes):
+        # The name is never repeated back: it would sit in the outbox and the chat history.
+        ctx.say(_("Your notes seem to name a person who was harmed. To protect them, please "
+                  "describe what happened without anyone's name."))
+        notes_prompt(ctx)
         return
     ctx.draft["notes"] = notes
     _next_step(ctx, "notes")

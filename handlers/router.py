@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from handlers import menu, onboarding, parsing, report
+from handlers import menu, onboarding, parsing, report, safeguarding
 from handlers.flow import STALE, Ctx, Flow, typed
 from handlers.types import Button, Inbound
 from messages_vi import _
@@ -45,6 +45,8 @@ COMMANDS: dict[str, Callable[[Ctx], None]] = {
     "link": menu.show_link_code,
     "erase": menu.ask_erase,
     "erase_confirmed": menu.erase,
+    "privacy": menu.show_privacy,
+    "cases": safeguarding.show_cases,
 }
 # What people type for each command, folded (no diacritics, lowercase).
 COMMAND_WORDS: dict[str, str] = {
@@ -58,6 +60,8 @@ COMMAND_WORDS: dict[str, str] = {
     "bat dau": "menu", "start": "menu",
     "xoa du lieu": "erase", "xoa du lieu cua toi": "erase", "/erase": "erase",
     "delete my data": "erase",
+    "quyen rieng tu": "privacy", "/privacy": "privacy", "privacy": "privacy",
+    "truong hop": "cases", "/cases": "cases",
 }
 RESUME = "cmd:resume"
 RESTART = "cmd:restart"
@@ -85,6 +89,12 @@ def handle(ctx: Ctx, inbound: Inbound) -> None:
         ctx.say(_("I cannot use an edited message. Please send the corrected answer as a new "
                   "message."))
         _where_am_i(ctx)
+        return
+
+    # A disclosure is answered before anything else, whatever step the member is at.
+    if safeguarding.intercept(ctx, inbound):
+        if identity.consent == "given" and ctx.state.flow in FLOWS:
+            _where_am_i(ctx)
         return
 
     if identity.consent != "given":
