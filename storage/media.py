@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Media
+from storage.photo_clean import NotAPicture, strip_metadata
 
 # Checked from the bytes, not from what the platform claims.
 SIGNATURES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
@@ -60,6 +61,10 @@ def store_photo(
     if kind is None:
         return StoredPhoto(None, len(data), "bad_type")
     content_type, ext = kind
+    try:
+        data = strip_metadata(data, content_type)
+    except NotAPicture:
+        return StoredPhoto(None, len(data), "bad_type")
     digest = hashlib.sha256(data).hexdigest()
     # One file per sender: a report only takes photos its own member sent.
     key = f"{digest[:2]}/{digest}-{identity_id}.{ext}"
@@ -108,6 +113,11 @@ def complete_fetch(
             row.status = "failed"
         return
     content_type, ext = kind
+    try:
+        data = strip_metadata(data, content_type)
+    except NotAPicture as exc:
+        row.last_error, row.status = f"not a readable picture: {exc}"[:300], "failed"
+        return
     digest = hashlib.sha256(data).hexdigest()
     key = f"{digest[:2]}/{digest}-{row.identity_id}.{ext}"
     path = media_dir / key

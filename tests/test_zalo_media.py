@@ -6,6 +6,8 @@ ninth free message after one member message waits for the member to write again.
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 from chat_helpers import png_bytes
 from fakes.zalo_api import CS_PATH, TOKEN_PATH, UPLOAD_PATH
+from PIL import Image
 from sqlalchemy import func, select
 from zalo_helpers import USER, Harness, running
 
@@ -40,6 +43,14 @@ def _member(zh, user: str, age: timedelta = timedelta(hours=1)) -> int:
         session.add(identity)
         session.flush()
         return identity.id
+
+
+def _noise(image: Image.Image, fmt: str) -> bytes:
+    """A real picture of random pixels: it does not compress, so its size is its pixels'."""
+    noisy = Image.frombytes("RGB", image.size, os.urandom(image.width * image.height * 3))
+    out = io.BytesIO()
+    noisy.save(out, format=fmt)
+    return out.getvalue()
 
 
 def _photo(zh, data: bytes, owner: int | None = None) -> int:
@@ -168,8 +179,8 @@ def test_an_upload_with_an_expired_token_refreshes_once_and_a_busy_zalo_is_retri
 
 def test_a_photo_over_zalos_limit_or_missing_fails_with_a_reason_and_no_call(zh):
     identity = _member(zh, USER)
-    big = _photo(zh, png_bytes(size=1_200_000, seed=14), identity)
-    webp = _photo(zh, b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 64, identity)
+    big = _photo(zh, _noise(Image.new("RGB", (640, 640)), "PNG"), identity)  # ~1.2 MB
+    webp = _photo(zh, _noise(Image.new("RGB", (8, 8)), "WEBP"), identity)
     gone = _photo(zh, png_bytes(seed=15), identity)
     with zh.db.sessions() as session:
         (zh.config.media_path / session.get_one(Media, gone).storage_key).unlink()
