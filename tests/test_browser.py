@@ -94,3 +94,27 @@ def test_a_newcomer_joins_and_reports_in_the_browser(server, tmp_path):
         expect(page.locator(".msg.bot").last).to_contain_text("BC-00001", timeout=15000)
         page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
         browser.close()
+
+
+def test_sign_out_on_a_shared_phone_leaves_nothing_for_the_next_person(server):
+    assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
+        page = browser.new_page(viewport={"width": 360, "height": 640})
+        page.goto(f"{server}/chat")
+        expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
+                                                               timeout=15000)
+        page.locator(".buttons").get_by_role("button", name=vi("Agree"), exact=True).click()
+        expect(page.locator(".msg.bot", has_text=vi("Thank you. Now let us find your team.")
+                            )).to_be_visible(timeout=15000)
+        page.click("#signout")
+        # The page starts again as a new visitor: the consent question, and nothing before it.
+        page.wait_for_url("**/chat?lang=vi", timeout=15000)
+        expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
+                                                               timeout=15000)
+        expect(page.locator(".msg", has_text=vi("Thank you. Now let us find your team.")
+                            )).to_have_count(0)
+        browser.close()

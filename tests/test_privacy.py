@@ -137,3 +137,13 @@ def test_logs_at_info_hold_no_message_text_name_or_number(app, caplog):
         assert secret not in logged, secret
     with db_of(app).sessions() as session:
         assert session.scalar(select(func.count()).select_from(Identity)) == 1
+
+
+def test_sign_out_gives_the_next_person_a_new_conversation(app):
+    user = joined(app)
+    assert user.client.post("/chat/api/signout", data="x").status_code == 415
+    assert user.client.post("/chat/api/signout", json={}).status_code == 204
+    nobody = user.client.get("/chat/api/messages?after=0").get_json()
+    assert nobody["messages"] == []
+    again = WebChatUser(app, client=user.client)
+    assert vi("Do you agree?") in again.text_of(again.send("xin chào"))

@@ -42,6 +42,8 @@ PAGE_WORDS = {
     "offline": _("No connection. Your message will be sent when the signal returns."),
     "start": _("Start"),
     "too_large": _("This photo is too large."),
+    "signout": _("Sign out"),
+    "signed_out": _("You have signed out. The next person on this phone starts a new chat."),
 }
 
 
@@ -70,7 +72,8 @@ def page() -> Any:
     _visitor()
     locale = _locale()
     words = {key: render(text, locale) for key, text in PAGE_WORDS.items()}
-    urls = {"messages": url_for("webchat.post_message"), "photos": url_for("webchat.post_photos")}
+    urls = {"messages": url_for("webchat.post_message"), "photos": url_for("webchat.post_photos"),
+            "signout": url_for("webchat.sign_out")}
     return render_template("chat.html", words=words, locale=locale, urls=urls,
                            max_photo=current_app.extensions["duan8.config"].max_photo_bytes)
 
@@ -137,6 +140,20 @@ def get_messages() -> Any:
          "at": sent_at.isoformat() if sent_at else utcnow().isoformat()}
         for row_id, payload, sent_at in rows
     ])
+
+
+@bp.post("/api/signout")
+def sign_out() -> Any:
+    """"Thoát" on a shared phone: forget this browser's visitor, so the next person starts a
+    conversation of their own and sees none of this one. The member's data stays theirs: they
+    come back through their own chat app or a link code.
+
+    Only a JSON request is taken: a form posted from another site cannot sign anyone out.
+    """
+    if not request.is_json:
+        abort(415)
+    session.clear()
+    return "", 204
 
 
 def init_app(app: Flask) -> None:

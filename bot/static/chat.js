@@ -104,6 +104,19 @@
       .then(function () { fastUntil = Date.now() + 15000; poll(); })
       .catch(function () { document.getElementById("offline").hidden = false; });
   });
+  // "Thoát": on a shared phone, end this chat and leave nothing of it on the screen or in
+  // the browser's storage for the next person.
+  document.getElementById("signout").addEventListener("click", function () {
+    fetch(cfg.urls.signout, {method: "POST", credentials: "same-origin",
+                             headers: {"Content-Type": "application/json"}, body: "{}"})
+      .then(function () {
+        clearTimeout(pollTimer);
+        localStorage.removeItem(queueKey); sessionStorage.removeItem(seenKey);
+        while (log.firstChild) log.removeChild(log.firstChild);
+        bubble(cfg.words.signed_out, "bot");
+        setTimeout(function () { location.replace(location.pathname + "?lang=" + cfg.lang); }, 1500);
+      }).catch(function () { document.getElementById("offline").hidden = false; });
+  });
   window.addEventListener("online", flush);
   poll();
   setTimeout(function () {
