@@ -12,7 +12,7 @@ import click
 
 from bot.cli_common import Env, friendly, pass_env
 from bot.cli_outbox import outbox
-from bot.cli_safeguarding import consent, member, safeguarding
+from bot.cli_safeguarding import consent, member, retention, safeguarding
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -455,7 +455,7 @@ def i18n_compile() -> None:
 
 
 cli.add_command(outbox)
-for _group in (safeguarding, consent, member):
+for _group in (safeguarding, consent, member, retention):
     cli.add_command(_group)
 
 

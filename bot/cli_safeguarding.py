@@ -206,3 +206,21 @@ def member_erase(env: Env, member_id: int, yes: bool) -> None:
         session.add(AuditLog(actor=_actor(), at=now, action="member.erase_on_request",
                              object_type="member", object_id=str(member_id)))
     click.echo(f"member {member_id} erased")
+
+
+@click.group()
+def retention() -> None:
+    """What is kept only for a while: unfinished drafts, event keys, delivered messages' words."""
+
+
+@retention.command("run")
+@pass_env
+@friendly
+def retention_run(env: Env) -> None:
+    """Warn owners of drafts about to be deleted, then prune (the worker does this daily)."""
+    from bot.retention import run_retention
+    from storage.models import utcnow
+
+    warned, pruned = run_retention(env.config, env.prepared_db(), utcnow())
+    click.echo(f"warned {warned}; pruned {pruned.drafts} drafts, {pruned.photos} photos, "
+               f"{pruned.inbound_events} event keys, {pruned.payloads} message payloads")

@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from bot.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from bot.ratelimit import RATE_LIMIT_ENV, TELEGRAM, Limits, parse_limits
+from storage.retention import RetentionPolicy
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,8 @@ class Config:
     zalo_bot_token: str | None = None
     zalo_bot_webhook_secret: str | None = None
     zalo_bot_api_url: str = "https://bot-api.zaloplatforms.com"
+    # How long unfinished drafts, event keys and delivered messages' words are kept.
+    retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     # Operators' send-rate overrides by channel, checked at load (bot.ratelimit.parse_limits).
     rate_limits: Mapping[str, str] = field(default_factory=dict)
 
@@ -147,6 +150,13 @@ def _url(env: Mapping[str, str], name: str, default: str) -> str:
     return value.rstrip("/")
 
 
+def _days(env: Mapping[str, str], name: str, default: int) -> int:
+    text = (env.get(name) or str(default)).strip()
+    if not text.isdigit() or not 1 <= int(text) <= 3650:
+        raise ConfigError(f"{name} must be a whole number of days from 1 to 3650, got {text!r}")
+    return int(text)
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, *, instance_path: Path | None = None
 ) -> Config:
@@ -208,6 +218,14 @@ def load_config(
     if not max_photo.isdigit():
         raise ConfigError(f"MAX_PHOTO_BYTES must be a whole number of bytes, got {max_photo!r}")
 
+    retention = RetentionPolicy(
+        draft_days=_days(env, "RETENTION_DRAFT_DAYS", 30),
+        warn_days=_days(env, "RETENTION_WARN_DAYS", 3),
+        payload_days=_days(env, "RETENTION_PAYLOAD_DAYS", 90),
+    )
+    if retention.warn_days >= retention.draft_days:
+        raise ConfigError("RETENTION_WARN_DAYS must be fewer than RETENTION_DRAFT_DAYS")
+
     rate_limits = {channel: env[name].strip() for channel, name in RATE_LIMIT_ENV.items()
                    if env.get(name, "").strip()}
     for channel, text in rate_limits.items():
@@ -244,4 +262,5 @@ def load_config(
         zalo_bot_webhook_secret=env.get("ZALO_BOT_WEBHOOK_SECRET") or None,
         zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com"),
         rate_limits=rate_limits,
+        retention=retention,
     )
