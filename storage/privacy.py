@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from storage.db import rows_changed
 from storage.members import erase_member
 from storage.models import ConversationState, Identity, Media, Member, Outbox, Report, Team
 from storage.models_safeguarding import ConsentRecord, SafeguardingCase
@@ -84,9 +85,9 @@ def ask_consent_again(session: Session, version: str) -> int:
     agreed = (select(ConsentRecord.identity_id)
               .where(ConsentRecord.version == version, ConsentRecord.decision == "given")
               .where(ConsentRecord.identity_id.is_not(None)))
-    return session.execute(update(Identity).where(
+    return rows_changed(session.execute(update(Identity).where(
         Identity.consent == "given", Identity.id.not_in(agreed)).values(consent="pending")
-    ).rowcount
+    ))
 
 
 def erase(session: Session, identity_id: int, media_dir: Path, at: datetime) -> int:

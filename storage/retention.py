@@ -17,6 +17,7 @@ from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.orm import Session
 
 from storage import settings
+from storage.db import rows_changed
 from storage.models import ConversationState, Identity, InboundEvent, Media, Member, Outbox
 
 WARNED_KEY = "retention.draft_warned.{identity_id}"
@@ -101,13 +102,13 @@ def prune(session: Session, policy: RetentionPolicy, media_dir: Path, now: datet
         for identity_id in ids:
             settings.delete(session, WARNED_KEY.format(identity_id=identity_id))
     payload_cutoff = now - timedelta(days=policy.payload_days)
-    events = session.execute(delete(InboundEvent).where(
-        InboundEvent.received_at < payload_cutoff)).rowcount
+    events = rows_changed(session.execute(delete(InboundEvent).where(
+        InboundEvent.received_at < payload_cutoff)))
     # Delivered or finally failed messages keep their row (counts in `outbox status`), not
     # their words.
-    payloads = session.execute(update(Outbox).where(
+    payloads = rows_changed(session.execute(update(Outbox).where(
         Outbox.created_at < payload_cutoff,
         Outbox.status.not_in(["pending", "sending", "outside_window"]),
         cast(Outbox.payload, Text) != "{}",
-    ).values(payload={}, last_error=None)).rowcount
+    ).values(payload={}, last_error=None)))
     return Pruned(len(stale), photos, events or 0, payloads or 0)

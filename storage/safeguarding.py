@@ -15,6 +15,7 @@ from enum import StrEnum
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from storage.db import rows_changed
 from storage.models import Area, AuditLog, Identity, Member, Team, TeamKind
 from storage.models_safeguarding import (
     DisclosurePhrase,
@@ -104,7 +105,7 @@ def open_case(
     officers: list[OfficerContact] = []
     if chain:
         # The nearest officers first; each officer is told once, on the channel they used last.
-        rows = session.execute(
+        found = session.execute(
             select(SafeguardingOfficer.member_id, Identity.id, Identity.channel,
                    Member.locale, SafeguardingOfficer.area_id, Identity.last_inbound_at)
             .join(Member, Member.id == SafeguardingOfficer.member_id)
@@ -113,7 +114,7 @@ def open_case(
                    Identity.consent == "given", Identity.unreachable_reason.is_(None))
         ).all()
         rank = {a: i for i, a in enumerate(chain)}
-        rows.sort(key=lambda r: (rank[r[4]], -(r[5].timestamp() if r[5] else 0)))
+        rows = sorted(found, key=lambda r: (rank[r[4]], -(r[5].timestamp() if r[5] else 0)))
         seen: set[int] = set()
         for member, ident, chan, locale, _area, _last in rows:
             if member in seen or member == member_id:
@@ -192,8 +193,8 @@ def set_case_status(
     query = update(SafeguardingCase).where(SafeguardingCase.id == case_id)
     if areas is not None:
         query = query.where(SafeguardingCase.area_id.in_(areas or {-1}))
-    changed = session.execute(query.values(status=status, handled_by=actor[:120],
-                                           updated_at=now)).rowcount
+    changed = rows_changed(session.execute(query.values(status=status, handled_by=actor[:120],
+                                           updated_at=now)))
     if changed:
         session.add(AuditLog(actor=actor, at=now, action="case.status", object_type="case",
                              object_id=str(case_id), detail={"status": str(status)}))
@@ -270,7 +271,7 @@ def add_phrase(session: Session, phrase: str, category: str, *, actor: str,
 
 
 def remove_phrase(session: Session, phrase: str) -> bool:
-    changed = session.execute(delete(DisclosurePhrase).where(
-        DisclosurePhrase.phrase == fold_words(phrase))).rowcount
+    changed = rows_changed(session.execute(delete(DisclosurePhrase).where(
+        DisclosurePhrase.phrase == fold_words(phrase))))
     forget_phrase_cache()
     return bool(changed)
