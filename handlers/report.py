@@ -9,7 +9,7 @@ from handlers import parsing, safeguarding
 from handlers.flow import STALE, Ctx, Flow, Step, answer_value, step_button
 from handlers.types import Button, Inbound
 from messages_vi import Text, _, join_lines, render
-from storage import members, reports
+from storage import members, privacy, reports
 
 COUNT_FIELDS = ("total", "women", "ethnic", "children")
 DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
@@ -48,6 +48,30 @@ FIELD_LABELS = {
     "photos": _("Photos"),
     "notes": _("Notes"),
 }
+
+
+PHOTO_FACES_QUESTION = _(
+    "Do your photos show the face of a woman or child who could be recognised? Until you "
+    "answer, only the officers of your area can see them.")
+PHOTO_FACES_BUTTONS = (
+    Button(_("Yes, faces can be seen"), "cmd:photos_faces"),
+    Button(_("No faces"), "cmd:photos_no_faces"),
+    Button(_("Menu"), "cmd:menu"),
+)
+
+
+def answer_photo_faces(ctx: Ctx, identifiable: bool) -> None:
+    """The answer to PHOTO_FACES_QUESTION, for the member's latest report with photos."""
+    member = ctx.identity.member
+    number = (privacy.set_photos_identifiable(ctx.session, member.id, identifiable)
+              if member else None)
+    if number is None:
+        ctx.say(_("You have no report with photos."), buttons=[Button(_("Menu"), "cmd:menu")])
+        return
+    ctx.say(_("Noted for report {number}. Photos with faces are shown only to the officers "
+              "of your area.", number=number) if identifiable else
+            _("Noted for report {number}.", number=number),
+            buttons=[Button(_("Menu"), "cmd:menu")])
 
 
 def _next_step(ctx: Ctx, after: str) -> None:
@@ -384,7 +408,12 @@ def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         number = reports.save_report(ctx.session, ctx.identity.id, member.id if member else None,
                                      member.team_id if member else None, ctx.draft,
                                      channel=ctx.identity.channel)
+        had_photos = bool(ctx.draft.get("media"))
         ctx.finish()
+        if had_photos:
+            ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
+                    PHOTO_FACES_QUESTION, buttons=PHOTO_FACES_BUTTONS)
+            return
         ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
                 buttons=[Button(_("Menu"), "cmd:menu")])
     elif value == "edit":

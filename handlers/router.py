@@ -47,6 +47,8 @@ COMMANDS: dict[str, Callable[[Ctx], None]] = {
     "erase_confirmed": menu.erase,
     "privacy": menu.show_privacy,
     "cases": safeguarding.show_cases,
+    "photos_faces": lambda ctx: report.answer_photo_faces(ctx, True),
+    "photos_no_faces": lambda ctx: report.answer_photo_faces(ctx, False),
 }
 # What people type for each command, folded (no diacritics, lowercase).
 COMMAND_WORDS: dict[str, str] = {

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -350,6 +351,9 @@ class Media(Base):
     source: Mapped[str | None] = mapped_column(Text)  # platform URLs can be long
     fetch_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Whether the photo may show a woman or child who could be recognised: true until the
+    # member says otherwise, so an unanswered question errs on the protective side.
+    identifiable: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 # --- administration ------------------------------------------------------------------------

@@ -116,3 +116,16 @@ def erase(session: Session, identity_id: int, media_dir: Path, at: datetime) -> 
     session.execute(update(ConversationState).where(ConversationState.identity_id.in_(ids))
                     .values(flow="", step="", draft={}))
     return removed
+
+
+def set_photos_identifiable(session: Session, member_id: int, identifiable: bool) -> str | None:
+    """The member's answer about their latest report's photos; the report's number, or None
+    when they have no report with photos. Only the member's own report is touched."""
+    latest = session.execute(
+        select(Report.id, Report.number).join(Media, Media.report_id == Report.id)
+        .where(Report.member_id == member_id).order_by(Report.id.desc()).limit(1)).first()
+    if latest is None:
+        return None
+    session.execute(update(Media).where(Media.report_id == latest[0])
+                    .values(identifiable=identifiable))
+    return str(latest[1])

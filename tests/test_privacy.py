@@ -147,3 +147,27 @@ def test_sign_out_gives_the_next_person_a_new_conversation(app):
     assert nobody["messages"] == []
     again = WebChatUser(app, client=user.client)
     assert vi("Do you agree?") in again.text_of(again.send("xin chào"))
+
+
+def test_the_member_says_whether_photos_show_faces_and_silence_protects(app):
+    from chat_helpers import png_bytes
+
+    from storage.models import Media
+
+    user = joined(app)
+    user.press(vi("Report an activity"))
+    for value in ("truyen thong", "hom nay", "ta lu 1", "30", "20", "10", "0", "tao hon"):
+        user.send(value)
+    user.photos(png_bytes(seed=4))
+    user.press(vi("Done"))
+    user.press(vi("No notes"))
+    saved = user.text_of(user.press(vi("Send")))
+    assert "BC-00001" in saved and vi("Menu") in user.buttons()
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(Media.identifiable)) is True  # unanswered: protected
+    user.press(vi("No faces"))
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(Media.identifiable)) is False
+    user.press(vi("Yes, faces can be seen"))
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(Media.identifiable)) is True

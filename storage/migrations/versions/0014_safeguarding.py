@@ -87,9 +87,14 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_consent_records"),
     )
     op.create_index("ix_consent_records_identity_id", "consent_records", ["identity_id"])
+    with op.batch_alter_table("media") as batch:
+        batch.add_column(sa.Column("identifiable", sa.Boolean(), nullable=False,
+                                   server_default=sa.true()))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("media") as batch:
+        batch.drop_column("identifiable")
     op.drop_table("consent_records")
     op.drop_table("disclosure_phrases")
     op.drop_index("ix_safeguarding_officers_area_id", "safeguarding_officers")
