@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, jsonify, redirect, url_for
 
-from bot import __version__
+from bot import __version__, admin
 from bot.channels import facebook, telegram, webchat, zalo, zalo_bot
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup
@@ -40,6 +40,7 @@ def create_app(
     zalo_bot.init_app(app)
     facebook.init_app(app)
     zalo.init_app(app)
+    admin.init_app(app)
 
     @app.get("/")
     def index() -> Any:

@@ -159,7 +159,8 @@ def admin() -> None:
 
 @admin.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["province", "district", "commune"]),
+@click.option("--role", type=click.Choice(["province", "district", "commune", "viewer",
+                                           "safeguarding"]),
               default="province", show_default=True)
 @click.option("--area", "area_code", default=None, help="Area code the admin is limited to.")
 @click.password_option(help="Asked for when not given.")

@@ -146,16 +146,20 @@ def trusted_address_near(session: Session, area_id: int | None) -> str | None:
 
 @dataclass(frozen=True)
 class Reader:
-    """Who asks to read cases: a province admin, or a safeguarding officer (a member)."""
+    """Who asks to read cases: a province admin, a safeguarding officer in chat (a member),
+    or a safeguarding officer of the web console for an area."""
 
     province_admin: bool = False
     officer_member_id: int | None = None
+    officer_area_id: int | None = None
 
 
 def _visible_areas(session: Session, reader: Reader) -> set[int] | None:
     """None means every area (province admin); an empty set means nothing."""
     if reader.province_admin:
         return None
+    if reader.officer_area_id is not None:
+        return _subtree_ids(session, [reader.officer_area_id])
     if reader.officer_member_id is None:
         return set()
     roots = list(session.scalars(select(SafeguardingOfficer.area_id).where(

@@ -1,0 +1,218 @@
+"""The officers' web console over HTTP: sign-in, CSRF, throttling, area scoping, reviews."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import create_app, db_of
+from bot.config import Config
+from bot.startup import prepare_database
+from messages_vi import _, render
+from storage.members import ensure_village_team
+from storage.models import (
+    ActivityType,
+    AdminUser,
+    AuditLog,
+    Identity,
+    Media,
+    Member,
+    Outbox,
+    Report,
+    utcnow,
+)
+from storage.people import create_admin
+from storage.reports import report_number
+from storage.search import area_id_by_code
+
+PASSWORD = "correct horse battery"
+BAC_AI_VILLAGE = "nt.bac-ai.phuoc-dai.ta-lu-1"
+THUAN_BAC_VILLAGE = "nt.thuan-bac.phuoc-khang.da-mai-tren"
+
+
+def vi(msgid: str, **params: object) -> str:
+    return render(_(msgid, **params), "vi")
+
+
+@pytest.fixture
+def app(config: Config):
+    application = create_app(config)
+    application.config["TESTING"] = True
+    prepare_database(config, db_of(application))
+    with db_of(application).transaction() as session:
+        create_admin(session, "tinh", PASSWORD, role="province", area_code=None)
+        create_admin(session, "bacai", PASSWORD, role="district", area_code="nt.bac-ai")
+        create_admin(session, "thuanbac", PASSWORD, role="district", area_code="nt.thuan-bac")
+        create_admin(session, "xem", PASSWORD, role="viewer", area_code=None)
+        create_admin(session, "baove", PASSWORD, role="safeguarding", area_code="nt.bac-ai")
+    yield application
+    db_of(application).dispose()
+
+
+def add_report(app, village: str, *, total: int = 30, name: str = "Pinăng Thị Hoa",
+               photo: bool = False) -> int:
+    with db_of(app).transaction() as session:
+        team = ensure_village_team(session, area_id_by_code(session, village))
+        member = Member(display_name=name, team_id=team.id, consent_at=utcnow())
+        session.add(member)
+        session.flush()
+        session.add(Identity(channel="webchat", external_id=f"v{member.id}", member_id=member.id,
+                             consent="given"))
+        type_id = session.scalar(select(ActivityType.id).order_by(ActivityType.id))
+        report = Report(number="tmp", member_id=member.id, team_id=team.id,
+                        activity_type_id=type_id, activity_date=date(2026, 11, 20),
+                        area_id=team.area_id, total=total, women=20, ethnic=10, children=5,
+                        notes="ghi chú", channel="webchat")
+        session.add(report)
+        session.flush()
+        report.number = report_number(report.id)
+        if photo:
+            session.add(Media(report_id=report.id, storage_key=f"ab/{report.id}.png",
+                              content_type="image/png", size=10, sha256="x"))
+        return report.id
+
+
+def csrf(client, path: str) -> str:
+    page = client.get(path)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    assert match, page.text[:500]
+    return match.group(1)
+
+
+def signed_in(app, username: str):
+    client = app.test_client()
+    token = csrf(client, "/admin/login")
+    response = client.post("/admin/login", data={"username": username, "password": PASSWORD,
+                                                 "csrf_token": token})
+    assert response.status_code == 302, response.text[:300]
+    return client
+
+
+def test_pages_need_a_signed_in_admin(app):
+    client = app.test_client()
+    for path in ("/admin/", "/admin/reports", "/admin/members", "/admin/cases", "/admin/audit"):
+        response = client.get(path)
+        assert response.status_code == 302 and "/admin/login" in response.location
+
+
+def test_sign_in_refuses_a_form_without_its_csrf_token(app):
+    client = app.test_client()
+    response = client.post("/admin/login", data={"username": "tinh", "password": PASSWORD})
+    assert response.status_code == 400
+    assert client.get("/admin/").status_code == 302
+
+
+def test_wrong_passwords_are_throttled_per_account(app):
+    client = app.test_client()
+    for _attempt in range(5):
+        token = csrf(client, "/admin/login")
+        assert client.post("/admin/login", data={"username": "tinh", "password": "nope",
+                                                 "csrf_token": token}).status_code == 401
+    token = csrf(client, "/admin/login")
+    blocked = client.post("/admin/login", data={"username": "tinh", "password": PASSWORD,
+                                                "csrf_token": token})
+    assert blocked.status_code == 429
+    assert vi("Too many failed attempts. Wait 15 minutes and try again.") in blocked.text
+
+
+def test_pages_are_never_cached_and_not_framed(app):
+    client = signed_in(app, "tinh")
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert vi("Dashboard") in response.text
+
+
+def test_a_district_officer_sees_only_their_district(app):
+    own = add_report(app, BAC_AI_VILLAGE, photo=True)
+    other = add_report(app, THUAN_BAC_VILLAGE, name="Katơr Thị Lan", photo=True)
+    bacai = signed_in(app, "bacai")
+    listing = bacai.get("/admin/reports").text
+    assert report_number(own) in listing and report_number(other) not in listing
+    assert bacai.get(f"/admin/reports/{own}").status_code == 200
+    assert bacai.get(f"/admin/reports/{other}").status_code == 404
+    assert bacai.get(f"/admin/photos/{other}").status_code == 404
+    members = bacai.get("/admin/members").text
+    assert "Pinăng Thị Hoa" in members and "Katơr Thị Lan" not in members
+    # Typed without diacritics, the name is still found.
+    assert "Pinăng Thị Hoa" in bacai.get("/admin/members?q=pinang thi").text
+    province = signed_in(app, "tinh").get("/admin/reports").text
+    assert report_number(own) in province and report_number(other) in province
+
+
+def test_every_read_of_personal_data_is_audited(app):
+    own = add_report(app, BAC_AI_VILLAGE)
+    client = signed_in(app, "bacai")
+    client.get("/admin/reports")
+    client.get(f"/admin/reports/{own}")
+    client.get("/admin/members")
+    with db_of(app).sessions() as session:
+        actions = set(session.scalars(select(AuditLog.action).where(
+            AuditLog.actor == "admin:bacai")))
+    assert {"report.list", "report.view", "member.list", "admin.login"} <= actions
+    assert signed_in(app, "bacai").get("/admin/audit").status_code == 404
+    assert "report.view" in signed_in(app, "tinh").get("/admin/audit").text
+
+
+def test_verifying_and_returning_tell_the_member_in_chat(app):
+    own = add_report(app, BAC_AI_VILLAGE)
+    client = signed_in(app, "bacai")
+    token = csrf(client, f"/admin/reports/{own}")
+    assert client.post(f"/admin/reports/{own}/verify").status_code == 400  # no CSRF token
+    assert client.post(f"/admin/reports/{own}/verify",
+                       data={"csrf_token": token}).status_code == 302
+    client.post(f"/admin/reports/{own}/return",
+                data={"csrf_token": token, "reason": "Thiếu ảnh buổi sinh hoạt"})
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(Report.status).where(Report.id == own)) == "returned"
+        texts = [p["text"] for p in session.scalars(select(Outbox.payload).order_by(Outbox.id))]
+    assert vi("Your report {number} was checked and confirmed. Thank you!",
+              number=report_number(own)) in texts[0]
+    assert "Thiếu ảnh buổi sinh hoạt" in texts[1]
+    other = add_report(app, THUAN_BAC_VILLAGE)
+    assert client.post(f"/admin/reports/{other}/verify",
+                       data={"csrf_token": token}).status_code == 404
+    viewer = signed_in(app, "xem")
+    viewer_token = csrf(viewer, f"/admin/reports/{own}")
+    assert viewer.post(f"/admin/reports/{own}/verify",
+                       data={"csrf_token": viewer_token}).status_code == 403
+
+
+def test_a_deactivated_admin_is_signed_out_at_once(app):
+    client = signed_in(app, "bacai")
+    assert client.get("/admin/reports").status_code == 200
+    with db_of(app).transaction() as session:
+        session.scalars(select(AdminUser).where(AdminUser.username == "bacai")).one().active = False
+    assert client.get("/admin/reports").status_code == 302
+
+
+def test_a_password_reset_ends_older_sessions(app):
+    client = signed_in(app, "bacai")
+    with db_of(app).transaction() as session:
+        create_admin(session, "bacai", "another long password", role="district",
+                     area_code="nt.bac-ai")
+    assert client.get("/admin/reports").status_code == 302
+
+
+def test_safeguarding_officers_see_cases_only(app):
+    client = signed_in(app, "baove")
+    assert client.get("/admin/reports").status_code == 404
+    assert client.get("/admin/cases").status_code == 200
+    assert signed_in(app, "bacai").get("/admin/cases").status_code == 404
+
+
+def test_a_session_has_an_absolute_lifetime(app, monkeypatch):
+    import time as real_time
+
+    from bot.admin import auth
+
+    client = signed_in(app, "tinh")
+    start = real_time.time()
+    monkeypatch.setattr(auth.time, "time", lambda: start + auth.SESSION_HOURS * 3600 + 1)
+    assert client.get("/admin/").status_code == 302
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(func.count()).select_from(AuditLog)) > 0
