@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from storage.models import (
@@ -74,7 +74,7 @@ class Scope:
 
     root_area_id: int | None
 
-    def areas(self) -> Select[tuple[int]] | None:
+    def areas(self) -> Select[int] | None:
         """The ids of the root area and everything under it, as a subquery."""
         if self.root_area_id is None:
             return None
@@ -184,7 +184,7 @@ class ReportDetail:
     hidden_photos: int
 
 
-def _in_scope(scope: Scope) -> list[object]:
+def _in_scope(scope: Scope) -> list[ColumnElement[bool]]:
     areas = scope.areas()
     if areas is None:
         return []
@@ -193,7 +193,7 @@ def _in_scope(scope: Scope) -> list[object]:
                                               Report.area_id.in_(areas)))]
 
 
-def _report_query(scope: Scope) -> Select[tuple[Report, str, str | None, str | None]]:
+def _report_query(scope: Scope) -> Select[Report, str, str, str]:
     return (select(Report, ActivityType.name, Team.name, Area.name)
             .join(ActivityType, ActivityType.id == Report.activity_type_id)
             .outerjoin(Team, Team.id == Report.team_id)
@@ -312,17 +312,28 @@ def list_members(session: Session, scope: Scope, *, search: str, page: int
     query = (select(Member, Team.name).join(Team, Team.id == Member.team_id)
              .where(Member.erased_at.is_(None), *_team_scope(scope))
              .order_by(Member.display_name, Member.id))
-    members = session.execute(query).all()
     key = fold_name(search)
     if key:
-        members = [m for m in members if key in fold_name(m[0].display_name)]
-    window = members[page * PAGE_SIZE:(page + 1) * PAGE_SIZE + 1]
+        # Names have no folded column: compare folded in Python, over names only.
+        names = session.execute(select(Member.id, Member.display_name)
+                                .join(Team, Team.id == Member.team_id)
+                                .where(Member.erased_at.is_(None), *_team_scope(scope))
+                                .order_by(Member.display_name, Member.id)).all()
+        hits = [i for i, name in names if key in fold_name(name)]
+        wanted = hits[page * PAGE_SIZE:(page + 1) * PAGE_SIZE + 1]
+        window = session.execute(query.where(Member.id.in_(wanted))).all() if wanted else []
+        more = len(wanted) > PAGE_SIZE
+    else:
+        window = session.execute(query.offset(page * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+        more = len(window) > PAGE_SIZE
     ids = [m.id for m, _team in window[:PAGE_SIZE]]
     channels: dict[int, list[str]] = {}
     trouble: dict[int, list[str]] = {}
     for member_id, channel, reason in session.execute(
             select(Identity.member_id, Identity.channel, Identity.unreachable_reason)
             .where(Identity.member_id.in_(ids))):
+        if member_id is None:
+            continue
         channels.setdefault(member_id, []).append(channel)
         if reason:
             trouble.setdefault(member_id, []).append(f"{channel}: {reason}")
@@ -330,10 +341,10 @@ def list_members(session: Session, scope: Scope, *, search: str, page: int
         Report.member_id.in_(ids)).group_by(Report.member_id)).all()) if ids else {}
     return ([MemberRow(m.id, m.display_name, m.role, team, ", ".join(channels.get(m.id, [])),
                        "; ".join(trouble.get(m.id, [])), counts.get(m.id, 0))
-             for m, team in window[:PAGE_SIZE]], len(window) > PAGE_SIZE)
+             for m, team in window[:PAGE_SIZE]], more)
 
 
-def _team_scope(scope: Scope) -> list[object]:
+def _team_scope(scope: Scope) -> list[ColumnElement[bool]]:
     areas = scope.areas()
     return [] if areas is None else [Team.area_id.in_(areas)]
 
@@ -365,22 +376,25 @@ def figures_by_child_area(session: Session, scope: Scope, *, since: date,
                                .order_by(Area.position, Area.name)).all()
     if not children:
         children = session.execute(select(Area.id, Area.name).where(Area.id == root)).all()
-    out: list[AreaFigures] = []
-    # One aggregate per child area: a handful of districts or communes per page.
-    for area_id, name in children:
-        sub = Scope(area_id).areas()
-        assert sub is not None
-        totals = session.execute(
-            select(func.count(Report.id), func.coalesce(func.sum(Report.total), 0),
-                   func.coalesce(func.sum(Report.women), 0),
-                   func.coalesce(func.sum(Report.ethnic), 0),
-                   func.coalesce(func.sum(Report.children), 0),
-                   func.count(func.distinct(Report.team_id)))
-            .join(Team, Team.id == Report.team_id)
-            .where(Team.area_id.in_(sub), Report.activity_date >= since,
-                   Report.activity_date <= until)).one()
-        out.append(AreaFigures(area_id, name, *(int(v) for v in totals)))
-    return out
+    # One statement: the tree under each child area, tagged with that child, then one
+    # aggregate over the reports of its teams, grouped by the tag.
+    child_ids = [area_id for area_id, _name in children]
+    tree = (select(Area.id.label("id"), Area.id.label("top"))
+            .where(Area.id.in_(child_ids)).cte("tagged", recursive=True))
+    tree = tree.union_all(select(Area.id, tree.c.top).join(tree, Area.parent_id == tree.c.id))
+    rows = session.execute(
+        select(tree.c.top, func.count(Report.id), func.coalesce(func.sum(Report.total), 0),
+               func.coalesce(func.sum(Report.women), 0),
+               func.coalesce(func.sum(Report.ethnic), 0),
+               func.coalesce(func.sum(Report.children), 0),
+               func.count(func.distinct(Report.team_id)))
+        .select_from(Report).join(Team, Team.id == Report.team_id)
+        .join(tree, tree.c.id == Team.area_id)
+        .where(Report.activity_date >= since, Report.activity_date <= until)
+        .group_by(tree.c.top)).all()
+    by_top = {int(r[0]): [int(v) for v in r[1:]] for r in rows}
+    return [AreaFigures(area_id, name, *(by_top.get(area_id) or [0] * 6))
+            for area_id, name in children]
 
 
 def scope_choices(session: Session, scope: Scope) -> list[tuple[int, str]]:
