@@ -216,3 +216,32 @@ def test_a_session_has_an_absolute_lifetime(app, monkeypatch):
     assert client.get("/admin/").status_code == 302
     with db_of(app).sessions() as session:
         assert session.scalar(select(func.count()).select_from(AuditLog)) > 0
+
+
+def test_a_disclosure_is_a_case_for_the_right_roles_only_and_never_a_report(app):
+    from chat_helpers import WebChatUser
+
+    from storage.members import create_invite
+
+    with db_of(app).transaction() as session:
+        team = ensure_village_team(session, area_id_by_code(session, BAC_AI_VILLAGE))
+        code, _team = create_invite(session, team.code, role="member", days=30, max_uses=5,
+                                    actor="test", now=utcnow())
+    user = WebChatUser(app)
+    user.send("xin chào")
+    user.press(vi("Agree"))
+    user.send(code)
+    user.send("Pinăng Thị Hoa")
+    user.send("co mot chi bi chong danh, can giup do")
+    disclosure = "bi chong danh"
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Report)) == 0
+    for who, sees in (("tinh", True), ("baove", True), ("bacai", False), ("xem", False)):
+        client = signed_in(app, who)
+        cases_page = client.get("/admin/cases")
+        assert (cases_page.status_code == 200 and disclosure in cases_page.text) == sees, who
+        for path in ("/admin/", "/admin/reports", "/admin/members"):
+            page = client.get(path)  # a safeguarding officer is sent to the cases instead
+            assert page.status_code in (200, 302, 404) and disclosure not in page.text, (who, path)
+    far = signed_in(app, "thuanbac")
+    assert far.get("/admin/cases").status_code == 404
