@@ -20,6 +20,7 @@ from storage.models import (
     Area,
     AuditLog,
     Identity,
+    InviteCode,
     Media,
     Member,
     Report,
@@ -410,3 +411,46 @@ def scope_choices(session: Session, scope: Scope) -> list[tuple[int, str]]:
 def default_period(today: date) -> tuple[date, date]:
     """The reporting year so far: 1 January to today."""
     return date(today.year, 1, 1), today
+
+
+# --- invite codes -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InviteRow:
+    id: int
+    code: str
+    team: str
+    role: str
+    uses: int
+    max_uses: int
+    expires_at: datetime
+    revoked: bool
+    created_by: str
+
+
+def teams_in_scope(session: Session, scope: Scope) -> list[tuple[str, str]]:
+    """(team code, team name) of the active teams the reader may invite to."""
+    return [(c, n) for c, n in session.execute(
+        select(Team.code, Team.name).where(Team.active, *_team_scope(scope))
+        .order_by(Team.name))]
+
+
+def list_invites(session: Session, scope: Scope, *, page: int) -> tuple[list[InviteRow], bool]:
+    rows = session.execute(
+        select(InviteCode, Team.name).join(Team, Team.id == InviteCode.team_id)
+        .where(*_team_scope(scope)).order_by(InviteCode.id.desc())
+        .offset(page * PAGE_SIZE).limit(PAGE_SIZE + 1)).all()
+    return ([InviteRow(i.id, i.code, team, i.role, i.uses, i.max_uses, i.expires_at,
+                       i.revoked_at is not None, i.created_by)
+             for i, team in rows[:PAGE_SIZE]], len(rows) > PAGE_SIZE)
+
+
+def invite_code_in_scope(session: Session, scope: Scope, invite_id: int) -> str | None:
+    return session.scalar(select(InviteCode.code).join(Team, Team.id == InviteCode.team_id)
+                          .where(InviteCode.id == invite_id, *_team_scope(scope)))
+
+
+def team_code_in_scope(session: Session, scope: Scope, team_code: str) -> bool:
+    return session.scalar(select(Team.id).where(Team.code == team_code,
+                                                *_team_scope(scope))) is not None

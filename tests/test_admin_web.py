@@ -245,3 +245,38 @@ def test_a_disclosure_is_a_case_for_the_right_roles_only_and_never_a_report(app)
             assert page.status_code in (200, 302, 404) and disclosure not in page.text, (who, path)
     far = signed_in(app, "thuanbac")
     assert far.get("/admin/cases").status_code == 404
+
+
+def test_officers_create_and_revoke_invites_for_their_own_teams_only(app):
+    add_report(app, BAC_AI_VILLAGE)
+    other_report = add_report(app, THUAN_BAC_VILLAGE)
+    del other_report
+    client = signed_in(app, "bacai")
+    page = client.get("/admin/invites")
+    assert "Tà Lú 1" in page.text and "Đá Mài Trên" not in page.text
+    token = csrf(client, "/admin/invites")
+    with db_of(app).sessions() as session:
+        from storage.models import Team
+
+        own = session.scalar(select(Team.code).where(Team.name.like("%Tà Lú 1")))
+        other = session.scalar(select(Team.code).where(Team.name.like("%Đá Mài Trên")))
+    made = client.post("/admin/invites", data={"csrf_token": token, "team": own,
+                                               "role": "leader", "days": 7, "max_uses": 1})
+    code = re.search(r"<strong>([A-Z0-9]{8})</strong>", made.text).group(1)
+    assert client.post("/admin/invites", data={"csrf_token": token, "team": other,
+                                               "role": "leader", "days": 7,
+                                               "max_uses": 1}).status_code == 404
+    from storage.models import InviteCode
+
+    with db_of(app).sessions() as session:
+        invite = session.scalar(select(InviteCode).where(InviteCode.code == code))
+        assert invite.role == "leader" and invite.max_uses == 1
+    far = signed_in(app, "thuanbac")
+    far_token = csrf(far, "/admin/invites")
+    assert far.post(f"/admin/invites/{invite.id}/revoke",
+                    data={"csrf_token": far_token}).status_code == 404
+    assert client.post(f"/admin/invites/{invite.id}/revoke",
+                       data={"csrf_token": token}).status_code == 302
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(InviteCode.revoked_at).where(
+            InviteCode.code == code)) is not None

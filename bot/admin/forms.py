@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms import IntegerField, PasswordField, StringField, TextAreaField
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange
 
 
 class LoginForm(FlaskForm):
@@ -24,3 +24,12 @@ class LogoutForm(FlaskForm):
 
 class CaseStatusForm(FlaskForm):
     pass
+
+
+class InviteForm(FlaskForm):
+    """A new invite code for a team of the officer's area; leaders only by such an invite."""
+
+    team = StringField("team", validators=[DataRequired(), Length(max=64)])
+    role = StringField("role", validators=[AnyOf(["member", "leader"])])
+    days = IntegerField("days", default=30, validators=[NumberRange(1, 90)])
+    max_uses = IntegerField("max_uses", default=30, validators=[NumberRange(1, 200)])

@@ -13,11 +13,12 @@ from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_login import login_required
 
 from bot.admin.common import audit, bp, config, me, reading, writing
-from bot.admin.forms import CaseStatusForm, LogoutForm, ReviewForm
+from bot.admin.forms import CaseStatusForm, InviteForm, LogoutForm, ReviewForm
 from bot.dispatcher import render_reply
 from handlers.types import Button, Reply
 from messages_vi import _
 from storage import admin_views, outbox
+from storage import members as members_store
 from storage import safeguarding as cases_store
 from storage.admin_views import AdminRole, ReportFilters, ReportStatus
 from storage.models import utcnow
@@ -226,3 +227,48 @@ def audit_log() -> Any:
     with reading() as session:
         lines, more = admin_views.audit_lines(session, page=page)
     return render_template("admin/audit.html", lines=lines, more=more, page=page, **_common())
+
+
+@bp.route("/invites", methods=["GET", "POST"])
+@login_required
+def invites() -> Any:
+    """Invite codes of the officer's teams: create one for a role, revoke one, see its use."""
+    _needs_reports()
+    form = InviteForm()
+    page = _page()
+    with writing() as session:
+        teams = admin_views.teams_in_scope(session, me().scope)
+        created = None
+        if request.method == "POST":
+            if not me().can_verify:
+                abort(403)
+            if not form.validate_on_submit():
+                abort(400)
+            team_code = str(form.team.data)
+            if not admin_views.team_code_in_scope(session, me().scope, team_code):
+                abort(404)
+            created, _team = members_store.create_invite(
+                session, team_code, role=str(form.role.data), days=int(form.days.data or 30),
+                max_uses=int(form.max_uses.data or 30), actor=f"admin:{me().username}",
+                now=utcnow())
+        rows, more = admin_views.list_invites(session, me().scope, page=page)
+        audit(session, "invite.list", detail={"page": page})
+    return render_template("admin/invites.html", form=form, rows=rows, more=more, page=page,
+                           created=created, teams=teams, revoke_form=CaseStatusForm(), **_common())
+
+
+@bp.post("/invites/<int:invite_id>/revoke")
+@login_required
+def revoke_invite(invite_id: int) -> Any:
+    _needs_reports()
+    if not me().can_verify:
+        abort(403)
+    if not CaseStatusForm().validate_on_submit():
+        abort(400)
+    with writing() as session:
+        code = admin_views.invite_code_in_scope(session, me().scope, invite_id)
+        if code is None:
+            abort(404)
+        members_store.revoke_invite(session, code, actor=f"admin:{me().username}",
+                                    now=utcnow())
+    return redirect(url_for("admin.invites"))
