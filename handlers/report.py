@@ -360,6 +360,31 @@ def summary_text(ctx: Ctx) -> Text:
     return join_lines(lines)
 
 
+def new_report(ctx: Ctx) -> reports.NewReport:
+    """The finished draft as the typed report storage keeps; the draft's keys stay here."""
+    d = ctx.draft
+    member = ctx.identity.member
+    topic = d.get("topic") or {}
+    return reports.NewReport(
+        identity_id=ctx.identity.id,
+        member_id=member.id if member else None,
+        team_id=member.team_id if member else None,
+        channel=ctx.identity.channel,
+        activity_type_id=d["type_id"],
+        activity_date=date.fromisoformat(d["date"]),
+        total=d["total"],
+        women=d.get("women", 0),
+        ethnic=d.get("ethnic", 0),
+        children=d.get("children", 0),
+        area_id=d.get("area_id"),
+        place_text=d.get("place_name", ""),
+        topic_id=topic.get("id"),
+        topic_text=topic.get("name", ""),
+        notes=d.get("notes", ""),
+        media=tuple(int(m) for m in d.get("media", [])),
+    )
+
+
 def confirm_prompt(ctx: Ctx) -> None:
     ctx.say(_("Please check your report:"), summary_text(ctx), buttons=[
         step_button(REPORT, "confirm", _("Send"), "send"),
@@ -374,10 +399,7 @@ def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         value = {"gui": "send", "send": "send", "sua": "edit", "edit": "edit",
                  "huy": "cancel", "cancel": "cancel"}.get(text)
     if value == "send":
-        member = ctx.identity.member
-        number = reports.save_report(ctx.session, ctx.identity.id, member.id if member else None,
-                                     member.team_id if member else None, ctx.draft,
-                                     channel=ctx.identity.channel)
+        number = reports.save_report(ctx.session, new_report(ctx))
         ctx.finish()
         ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
                 buttons=[Button(_("Menu"), "cmd:menu")])

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from handlers.types import Choice, IdentityView, MemberView, PlanView, State
 from storage import hotsql, outbox
 from storage.hotsql import HotStatement
 from storage.models import (
@@ -23,6 +22,7 @@ from storage.models import (
     utcnow,
 )
 from storage.plans import current_plan
+from storage.values import Choice, IdentityView, MemberView, PlanView, State
 
 # Every message runs these, on the transaction's DBAPI cursor (storage.hotsql says why). On
 # SQLite a message costs three statements: the identity upsert (which also locks the person's

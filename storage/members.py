@@ -10,7 +10,6 @@ from pathlib import Path
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from handlers.types import Choice
 from storage.models import (
     Area,
     AuditLog,
@@ -28,6 +27,7 @@ from storage.models import (
 )
 from storage.search import NameMatch, search_areas
 from storage.textfold import fold_name
+from storage.values import Choice
 
 # Crockford-style alphabet: no 0/O, 1/I/L confusion when a code is read aloud or copied.
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
