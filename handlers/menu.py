@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from handlers.flow import Ctx
+from handlers.flow import Ctx, command_button, command_payload
 from handlers.types import Button
 from messages_vi import _, join_lines
 from storage import members, reports
 
-ERASE_CONFIRM = "cmd:erase_confirmed"
+ERASE_CONFIRM = command_payload("erase_confirmed")
 
 MENU_BUTTONS = (
-    Button(_("Report an activity"), "cmd:report"),
-    Button(_("My reports"), "cmd:my_reports"),
-    Button(_("Link another app"), "cmd:link"),
-    Button(_("Help"), "cmd:help"),
+    command_button(_("Report an activity"), "report"),
+    command_button(_("My reports"), "my_reports"),
+    command_button(_("Link another app"), "link"),
+    command_button(_("Help"), "help"),
 )
 
 
-LEADER_BUTTON = Button(_("My team's reports"), "cmd:team")
+LEADER_BUTTON = command_button(_("My team's reports"), "team")
 
 
 def show_menu(ctx: Ctx) -> None:
@@ -77,11 +77,12 @@ def show_my_reports(ctx: Ctx) -> None:
 
 def ask_erase(ctx: Ctx) -> None:
     """Erasure is final, so it is confirmed with a button first."""
-    ctx.state.flow, ctx.state.step, ctx.state.draft = "", "", {}
+    ctx.finish()
     ctx.say(
         _("This erases your name, your link to your team and the photos you sent. Reports "
           "you sent stay only as anonymous numbers for the programme. This cannot be undone."),
-        buttons=[Button(_("Erase my data"), ERASE_CONFIRM), Button(_("Keep my data"), "cmd:menu")],
+        buttons=[Button(_("Erase my data"), ERASE_CONFIRM),
+                 command_button(_("Keep my data"), "menu")],
     )
 
 
