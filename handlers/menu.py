@@ -6,6 +6,7 @@ from handlers.flow import Ctx, command_button, command_payload
 from handlers.types import Button
 from messages_vi import _, join_lines
 from storage import members, reports
+from storage.enums import Role
 
 ERASE_CONFIRM = command_payload("erase_confirmed")
 
@@ -24,7 +25,7 @@ def show_menu(ctx: Ctx) -> None:
     """The main choices a joined member has; a team leader also sees the team's reporting."""
     member = ctx.identity.member
     buttons = MENU_BUTTONS
-    if member is not None and member.role == "leader":
+    if member is not None and member.role == Role.LEADER:
         buttons = (MENU_BUTTONS[0], LEADER_BUTTON, *MENU_BUTTONS[1:])
     ctx.say(_("What would you like to do?"), buttons=buttons)
 
@@ -32,7 +33,7 @@ def show_menu(ctx: Ctx) -> None:
 def show_team(ctx: Ctx) -> None:
     """For a team leader: who in the team reported this month, and who has not yet."""
     member = ctx.identity.member
-    if member is None or member.role != "leader" or member.team_id is None:
+    if member is None or member.role != Role.LEADER or member.team_id is None:
         ctx.say(_("Only a team leader can see the team's reports."), buttons=MENU_BUTTONS)
         return
     since = ctx.today.replace(day=1)

@@ -9,6 +9,7 @@ from handlers.menu import show_menu
 from handlers.types import Inbound
 from messages_vi import _
 from storage import members
+from storage.enums import Role
 
 YES_WORDS = {"dong y", "co", "ok", "yes", "agree", "dongy", "dy", "co dong y", "toi dong y"}
 NO_WORDS = {"khong dong y", "khong", "ko", "no", "khongdongy", "tu choi"}
@@ -202,8 +203,8 @@ def name_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
 
 def role_prompt(ctx: Ctx) -> None:
     ctx.say(_("Are you a team member or the team leader?"), buttons=[
-        ROLE.button(_("Member"), "member"),
-        ROLE.button(_("Team leader"), "leader"),
+        ROLE.button(_("Member"), Role.MEMBER),
+        ROLE.button(_("Team leader"), Role.LEADER),
     ])
 
 
@@ -211,9 +212,9 @@ def role_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     value = ROLE.value(inbound)
     if value is None:
         squeezed = text.replace(" ", "")
-        value = ("leader" if text in LEADER_WORDS or squeezed in LEADER_WORDS
-                 else "member" if text in MEMBER_WORDS or squeezed in MEMBER_WORDS else None)
-    if value not in {"member", "leader"}:
+        value = (Role.LEADER if text in LEADER_WORDS or squeezed in LEADER_WORDS
+                 else Role.MEMBER if text in MEMBER_WORDS or squeezed in MEMBER_WORDS else None)
+    if value not in set(Role):
         ctx.say(_("Please choose Member or Team leader."))
         role_prompt(ctx)
         return

@@ -10,6 +10,7 @@ from handlers.flow import STALE, Ctx, Flow, Step, command_button
 from handlers.types import Button, Inbound
 from messages_vi import Text, _, join_lines, render
 from storage import members, reports
+from storage.enums import PhotoError
 
 COUNT_FIELDS = ("total", "women", "ethnic", "children")
 DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
@@ -293,7 +294,7 @@ def receive_photos(ctx: Ctx, inbound: Inbound) -> None:
     """Photos are kept whenever they arrive, so an album split over messages is one report."""
     media: list[int] = ctx.draft.setdefault("media", [])
     for photo in inbound.photos:
-        if photo.error == "too_large":
+        if photo.error == PhotoError.TOO_LARGE:
             ctx.say(_("That photo is too large (more than {limit} MB). Send a smaller one.",
                       limit=ctx.settings.max_photo_bytes // (1024 * 1024)))
         elif photo.error or photo.media_id is None:

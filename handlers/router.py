@@ -18,6 +18,7 @@ from handlers import menu, onboarding, parsing, report
 from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, typed
 from handlers.types import Inbound
 from messages_vi import _
+from storage.enums import Consent
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ class Gate:
 # The first row that holds takes the message; the last always does.
 GATES: tuple[Gate, ...] = (
     Gate(lambda ctx, inbound: inbound.edited, _edited),
-    Gate(lambda ctx, inbound: ctx.identity.consent != "given", _consent),
+    Gate(lambda ctx, inbound: ctx.identity.consent != Consent.GIVEN, _consent),
     Gate(lambda ctx, inbound: ctx.identity.member is None, _joining),
     Gate(lambda ctx, inbound: True, _member),
 )

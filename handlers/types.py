@@ -8,6 +8,7 @@ from datetime import datetime
 from messages_vi import Text
 
 # Storage owns the values it returns; conversations keep importing them from here.
+from storage.enums import PhotoError
 from storage.values import Choice, IdentityView, MemberView, PlanView, State
 
 __all__ = ["Button", "Choice", "IdentityView", "Inbound", "MemberView", "Photo", "PlanView",
@@ -20,7 +21,7 @@ class Photo:
 
     media_id: int | None
     size: int
-    error: str | None = None  # "too_large" | "bad_type" | "fetch_failed"
+    error: PhotoError | None = None
 
 
 @dataclass(frozen=True)

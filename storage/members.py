@@ -10,6 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from storage.enums import Consent, OutboxStatus, Role
 from storage.models import (
     Area,
     AuditLog,
@@ -40,7 +41,7 @@ class InviteCheck:
     status: str  # ok | unknown | expired | revoked | used_up
     team_id: int | None = None
     team_name: str = ""
-    role: str = "member"
+    role: str = Role.MEMBER
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def folded(text: str) -> str:
 def record_consent(session: Session, identity_id: int, *, given: bool, at: datetime) -> None:
     """Store the answer to the consent question, and nothing else about the person."""
     identity = session.get_one(Identity, identity_id)
-    identity.consent = "given" if given else "refused"
+    identity.consent = Consent.GIVEN if given else Consent.REFUSED
     session.add(AuditLog(actor=f"identity:{identity_id}", at=at,
                          action="consent.given" if given else "consent.refused",
                          object_type="identity", object_id=str(identity_id)))
@@ -282,7 +283,8 @@ def erase_member(session: Session, identity_id: int, media_dir: Path, at: dateti
         # data is gone and whose consent is asked again.
         session.execute(delete(Outbox).where(
             Outbox.identity_id == ident.id,
-            Outbox.status.in_(["pending", "sending", "outside_window"])))
+            Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING,
+                               OutboxStatus.OUTSIDE_WINDOW])))
         if ident.id != identity_id:
             session.execute(delete(ConversationState).where(
                 ConversationState.identity_id == ident.id))
@@ -291,7 +293,7 @@ def erase_member(session: Session, identity_id: int, media_dir: Path, at: dateti
             Setting.key.endswith(f".{ident.external_id}", autoescape=True)))
         # Only the platform's id stays, as after a refusal: it is needed to answer this
         # request, and a later message starts again from the consent question.
-        ident.member_id, ident.consent = None, "pending"
+        ident.member_id, ident.consent = None, Consent.PENDING
     if member_id is not None:
         member = session.get_one(Member, member_id)
         member.display_name, member.erased_at, member.consent_at = "", at, None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 
 
 @dataclass
@@ -59,3 +59,29 @@ class PlanView:
     phase_end: date
     activity_types: tuple[Choice, ...]
     topics: tuple[Choice, ...]
+
+
+class ButtonPayload(TypedDict):
+    """A button as queued: the words in the reader's language and what a press sends back."""
+
+    label: str
+    payload: str
+
+
+class MessagePayload(TypedDict):
+    """A message as queued in the outbox, already translated for its reader."""
+
+    text: str
+    buttons: list[ButtonPayload]
+    media: list[int]  # media ids
+    tried: NotRequired[list[str]]  # channels a diverted message was already queued on
+
+
+class AckPayload(TypedDict):
+    """A platform's "button press received", ahead of the reply."""
+
+    kind: Literal["ack"]
+    id: str
+
+
+OutboxPayload = MessagePayload | AckPayload
