@@ -24,7 +24,7 @@ LEADER_BUTTON = command_button(_("My team's reports"), "team")
 def show_menu(ctx: Ctx) -> None:
     """The main choices a joined member has; a team leader also sees the team's reporting."""
     member = ctx.identity.member
-    buttons = MENU_BUTTONS
+    buttons: tuple[Button, ...] = MENU_BUTTONS
     if member is not None and member.role == Role.LEADER:
         buttons = (MENU_BUTTONS[0], LEADER_BUTTON, *MENU_BUTTONS[1:])
     ctx.say(_("What would you like to do?"), buttons=buttons)

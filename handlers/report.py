@@ -7,10 +7,11 @@ from datetime import date, timedelta
 
 from handlers import parsing
 from handlers.flow import STALE, Ctx, Flow, Step, command_button
-from handlers.types import Button, Inbound
+from handlers.types import Button, Choice, Inbound
 from messages_vi import Text, _, join_lines, render
 from storage import members, reports
 from storage.enums import PhotoError
+from storage.search import NameMatch
 
 COUNT_FIELDS = ("total", "women", "ethnic", "children")
 DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
@@ -179,7 +180,7 @@ def place_prompt(ctx: Ctx) -> None:
 def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     value = PLACE.value(inbound)
     member = ctx.identity.member
-    chosen = None
+    chosen: Choice | NameMatch | None = None
     if value and value.isdigit():
         chosen = members.area_choice(ctx.session, int(value))
     elif text in HERE_WORDS and member and member.team_id:

@@ -105,7 +105,7 @@ def delivery_summary(
     )
 
 
-def _subtree(session: Session, area_code: str) -> Select[tuple[int]]:
+def _subtree(session: Session, area_code: str) -> Select[int]:
     """The ids of an area and everything under it, however deep the plan's tree is."""
     if session.scalar(select(Area.id).where(Area.code == area_code)) is None:
         raise LookupError(f"no area with code {area_code!r}")
@@ -114,14 +114,14 @@ def _subtree(session: Session, area_code: str) -> Select[tuple[int]]:
     return select(tree.c.id)
 
 
-def _in_areas(areas: Select[tuple[int]]) -> Select[tuple[int]]:
+def _in_areas(areas: Select[int]) -> Select[int]:
     """Identities of members whose team lives in the given areas."""
     return (select(Identity.id).join(Member, Member.id == Identity.member_id)
             .join(Team, Team.id == Member.team_id).where(Team.area_id.in_(areas)))
 
 
 def _counts(session: Session, since: datetime, channel: str | None,
-            areas: Select[tuple[int]] | None) -> list[StatusCount]:
+            areas: Select[int] | None) -> list[StatusCount]:
     query = (select(Outbox.channel, Outbox.status, func.count())
              .where(Outbox.created_at >= since)
              .group_by(Outbox.channel, Outbox.status).order_by(Outbox.channel, Outbox.status))
@@ -146,7 +146,7 @@ def _unlinked(session: Session, since: datetime, channel: str | None) -> int:
 
 
 def _unreached(session: Session, since: datetime, channel: str | None,
-               areas: Select[tuple[int]] | None) -> list[UnreachedMember]:
+               areas: Select[int] | None) -> list[UnreachedMember]:
     problems = _problem_rows(since, channel)
 
     def tally(status: str) -> Any:

@@ -11,7 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     String,
-    TextClause,
+    TextualSelect,
     bindparam,
     select,
     text,
@@ -73,7 +73,7 @@ def enqueue(
     return int(row_id)
 
 
-def _claim_sql(postgres: bool, one_identity: bool) -> TextClause:
+def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
     """One statement takes a batch: pick due rows, lease them, return them with their chat."""
     due = ("SELECT id FROM outbox WHERE channel IN :channels"
            " AND ((status = 'pending' AND next_attempt_at <= :now)"
@@ -115,9 +115,9 @@ def claim_due(
                               "lease_until": now + lease}
     if identity_id is not None:
         params["identity_id"] = identity_id
-    rows = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params).all()
+    claimed = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params)
     # RETURNING keeps no order: the queue's order is priority, then age.
-    rows.sort(key=lambda r: (r.priority, r.id))
+    rows = sorted(claimed, key=lambda r: (r.priority, r.id))
     return [OutboundMessage(r.id, r.identity_id, r.channel, r.external_id, dict(r.payload),
                             r.attempts, r.last_inbound_at, r.priority) for r in rows]
 
