@@ -1,4 +1,8 @@
-"""The values that cross between channels, the dispatcher and the conversations."""
+"""The values that cross between channels, the dispatcher and the conversations.
+
+Inbound, Photo, Button and Reply are the conversations' own; State, IdentityView, MemberView,
+Choice and PlanView are storage's (storage.values), re-exported here under the same names.
+"""
 
 from __future__ import annotations
 

@@ -62,7 +62,7 @@ _STATE_UPSERT = (
 _STATE_SAVE = HotStatement(_STATE_UPSERT)
 
 
-def _insert(session: Session, model: type) -> Any:
+def _insert(session: Session, model: type) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)

@@ -1,4 +1,5 @@
-"""Members, teams, invite and link codes, and the area choices of the join conversation."""
+"""Consent answers, members, teams, invite and link codes, erasure, and the area and place
+choices of the join and report conversations."""
 
 from __future__ import annotations
 
