@@ -16,8 +16,10 @@ from handlers.types import Inbound, Photo, Reply
 from messages_vi import _, normalise_locale, render
 from storage import conversation, outbox
 from storage.db import Database
+from storage.enums import PhotoError
 from storage.media import register_remote_photo, store_photo
 from storage.models import utcnow
+from storage.values import MessagePayload, OutboxPayload
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def merge_replies(replies: list[Reply]) -> list[Reply]:
     return merged
 
 
-def render_reply(reply: Reply, locale: str) -> dict[str, Any]:
+def render_reply(reply: Reply, locale: str) -> MessagePayload:
     """Translate a reply for its reader; the outbox keeps what the person will read."""
     return {
         "text": "\n\n".join(render(part, locale) for part in reply.text),
@@ -170,7 +172,7 @@ class Dispatcher:
         header = render_reply(Reply.of(_("While you were away:")), locale)
         return outbox.catch_up(session, identity_id, header, now=now)
 
-    def _ack(self, incoming: Incoming) -> list[tuple[dict[str, Any], int]]:
+    def _ack(self, incoming: Incoming) -> list[tuple[OutboxPayload, int]]:
         """Stop the platform's button spinner, ahead of the reply itself."""
         if incoming.ack is None:
             return []
@@ -191,7 +193,8 @@ class Dispatcher:
 
     def _photos(self, session: Any, incoming: Incoming, identity_id: int,
                 consented: bool) -> tuple[Photo, ...]:
-        too_large = tuple(Photo(None, 0, "too_large") for _ in range(incoming.oversize_photos))
+        too_large = tuple(Photo(None, 0, PhotoError.TOO_LARGE)
+                          for _ in range(incoming.oversize_photos))
         if not consented:
             return too_large  # nothing about a person is stored before they agree
         stored = []

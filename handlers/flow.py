@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -75,31 +75,80 @@ class Ctx:
         """Queue a message to another person; it goes out with this message's commit."""
         self.notices.append(Notice(identity_id, channel, locale, reply))
 
-    def goto(self, flow: Flow, step: str) -> None:
-        """Move to a step and ask its question."""
-        self.state.flow, self.state.step = flow.name, step
-        flow.steps[step].prompt(self)
+    def goto(self, target: Flow | Step, step: str | None = None) -> None:
+        """Move to a step and ask its question: `goto(STEP)`, or `goto(FLOW, "step name")`."""
+        if isinstance(target, Flow):
+            assert step is not None, "a flow needs the name of the step to go to"
+            target = target.steps[step]
+        self.state.flow, self.state.step = target.flow, target.name
+        target.prompt(self)
 
     def finish(self) -> None:
         """Leave the current conversation; the draft is gone."""
         self.state.flow, self.state.step, self.state.draft = "", "", {}
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Step:
-    """One question: how to ask it, and what to do with an answer."""
+    """One question: how to ask it, and what to do with an answer.
+
+    A step knows its name and its flow's once the flow is built: `Step(..., name="date")` in a
+    sequence, or the key of a mapping. Compared by identity, so steps can key a dict.
+    """
 
     prompt: Callable[[Ctx], None]
     answer: Callable[[Ctx, Inbound, str], None]
     takes_photos: bool = False
+    name: str = ""
+    long_text: bool = False  # answers may be longer than MAX_ANSWER_CHARS (notes)
+    flow: str = field(default="", init=False)
+
+    def payload(self, value: str) -> str:
+        """What a button of this step carries, so a press on an old message is seen as stale."""
+        return f"{self.flow}.{self.name}:{value}"
+
+    def button(self, label: Text | str, value: str) -> Button:
+        """A button that answers this step."""
+        return Button(label, self.payload(value))
+
+    def value(self, inbound: Inbound) -> str | None:
+        """The value of a button for this step, or None when the press belongs to another."""
+        prefix = self.payload("")
+        if inbound.payload is None or not inbound.payload.startswith(prefix):
+            return None
+        return inbound.payload[len(prefix) :]
+
+    def owns(self, payload: str) -> bool:
+        """Whether a button payload answers this step."""
+        return payload.startswith(self.payload(""))
 
 
-@dataclass(frozen=True)
 class Flow:
-    """A conversation: its named steps. Entry points and fallbacks live in the router's table."""
+    """A conversation: its steps, in order. Entry points and fallbacks live in the router's table.
 
-    name: str
-    steps: Mapping[str, Step]
+    `on_photos` takes photos sent at any step (the report keeps them whenever they come);
+    `on_return` greets someone coming back to the flow after `resume_after_seconds`.
+    """
+
+    def __init__(
+        self, name: str, steps: Mapping[str, Step] | Sequence[Step], *,
+        on_photos: Callable[[Ctx, Inbound], None] | None = None,
+        on_return: Callable[[Ctx], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.on_photos = on_photos
+        self.on_return = on_return
+        named = (list(steps.items()) if isinstance(steps, Mapping)
+                 else [(step.name, step) for step in steps])
+        self.steps: dict[str, Step] = {}
+        for key, step in named:
+            assert key and step.name in ("", key), f"step {key!r} of {name} is misnamed"
+            assert not step.flow, f"step {key!r} already belongs to the flow {step.flow}"
+            step.name, step.flow = key, name
+            self.steps[key] = step
+
+    def __repr__(self) -> str:
+        return f"Flow({self.name!r}, {list(self.steps)})"
 
 
 def payload_for(flow: Flow, step: str, value: str) -> str:
@@ -126,3 +175,16 @@ def step_button(flow: Flow, step: str, label: Text | str, value: str) -> Button:
 
 
 STALE = _("That button belongs to an earlier message.")
+# Longer answers are refused, except at a step that takes long text (its own limit applies).
+MAX_ANSWER_CHARS = 2000
+COMMAND_PREFIX = "cmd:"
+
+
+def command_payload(command: str) -> str:
+    """What a button for a command carries: a menu entry, "continue", "erase"."""
+    return f"{COMMAND_PREFIX}{command}"
+
+
+def command_button(label: Text | str, command: str) -> Button:
+    """A button that runs a command from the router's table, from any step."""
+    return Button(label, command_payload(command))

@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from handlers.flow import Ctx
+from handlers.flow import Ctx, command_button, command_payload
 from handlers.types import Button
 from messages_vi import Text, _, join_lines
 from storage import members, privacy, reports
+from storage.enums import Role
 
-ERASE_CONFIRM = "cmd:erase_confirmed"
+ERASE_CONFIRM = command_payload("erase_confirmed")
 
 MENU_BUTTONS = (
-    Button(_("Report an activity"), "cmd:report"),
-    Button(_("My reports"), "cmd:my_reports"),
-    Button(_("Link another app"), "cmd:link"),
-    Button(_("Help"), "cmd:help"),
-    Button(_("Privacy"), "cmd:privacy"),
+    command_button(_("Report an activity"), "report"),
+    command_button(_("My reports"), "my_reports"),
+    command_button(_("Link another app"), "link"),
+    command_button(_("Help"), "help"),
+    command_button(_("Privacy"), "privacy"),
 )
 
 
-LEADER_BUTTON = Button(_("My team's reports"), "cmd:team")
+LEADER_BUTTON = command_button(_("My team's reports"), "team")
 
 
 def show_menu(ctx: Ctx) -> None:
     """The main choices a joined member has; a team leader also sees the team's reporting."""
     member = ctx.identity.member
-    buttons = MENU_BUTTONS
-    if member is not None and member.role == "leader":
+    buttons: tuple[Button, ...] = MENU_BUTTONS
+    if member is not None and member.role == Role.LEADER:
         buttons = (MENU_BUTTONS[0], LEADER_BUTTON, *MENU_BUTTONS[1:])
     ctx.say(_("What would you like to do?"), buttons=buttons)
 
@@ -33,7 +34,7 @@ def show_menu(ctx: Ctx) -> None:
 def show_team(ctx: Ctx) -> None:
     """For a team leader: who in the team reported this month, and who has not yet."""
     member = ctx.identity.member
-    if member is None or member.role != "leader" or member.team_id is None:
+    if member is None or member.role != Role.LEADER or member.team_id is None:
         ctx.say(_("Only a team leader can see the team's reports."), buttons=MENU_BUTTONS)
         return
     since = ctx.today.replace(day=1)
@@ -78,11 +79,12 @@ def show_my_reports(ctx: Ctx) -> None:
 
 def ask_erase(ctx: Ctx) -> None:
     """Erasure is final, so it is confirmed with a button first."""
-    ctx.state.flow, ctx.state.step, ctx.state.draft = "", "", {}
+    ctx.finish()
     ctx.say(
         _("This erases your name, your link to your team and the photos you sent. Reports "
           "you sent stay only as anonymous numbers for the programme. This cannot be undone."),
-        buttons=[Button(_("Erase my data"), ERASE_CONFIRM), Button(_("Keep my data"), "cmd:menu")],
+        buttons=[Button(_("Erase my data"), ERASE_CONFIRM),
+                 command_button(_("Keep my data"), "menu")],
     )
 
 
@@ -113,7 +115,7 @@ def show_privacy(ctx: Ctx) -> None:
     from handlers.onboarding import CONSENT_NOTICE, CONSENT_NOTICE_VERSION
 
     held = privacy.stored_about(ctx.session, ctx.identity.id)
-    lines: list[Text | str] = [
+    lines: list[Text] = [
         _("Name: {name}", name=held.name or "—"),
         _("Team: {team}", team=held.team or "—"),
         _("Reports you sent: {count} (photos: {photos})", count=held.reports,

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from handlers.flow import Ctx, Flow, Step, answer_value, step_button, typed
+from handlers.flow import Ctx, Flow, Step, typed
 from handlers.menu import show_menu
 from handlers.types import Inbound
 from messages_vi import _
 from storage import members, privacy
+from storage.enums import Role
 
 YES_WORDS = {"dong y", "co", "ok", "yes", "agree", "dongy", "dy", "co dong y", "toi dong y"}
 NO_WORDS = {"khong dong y", "khong", "ko", "no", "khongdongy", "tu choi"}
@@ -37,14 +38,14 @@ def consent_prompt(ctx: Ctx) -> None:
         CONSENT_NOTICE,
         _("Do you agree?"),
         buttons=[
-            step_button(CONSENT, "ask", _("Agree"), "yes"),
-            step_button(CONSENT, "ask", _("Do not agree"), "no"),
+            ASK.button(_("Agree"), "yes"),
+            ASK.button(_("Do not agree"), "no"),
         ],
     )
 
 
 def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(CONSENT, "ask", inbound)
+    value = ASK.value(inbound)
     if value == "yes" or (value is None and text in YES_WORDS):
         members.record_consent(ctx.session, ctx.identity.id, given=True, at=ctx.now)
         privacy.record_consent_decision(ctx.session, ctx.identity.id, given=True,
@@ -53,7 +54,7 @@ def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("Thank you. Now let us find your team."))
         code = ctx.draft.get("start_code")
         ctx.state.draft = {}
-        ctx.goto(JOIN, "method")
+        ctx.goto(METHOD)
         if code:
             try_code(ctx, code)
         return
@@ -72,7 +73,8 @@ def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     consent_prompt(ctx)
 
 
-CONSENT = Flow("consent", {"ask": Step(consent_prompt, consent_answer)})
+ASK = Step(consent_prompt, consent_answer, name="ask")
+CONSENT = Flow("consent", (ASK,))
 
 
 # --- joining -------------------------------------------------------------------------------
@@ -82,13 +84,13 @@ def method_prompt(ctx: Ctx) -> None:
     ctx.say(
         _("Do you have an invite code from the Women's Union? Type it here."),
         _("No code? Choose your district, commune and village instead."),
-        buttons=[step_button(JOIN, "method", _("Choose my village"), "browse")],
+        buttons=[METHOD.button(_("Choose my village"), "browse")],
     )
 
 
 def method_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    if answer_value(JOIN, "method", inbound) == "browse":
-        ctx.goto(JOIN, "area")
+    if METHOD.value(inbound) == "browse":
+        ctx.goto(AREA)
         return
     if not text:
         ctx.say(_("Please type your invite code, or press Choose my village."))
@@ -125,7 +127,7 @@ def try_code(ctx: Ctx, raw: str) -> None:
         return
     ctx.draft.update(team_id=invite.team_id, role=invite.role, invite=code)
     ctx.say(_("Code accepted: {team}.", team=invite.team_name))
-    ctx.goto(JOIN, "name")
+    ctx.goto(NAME)
 
 
 def area_prompt(ctx: Ctx) -> None:
@@ -141,13 +143,13 @@ def area_prompt(ctx: Ctx) -> None:
         "commune": _("Which commune? Choose or type its name."),
         "village": _("Which village? Choose or type its name."),
     }.get(level, _("Where is your team? Choose or type the name."))
-    buttons = [step_button(JOIN, "area", c.name, str(c.id)) for c in choices[:12]]
+    buttons = [AREA.button(c.name, str(c.id)) for c in choices[:12]]
     ctx.say(question, buttons=buttons)
 
 
 def area_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     parent = ctx.draft.get("area_id")
-    value = answer_value(JOIN, "area", inbound)
+    value = AREA.value(inbound)
     chosen = None
     if value and value.isdigit():
         chosen = members.child_area(ctx.session, parent, int(value))
@@ -157,7 +159,7 @@ def area_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
             chosen = hits[0]
         elif hits:
             ctx.say(_("Several places match. Which one?"),
-                    buttons=[step_button(JOIN, "area", h.name, str(h.id)) for h in hits[:8]])
+                    buttons=[AREA.button(h.name, str(h.id)) for h in hits[:8]])
             return
     if chosen is None:
         ctx.say(_("I could not find \u201c{text}\u201d here.", text=inbound.text[:60] or "…"))
@@ -167,7 +169,7 @@ def area_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if members.child_areas(ctx.session, chosen.id):
         area_prompt(ctx)
         return
-    ctx.goto(JOIN, "team")
+    ctx.goto(TEAM)
 
 
 def team_prompt(ctx: Ctx) -> None:
@@ -175,15 +177,15 @@ def team_prompt(ctx: Ctx) -> None:
     if len(teams) == 1:
         ctx.draft["team_id"] = teams[0].id
         ctx.say(_("Your team: {team}.", team=teams[0].name))
-        ctx.goto(JOIN, "name")
+        ctx.goto(NAME)
         return
     ctx.say(_("Which team are you in?"),
-            buttons=[step_button(JOIN, "team", t.name, str(t.id)) for t in teams[:12]])
+            buttons=[TEAM.button(t.name, str(t.id)) for t in teams[:12]])
 
 
 def team_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     teams = members.teams_for_join(ctx.session, ctx.draft["area_id"])
-    value = answer_value(JOIN, "team", inbound)
+    value = TEAM.value(inbound)
     chosen = next((t for t in teams if str(t.id) == value), None)
     if chosen is None and text:
         wanted = typed(inbound).replace(" ", "")
@@ -192,7 +194,7 @@ def team_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         team_prompt(ctx)
         return
     ctx.draft["team_id"] = chosen.id
-    ctx.goto(JOIN, "name")
+    ctx.goto(NAME)
 
 
 def name_prompt(ctx: Ctx) -> None:
@@ -208,23 +210,23 @@ def name_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if ctx.draft.get("role"):
         complete_join(ctx)
         return
-    ctx.goto(JOIN, "role")
+    ctx.goto(ROLE)
 
 
 def role_prompt(ctx: Ctx) -> None:
     ctx.say(_("Are you a team member or the team leader?"), buttons=[
-        step_button(JOIN, "role", _("Member"), "member"),
-        step_button(JOIN, "role", _("Team leader"), "leader"),
+        ROLE.button(_("Member"), Role.MEMBER),
+        ROLE.button(_("Team leader"), Role.LEADER),
     ])
 
 
 def role_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(JOIN, "role", inbound)
+    value = ROLE.value(inbound)
     if value is None:
         squeezed = text.replace(" ", "")
-        value = ("leader" if text in LEADER_WORDS or squeezed in LEADER_WORDS
-                 else "member" if text in MEMBER_WORDS or squeezed in MEMBER_WORDS else None)
-    if value not in {"member", "leader"}:
+        value = (Role.LEADER if text in LEADER_WORDS or squeezed in LEADER_WORDS
+                 else Role.MEMBER if text in MEMBER_WORDS or squeezed in MEMBER_WORDS else None)
+    if value not in set(Role):
         ctx.say(_("Please choose Member or Team leader."))
         role_prompt(ctx)
         return
@@ -243,10 +245,9 @@ def complete_join(ctx: Ctx) -> None:
     show_menu(ctx)
 
 
-JOIN = Flow("join", {
-    "method": Step(method_prompt, method_answer),
-    "area": Step(area_prompt, area_answer),
-    "team": Step(team_prompt, team_answer),
-    "name": Step(name_prompt, name_answer),
-    "role": Step(role_prompt, role_answer),
-})
+METHOD = Step(method_prompt, method_answer, name="method")
+AREA = Step(area_prompt, area_answer, name="area")
+TEAM = Step(team_prompt, team_answer, name="team")
+NAME = Step(name_prompt, name_answer, name="name")
+ROLE = Step(role_prompt, role_answer, name="role")
+JOIN = Flow("join", (METHOD, AREA, TEAM, NAME, ROLE))

@@ -6,10 +6,12 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 from handlers import parsing, safeguarding
-from handlers.flow import STALE, Ctx, Flow, Step, answer_value, step_button
-from handlers.types import Button, Inbound
+from handlers.flow import STALE, Ctx, Flow, Step, command_button
+from handlers.types import Button, Choice, Inbound
 from messages_vi import Text, _, join_lines, render
 from storage import members, privacy, reports
+from storage.enums import PhotoError
+from storage.search import NameMatch
 
 COUNT_FIELDS = ("total", "women", "ethnic", "children")
 DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
@@ -54,9 +56,9 @@ PHOTO_FACES_QUESTION = _(
     "Do your photos show the face of a woman or child who could be recognised? Until you "
     "answer, only the officers of your area can see them.")
 PHOTO_FACES_BUTTONS = (
-    Button(_("Yes, faces can be seen"), "cmd:photos_faces"),
-    Button(_("No faces"), "cmd:photos_no_faces"),
-    Button(_("Menu"), "cmd:menu"),
+    command_button(_("Yes, faces can be seen"), "photos_faces"),
+    command_button(_("No faces"), "photos_no_faces"),
+    command_button(_("Menu"), "menu"),
 )
 
 
@@ -66,41 +68,39 @@ def answer_photo_faces(ctx: Ctx, identifiable: bool) -> None:
     number = (privacy.set_photos_identifiable(ctx.session, member.id, identifiable)
               if member else None)
     if number is None:
-        ctx.say(_("You have no report with photos."), buttons=[Button(_("Menu"), "cmd:menu")])
+        ctx.say(_("You have no report with photos."), buttons=[command_button(_("Menu"), "menu")])
         return
     ctx.say(_("Noted for report {number}. Photos with faces are shown only to the officers "
               "of your area.", number=number) if identifiable else
             _("Noted for report {number}.", number=number),
-            buttons=[Button(_("Menu"), "cmd:menu")])
+            buttons=[command_button(_("Menu"), "menu")])
 
 
-def _next_step(ctx: Ctx, after: str) -> None:
+def _next_step(ctx: Ctx, after: Step) -> None:
     """Go back to the summary when editing one field; otherwise to the first missing answer."""
     if ctx.draft.pop("editing", False):
-        ctx.goto(REPORT, "confirm")
+        ctx.goto(CONFIRM)
         return
-    order = list(REPORT.steps)
+    order = list(REPORT.steps.values())
     for step in order[order.index(after) + 1 :]:
         if not _answered(ctx, step):
-            ctx.goto(REPORT, step)
+            ctx.goto(step)
             return
-    ctx.goto(REPORT, "confirm")
+    ctx.goto(CONFIRM)
 
 
-def _answered(ctx: Ctx, step: str) -> bool:
-    keys = {"type": "type_id", "date": "date", "place": "area_id", "topic": "topic",
-            "photos": "photos_done", "notes": "notes"}
-    if step in COUNT_FIELDS:
-        return step in ctx.draft
-    if step == "place":
+def _answered(ctx: Ctx, step: Step) -> bool:
+    if step is PLACE:
         return "area_id" in ctx.draft or "place_text" in ctx.draft
+    keys = {TYPE: "type_id", DATE: "date", TOPIC: "topic", PHOTOS: "photos_done", NOTES: "notes",
+            **{count: count.name for count in COUNTS.values()}}
     return step in keys and keys[step] in ctx.draft
 
 
 def start(ctx: Ctx) -> None:
     """Begin a new report from nothing."""
     ctx.state.draft = {"media": []}
-    ctx.goto(REPORT, "type")
+    ctx.goto(TYPE)
 
 
 def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
@@ -132,11 +132,11 @@ def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
     ctx.state.draft = draft
     ctx.state.flow = REPORT.name
     ctx.say(_("I understood:"), summary_text(ctx))
-    for step in REPORT.steps:
+    for step in REPORT.steps.values():
         if not _answered(ctx, step):
-            ctx.goto(REPORT, step)
+            ctx.goto(step)
             return
-    ctx.goto(REPORT, "confirm")
+    ctx.goto(CONFIRM)
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -144,12 +144,12 @@ def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
 
 def type_prompt(ctx: Ctx) -> None:
     ctx.say(_("What activity are you reporting?"), buttons=[
-        step_button(REPORT, "type", t.name, str(t.id)) for t in ctx.plan.activity_types
+        TYPE.button(t.name, str(t.id)) for t in ctx.plan.activity_types
     ])
 
 
 def type_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(REPORT, "type", inbound)
+    value = TYPE.value(inbound)
     types = ctx.plan.activity_types
     chosen = next((t for t in types if str(t.id) == value), None)
     if chosen is None and text:
@@ -160,7 +160,7 @@ def type_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         type_prompt(ctx)
         return
     ctx.draft.update(type_id=chosen.id, type_name=chosen.name)
-    _next_step(ctx, "type")
+    _next_step(ctx, TYPE)
 
 
 def typed_name(name: str) -> str:
@@ -170,13 +170,13 @@ def typed_name(name: str) -> str:
 def date_prompt(ctx: Ctx) -> None:
     yesterday = ctx.today - timedelta(days=1)
     ctx.say(_("On what date? (day/month/year)"), buttons=[
-        step_button(REPORT, "date", _("Today"), ctx.today.isoformat()),
-        step_button(REPORT, "date", _("Yesterday"), yesterday.isoformat()),
+        DATE.button(_("Today"), ctx.today.isoformat()),
+        DATE.button(_("Yesterday"), yesterday.isoformat()),
     ])
 
 
 def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(REPORT, "date", inbound)
+    value = DATE.value(inbound)
     raw = inbound.text
     if value:
         raw = date.fromisoformat(value).strftime("%d/%m/%Y")
@@ -188,7 +188,7 @@ def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         date_prompt(ctx)
         return
     ctx.draft["date"] = result.value.isoformat()
-    _next_step(ctx, "date")
+    _next_step(ctx, DATE)
 
 
 def place_prompt(ctx: Ctx) -> None:
@@ -196,15 +196,15 @@ def place_prompt(ctx: Ctx) -> None:
     buttons: list[Button] = []
     home = members.team_home(ctx.session, member.team_id) if member and member.team_id else None
     if home:
-        buttons.append(step_button(REPORT, "place", home.name, str(home.id)))
+        buttons.append(PLACE.button(home.name, str(home.id)))
     ctx.say(_("Where did it take place? Choose your village or type the village name."),
             buttons=buttons)
 
 
 def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(REPORT, "place", inbound)
+    value = PLACE.value(inbound)
     member = ctx.identity.member
-    chosen = None
+    chosen: Choice | NameMatch | None = None
     if value and value.isdigit():
         chosen = members.area_choice(ctx.session, int(value))
     elif text in HERE_WORDS and member and member.team_id:
@@ -217,7 +217,7 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
             ambiguous = False
         if ambiguous:
             ctx.say(_("Several places match. Which one?"), buttons=[
-                step_button(REPORT, "place", members.place_label(ctx.session, h.id), str(h.id))
+                PLACE.button(members.place_label(ctx.session, h.id), str(h.id))
                 for h in hits[:8]
             ])
             return
@@ -228,12 +228,12 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         place_prompt(ctx)
         return
     ctx.draft.update(area_id=chosen.id, place_name=chosen.name)
-    _next_step(ctx, "place")
+    _next_step(ctx, PLACE)
 
 
 def _count_prompt(name: str) -> Callable[[Ctx], None]:
     def prompt(ctx: Ctx) -> None:
-        buttons = [step_button(REPORT, name, "0", "0")] if name != "total" else []
+        buttons = [COUNTS[name].button("0", "0")] if name != "total" else []
         ctx.say(COUNT_QUESTIONS[name], buttons=buttons)
 
     return prompt
@@ -251,7 +251,7 @@ def _participants_problem(draft: dict[str, object]) -> str | None:
 
 def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
     def answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-        value = answer_value(REPORT, name, inbound)
+        value = COUNTS[name].value(inbound)
         result = parsing.parse_count(value if value is not None else inbound.text)
         if result.value is None:
             ctx.say(COUNT_ERRORS.get(result.error or "not_number", COUNT_ERRORS["not_number"]))
@@ -268,19 +268,19 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
             _count_prompt(name)(ctx)
             return
         ctx.draft[name] = result.value
-        _next_step(ctx, name)
+        _next_step(ctx, COUNTS[name])
 
     return answer
 
 
 def topic_prompt(ctx: Ctx) -> None:
     ctx.say(_("What was the topic? Choose one or type it."), buttons=[
-        step_button(REPORT, "topic", t.name, str(t.id)) for t in ctx.plan.topics
+        TOPIC.button(t.name, str(t.id)) for t in ctx.plan.topics
     ])
 
 
 def topic_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(REPORT, "topic", inbound)
+    value = TOPIC.value(inbound)
     chosen = next((t for t in ctx.plan.topics if str(t.id) == value), None)
     if chosen is None and len(text) >= 4:
         # "bao luc gia dinh" is the topic "Phòng chống bạo lực gia đình".
@@ -293,7 +293,7 @@ def topic_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("Please choose a topic or type a few words about it."))
         topic_prompt(ctx)
         return
-    _next_step(ctx, "topic")
+    _next_step(ctx, TOPIC)
 
 
 def photos_prompt(ctx: Ctx) -> None:
@@ -301,13 +301,13 @@ def photos_prompt(ctx: Ctx) -> None:
     text: Text = (_("Send photos of the activity (you can send several). Press Done when finished.")
                   if count == 0 else _("{count} photo(s) received. Send more or press Done.",
                                        count=count))
-    ctx.say(text, buttons=[step_button(REPORT, "photos", _("Done"), "done")])
+    ctx.say(text, buttons=[PHOTOS.button(_("Done"), "done")])
 
 
 def photos_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    if answer_value(REPORT, "photos", inbound) == "done" or text in DONE_WORDS:
+    if PHOTOS.value(inbound) == "done" or text in DONE_WORDS:
         ctx.draft["photos_done"] = True
-        _next_step(ctx, "photos")
+        _next_step(ctx, PHOTOS)
         return
     if inbound.photos:
         return  # already stored by receive_photos; the step prompt was repeated there
@@ -319,7 +319,7 @@ def receive_photos(ctx: Ctx, inbound: Inbound) -> None:
     """Photos are kept whenever they arrive, so an album split over messages is one report."""
     media: list[int] = ctx.draft.setdefault("media", [])
     for photo in inbound.photos:
-        if photo.error == "too_large":
+        if photo.error == PhotoError.TOO_LARGE:
             ctx.say(_("That photo is too large (more than {limit} MB). Send a smaller one.",
                       limit=ctx.settings.max_photo_bytes // (1024 * 1024)))
         elif photo.error or photo.media_id is None:
@@ -329,7 +329,7 @@ def receive_photos(ctx: Ctx, inbound: Inbound) -> None:
             break
         elif photo.media_id not in media:
             media.append(photo.media_id)
-    if ctx.state.step == "photos":
+    if ctx.state.step == PHOTOS.name:
         photos_prompt(ctx)
     elif any(p.media_id for p in inbound.photos):
         ctx.say(_("Photo kept with your report."))
@@ -338,13 +338,13 @@ def receive_photos(ctx: Ctx, inbound: Inbound) -> None:
 
 def notes_prompt(ctx: Ctx) -> None:
     ctx.say(_("Any notes? (results, difficulties). Never write a victim's name, phone or ID "
-              "number."), buttons=[step_button(REPORT, "notes", _("No notes"), "none")])
+              "number."), buttons=[NOTES.button(_("No notes"), "none")])
 
 
 def notes_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    if answer_value(REPORT, "notes", inbound) == "none" or text in SKIP_WORDS:
+    if NOTES.value(inbound) == "none" or text in SKIP_WORDS:
         ctx.draft["notes"] = ""
-        _next_step(ctx, "notes")
+        _next_step(ctx, NOTES)
         return
     notes = inbound.text.strip()
     if not text:
@@ -371,7 +371,7 @@ def notes_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         notes_prompt(ctx)
         return
     ctx.draft["notes"] = notes
-    _next_step(ctx, "notes")
+    _next_step(ctx, NOTES)
 
 
 def summary_text(ctx: Ctx) -> Text:
@@ -390,37 +390,59 @@ def summary_text(ctx: Ctx) -> Text:
     return join_lines(lines)
 
 
+def new_report(ctx: Ctx) -> reports.NewReport:
+    """The finished draft as the typed report storage keeps; the draft's keys stay here."""
+    d = ctx.draft
+    member = ctx.identity.member
+    topic = d.get("topic") or {}
+    return reports.NewReport(
+        identity_id=ctx.identity.id,
+        member_id=member.id if member else None,
+        team_id=member.team_id if member else None,
+        channel=ctx.identity.channel,
+        activity_type_id=d["type_id"],
+        activity_date=date.fromisoformat(d["date"]),
+        total=d["total"],
+        women=d.get("women", 0),
+        ethnic=d.get("ethnic", 0),
+        children=d.get("children", 0),
+        area_id=d.get("area_id"),
+        place_text=d.get("place_name", ""),
+        topic_id=topic.get("id"),
+        topic_text=topic.get("name", ""),
+        notes=d.get("notes", ""),
+        media=tuple(int(m) for m in d.get("media", [])),
+    )
+
+
 def confirm_prompt(ctx: Ctx) -> None:
     ctx.say(_("Please check your report:"), summary_text(ctx), buttons=[
-        step_button(REPORT, "confirm", _("Send"), "send"),
-        step_button(REPORT, "confirm", _("Edit"), "edit"),
-        step_button(REPORT, "confirm", _("Cancel"), "cancel"),
+        CONFIRM.button(_("Send"), "send"),
+        CONFIRM.button(_("Edit"), "edit"),
+        CONFIRM.button(_("Cancel"), "cancel"),
     ])
 
 
 def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(REPORT, "confirm", inbound)
+    value = CONFIRM.value(inbound)
     if value is None:
         value = {"gui": "send", "send": "send", "sua": "edit", "edit": "edit",
                  "huy": "cancel", "cancel": "cancel"}.get(text)
     if value == "send":
-        member = ctx.identity.member
-        number = reports.save_report(ctx.session, ctx.identity.id, member.id if member else None,
-                                     member.team_id if member else None, ctx.draft,
-                                     channel=ctx.identity.channel)
         had_photos = bool(ctx.draft.get("media"))
+        number = reports.save_report(ctx.session, new_report(ctx))
         ctx.finish()
         if had_photos:
             ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
                     PHOTO_FACES_QUESTION, buttons=PHOTO_FACES_BUTTONS)
             return
         ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
-                buttons=[Button(_("Menu"), "cmd:menu")])
+                buttons=[command_button(_("Menu"), "menu")])
     elif value == "edit":
-        ctx.goto(REPORT, "edit")
+        ctx.goto(EDIT)
     elif value == "cancel":
         ctx.finish()
-        ctx.say(_("Report cancelled."), buttons=[Button(_("Menu"), "cmd:menu")])
+        ctx.say(_("Report cancelled."), buttons=[command_button(_("Menu"), "menu")])
     else:
         ctx.say(_("Please choose Send, Edit or Cancel."))
         confirm_prompt(ctx)
@@ -428,12 +450,12 @@ def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
 
 def edit_prompt(ctx: Ctx) -> None:
     ctx.say(_("Which part do you want to change?"), buttons=[
-        step_button(REPORT, "edit", label, field) for field, label in FIELD_LABELS.items()
+        EDIT.button(label, field) for field, label in FIELD_LABELS.items()
     ])
 
 
 def edit_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
-    value = answer_value(REPORT, "edit", inbound)
+    value = EDIT.value(inbound)
     if value is None:
         value = next((f for f, label in FIELD_LABELS.items()
                       if typed_name(render(label, ctx.identity.locale)) == text), None)
@@ -442,19 +464,49 @@ def edit_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         edit_prompt(ctx)
         return
     ctx.draft["editing"] = True
-    if value == "photos":
+    step = REPORT.steps[value]
+    if step is PHOTOS:
         ctx.draft.pop("photos_done", None)
-    ctx.goto(REPORT, value)
+    ctx.goto(step)
 
 
-REPORT = Flow("report", {
-    "type": Step(type_prompt, type_answer),
-    "date": Step(date_prompt, date_answer),
-    "place": Step(place_prompt, place_answer),
-    **{name: Step(_count_prompt(name), _count_answer(name)) for name in COUNT_FIELDS},
-    "topic": Step(topic_prompt, topic_answer),
-    "photos": Step(photos_prompt, photos_answer, takes_photos=True),
-    "notes": Step(notes_prompt, notes_answer),
-    "confirm": Step(confirm_prompt, confirm_answer),
-    "edit": Step(edit_prompt, edit_answer),
-})
+TYPE = Step(type_prompt, type_answer, name="type")
+DATE = Step(date_prompt, date_answer, name="date")
+PLACE = Step(place_prompt, place_answer, name="place")
+COUNTS = {name: Step(_count_prompt(name), _count_answer(name), name=name) for name in COUNT_FIELDS}
+TOPIC = Step(topic_prompt, topic_answer, name="topic")
+PHOTOS = Step(photos_prompt, photos_answer, takes_photos=True, name="photos")
+NOTES = Step(notes_prompt, notes_answer, long_text=True, name="notes")
+CONFIRM = Step(confirm_prompt, confirm_answer, name="confirm")
+EDIT = Step(edit_prompt, edit_answer, name="edit")
+
+
+def offer_resume(ctx: Ctx) -> None:
+    """Someone with a report in progress: continue it, or start again."""
+    ctx.say(_("You have an unfinished report:"), summary_text(ctx),
+            _("Continue it or start again?"),
+            buttons=[command_button(_("Continue"), RESUME), command_button(_("Start again"),
+                                                                          RESTART)])
+
+
+def resume(ctx: Ctx) -> None:
+    """The "Continue" of offer_resume: ask the question the report stopped at again."""
+    if ctx.state.flow != REPORT.name:
+        start(ctx)
+        return
+    ctx.say(_("Let us continue."))
+    ctx.goto(REPORT.steps.get(ctx.state.step, TYPE))
+
+
+def start_or_offer_resume(ctx: Ctx) -> None:
+    """The "Report an activity" command: a report in progress is offered first."""
+    if ctx.state.flow == REPORT.name and ctx.draft:
+        offer_resume(ctx)
+        return
+    start(ctx)
+
+
+RESUME = "resume"
+RESTART = "restart"
+REPORT = Flow("report", (TYPE, DATE, PLACE, *COUNTS.values(), TOPIC, PHOTOS, NOTES, CONFIRM, EDIT),
+              on_photos=receive_photos, on_return=offer_resume)

@@ -1,19 +1,33 @@
-"""The conversation table: entry points, flows and fallbacks, and the one function that routes."""
+"""The conversation table: gates, fallbacks, states and entry points, and the one function that
+routes a message through them.
+
+Read it like python-telegram-bot's ConversationHandler: the *states* are the flows and their
+steps (FLOWS); *fallbacks* are commands reachable from any step (FALLBACKS); *entry points*
+start a conversation when none is going on (ENTRY_POINTS). Before them, GATES hold: a person
+goes through consent and joining, ordinary flows, before anything else. Each is one row to add.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from handlers import menu, onboarding, parsing, report, safeguarding
-from handlers.flow import STALE, Ctx, Flow, typed
-from handlers.types import Button, Inbound
+from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, typed
+from handlers.types import Inbound
 from messages_vi import _
+from storage.enums import Consent
 
 log = logging.getLogger(__name__)
 
+# --- states --------------------------------------------------------------------------------
+
 FLOWS: dict[str, Flow] = {f.name: f for f in (onboarding.CONSENT, onboarding.JOIN, report.REPORT)}
+
+
+# --- fallbacks -----------------------------------------------------------------------------
 
 
 def _cancel(ctx: Ctx) -> None:
@@ -22,24 +36,20 @@ def _cancel(ctx: Ctx) -> None:
     ctx.say(_("Cancelled.") if had_draft else _("Nothing to cancel."), buttons=menu.MENU_BUTTONS)
 
 
-def _report(ctx: Ctx) -> None:
-    if ctx.state.flow == report.REPORT.name and ctx.draft:
-        _offer_resume(ctx)
-        return
-    report.start(ctx)
-
-
 def _menu(ctx: Ctx) -> None:
     # The report draft stays where it is; "Report an activity" offers to continue it.
     menu.show_menu(ctx)
 
 
-# Global entry points and fallbacks, reachable from any step of a joined member's conversation.
-COMMANDS: dict[str, Callable[[Ctx], None]] = {
+# Commands reachable from any step of a joined member's conversation: a button's "cmd:<name>"
+# payload or one of COMMAND_WORDS.
+FALLBACKS: dict[str, Callable[[Ctx], None]] = {
     "menu": _menu,
     "help": menu.show_help,
     "cancel": _cancel,
-    "report": _report,
+    "report": report.start_or_offer_resume,
+    report.RESUME: report.resume,
+    report.RESTART: report.start,
     "my_reports": menu.show_my_reports,
     "team": menu.show_team,
     "link": menu.show_link_code,
@@ -50,6 +60,7 @@ COMMANDS: dict[str, Callable[[Ctx], None]] = {
     "photos_faces": lambda ctx: report.answer_photo_faces(ctx, True),
     "photos_no_faces": lambda ctx: report.answer_photo_faces(ctx, False),
 }
+COMMANDS = FALLBACKS  # the earlier name
 # What people type for each command, folded (no diacritics, lowercase).
 COMMAND_WORDS: dict[str, str] = {
     "menu": "menu", "/menu": "menu", "trang chu": "menu", "/start": "menu",
@@ -65,110 +76,143 @@ COMMAND_WORDS: dict[str, str] = {
     "quyen rieng tu": "privacy", "/privacy": "privacy", "privacy": "privacy",
     "truong hop": "cases", "/cases": "cases",
 }
-RESUME = "cmd:resume"
-RESTART = "cmd:restart"
 
 
 def _command(inbound: Inbound, text: str) -> str | None:
-    if inbound.payload and inbound.payload.startswith("cmd:"):
-        return inbound.payload[4:]
+    if inbound.payload and inbound.payload.startswith(COMMAND_PREFIX):
+        return inbound.payload.removeprefix(COMMAND_PREFIX)
     raw = inbound.text.strip().lower()
     return COMMAND_WORDS.get(text) or COMMAND_WORDS.get(raw)
 
 
-def _offer_resume(ctx: Ctx) -> None:
-    ctx.say(_("You have an unfinished report:"), report.summary_text(ctx),
-            _("Continue it or start again?"),
-            buttons=[Button(_("Continue"), RESUME), Button(_("Start again"), RESTART)])
+# --- entry points --------------------------------------------------------------------------
 
 
-def handle(ctx: Ctx, inbound: Inbound) -> None:
-    """Route one message: consent first, then joining, then commands, flows or a quick report."""
-    text = typed(inbound)
-    identity = ctx.identity
+def _photos_without_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
+    if not inbound.photos:
+        return False
+    ctx.say(_("To send photos, start a report first."), buttons=menu.MENU_BUTTONS)
+    return True
 
-    if inbound.edited:
-        ctx.say(_("I cannot use an edited message. Please send the corrected answer as a new "
-                  "message."))
-        _where_am_i(ctx)
-        return
 
-    # A disclosure is answered before anything else, whatever step the member is at.
-    if safeguarding.intercept(ctx, inbound):
-        if identity.consent == "given" and ctx.state.flow in FLOWS:
-            _where_am_i(ctx)
-        return
-
-    if identity.consent != "given":
-        if inbound.start_param:
-            ctx.draft["start_code"] = inbound.start_param[:32]
-        if ctx.state.flow != onboarding.CONSENT.name:
-            ctx.state.flow, ctx.state.step = onboarding.CONSENT.name, "ask"
-            onboarding.consent_prompt(ctx)
-            return
-        onboarding.consent_answer(ctx, inbound, text)
-        return
-
-    if identity.member is None:
-        if ctx.state.flow != onboarding.JOIN.name:
-            ctx.goto(onboarding.JOIN, "method")
-            if inbound.start_param:
-                onboarding.try_code(ctx, inbound.start_param)
-            return
-        if _command(inbound, text) == "help":
-            menu.show_help(ctx)
-            onboarding.JOIN.steps[ctx.state.step].prompt(ctx)
-            return
-        _in_flow(ctx, inbound, text)
-        return
-
-    if inbound.photos and ctx.state.flow == report.REPORT.name:
-        report.receive_photos(ctx, inbound)
-        if not (inbound.text or inbound.payload):
-            return
-
-    command = _command(inbound, text)
-    if command in (RESUME[4:], RESTART[4:]):
-        if ctx.state.flow == report.REPORT.name and command == "resume":
-            ctx.say(_("Let us continue."))
-            ctx.goto(report.REPORT, ctx.state.step if ctx.state.step in report.REPORT.steps
-                     else "type")
-        else:
-            report.start(ctx)
-        return
-    if command in COMMANDS:
-        COMMANDS[command](ctx)
-        return
-    if command is not None:
-        ctx.say(STALE)
-        _where_am_i(ctx)
-        return
-
-    if ctx.state.flow in FLOWS:
-        stale_after = timedelta(seconds=ctx.settings.resume_after_seconds)
-        updated = ctx.state.updated_at
-        if ctx.state.flow == report.REPORT.name and updated and ctx.now - updated > stale_after:
-            _offer_resume(ctx)
-            return
-        _in_flow(ctx, inbound, text)
-        return
-
-    if inbound.photos:
-        ctx.say(_("To send photos, start a report first."), buttons=menu.MENU_BUTTONS)
-        return
+def _quick_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
     quick = parsing.parse_quick_report(
         inbound.text, ctx.today, ctx.plan.phase_start,
         {k: t.code for t in ctx.plan.activity_types for k in t.keywords},
     )
-    if quick.activity_keyword and _filled(quick) >= 2:
-        report.start_quick(ctx, quick)
-        return
-    _unexpected(ctx, inbound)
+    if not (quick.activity_keyword and _filled(quick) >= 2):
+        return False
+    report.start_quick(ctx, quick)
+    return True
 
 
 def _filled(quick: parsing.QuickReport) -> int:
     fields = (quick.date, quick.place_text, quick.total, quick.women, quick.ethnic, quick.children)
     return sum(value is not None for value in fields)
+
+
+# When a joined member is in no conversation, the first of these that takes the message starts
+# one; a message none takes is not understood.
+ENTRY_POINTS: tuple[Callable[[Ctx, Inbound, str], bool], ...] = (
+    _photos_without_report,
+    _quick_report,
+)
+
+
+# --- gates ---------------------------------------------------------------------------------
+
+
+def _edited(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    ctx.say(_("I cannot use an edited message. Please send the corrected answer as a new "
+              "message."))
+    _where_am_i(ctx)
+
+
+def _disclosure(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    safeguarding.answer_disclosure(ctx, inbound)
+    # The member carries on where they were; someone not yet in a conversation is not pushed
+    # into one after telling of violence.
+    if ctx.identity.consent == Consent.GIVEN and ctx.state.flow in FLOWS:
+        _where_am_i(ctx)
+
+
+def _consent(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    if inbound.start_param:
+        ctx.draft["start_code"] = inbound.start_param[:32]
+    if ctx.state.flow != onboarding.CONSENT.name:
+        ctx.goto(onboarding.ASK)
+        return
+    # Every answer goes to the question itself: it alone says what is expected.
+    onboarding.ASK.answer(ctx, inbound, text)
+
+
+def _joining(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    if ctx.state.flow != onboarding.JOIN.name:
+        ctx.goto(onboarding.METHOD)
+        if inbound.start_param:
+            onboarding.try_code(ctx, inbound.start_param)
+        return
+    if _command(inbound, text) == "help":
+        menu.show_help(ctx)
+        _where_am_i(ctx)
+        return
+    _in_flow(ctx, inbound, text)
+
+
+def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    flow = FLOWS.get(ctx.state.flow)
+    if inbound.photos and flow is not None and flow.on_photos is not None:
+        flow.on_photos(ctx, inbound)
+        if not (inbound.text or inbound.payload):
+            return
+    command = _command(inbound, text)
+    if command is not None:
+        FALLBACKS.get(command, _stale)(ctx)
+        return
+    if flow is not None:
+        if flow.on_return is not None and _came_back(ctx):
+            flow.on_return(ctx)
+            return
+        _in_flow(ctx, inbound, text)
+        return
+    if not any(entry(ctx, inbound, text) for entry in ENTRY_POINTS):
+        ctx.say(_("Sorry, I did not understand."), buttons=menu.MENU_BUTTONS)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A row of GATES: while `holds` is true of a message, `route` takes it."""
+
+    holds: Callable[[Ctx, Inbound], bool]
+    route: Callable[[Ctx, Inbound, str], None]
+
+
+# The first row that holds takes the message; the last always does.
+GATES: tuple[Gate, ...] = (
+    Gate(lambda ctx, inbound: inbound.edited, _edited),
+    # A disclosure is answered before anything else, whatever step the member is at.
+    Gate(safeguarding.is_disclosure, _disclosure),
+    Gate(lambda ctx, inbound: ctx.identity.consent != Consent.GIVEN, _consent),
+    Gate(lambda ctx, inbound: ctx.identity.member is None, _joining),
+    Gate(lambda ctx, inbound: True, _member),
+)
+
+
+def handle(ctx: Ctx, inbound: Inbound) -> None:
+    """Route one message through the gates: consent first, then joining, then the member's
+    commands, flows and entry points."""
+    text = typed(inbound)
+    gate = next(gate for gate in GATES if gate.holds(ctx, inbound))
+    gate.route(ctx, inbound, text)
+
+
+# --- within a flow -------------------------------------------------------------------------
+
+
+def _came_back(ctx: Ctx) -> bool:
+    updated = ctx.state.updated_at
+    away = timedelta(seconds=ctx.settings.resume_after_seconds)
+    return updated is not None and ctx.now - updated > away
 
 
 def _in_flow(ctx: Ctx, inbound: Inbound, text: str) -> None:
@@ -179,8 +223,7 @@ def _in_flow(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.finish()
         menu.show_menu(ctx)
         return
-    prefix = f"{flow.name}.{ctx.state.step}:"
-    if inbound.payload and not inbound.payload.startswith(prefix):
+    if inbound.payload and not step.owns(inbound.payload):
         ctx.say(STALE)
         step.prompt(ctx)
         return
@@ -188,15 +231,20 @@ def _in_flow(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("I received an empty message or only symbols."))
         step.prompt(ctx)
         return
-    if len(inbound.text) > 2000 and ctx.state.step != "notes":
+    if len(inbound.text) > MAX_ANSWER_CHARS and not step.long_text:
         ctx.say(_("That message is too long for this question."))
         step.prompt(ctx)
         return
-    if inbound.photos and not step.takes_photos and ctx.state.flow != report.REPORT.name:
+    if inbound.photos and not step.takes_photos and flow.on_photos is None:
         ctx.say(_("I cannot use a photo here."))
         step.prompt(ctx)
         return
     step.answer(ctx, inbound, text)
+
+
+def _stale(ctx: Ctx) -> None:
+    ctx.say(STALE)
+    _where_am_i(ctx)
 
 
 def _where_am_i(ctx: Ctx) -> None:
@@ -205,7 +253,3 @@ def _where_am_i(ctx: Ctx) -> None:
         flow.steps[ctx.state.step].prompt(ctx)
     else:
         menu.show_menu(ctx)
-
-
-def _unexpected(ctx: Ctx, inbound: Inbound) -> None:
-    ctx.say(_("Sorry, I did not understand."), buttons=menu.MENU_BUTTONS)

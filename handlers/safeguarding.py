@@ -107,23 +107,30 @@ def hotline_reply(trusted: str | None) -> Reply:
     return Reply.of(*lines)
 
 
-def intercept(ctx: Ctx, inbound: Inbound) -> bool:
-    """Answer a disclosure and open a case; True when the message was one.
-
-    Button presses are never disclosures; only what the member typed is read.
-    """
+def _category(ctx: Ctx, inbound: Inbound) -> str | None:
+    # Button presses are never disclosures; only what the member typed is read.
     if inbound.payload or not inbound.text.strip():
-        return False
-    category = classify(inbound.text, store.added_phrases(ctx.session))
+        return None
+    return classify(inbound.text, store.added_phrases(ctx.session))
+
+
+def is_disclosure(ctx: Ctx, inbound: Inbound) -> bool:
+    """Whether a message reads as a disclosure (the router's gate)."""
+    return _category(ctx, inbound) is not None
+
+
+def answer_disclosure(ctx: Ctx, inbound: Inbound) -> None:
+    """Answer with the hotlines at once and, after consent, open a case for the officers."""
+    category = _category(ctx, inbound)
     if category is None:
-        return False
+        return
     member = ctx.identity.member
     area_id = member.team_area_id if member else None
     ctx.replies.append(hotline_reply(store.trusted_address_near(ctx.session, area_id)))
     if ctx.identity.consent != "given":
         # Consent gates storage: the hotlines are given, nothing is kept.
         log.info("disclosure answered before consent; nothing stored")
-        return True
+        return
     case = store.open_case(
         ctx.session, identity_id=ctx.identity.id, member_id=member.id if member else None,
         team_id=member.team_id if member else None, channel=inbound.channel,
@@ -135,7 +142,6 @@ def intercept(ctx: Ctx, inbound: Inbound) -> bool:
             _("New safeguarding case {number} from {place}. Please contact the member within "
               "24 hours.", number=case.number, place=case.team_name or case.area_name or "—"),
             _("Type \u201ctruong hop\u201d to read the open cases.")))
-    return True
 
 
 def show_cases(ctx: Ctx) -> None:

@@ -1,12 +1,22 @@
-"""The values that cross between channels, the dispatcher and the conversations."""
+"""The values that cross between channels, the dispatcher and the conversations.
+
+Inbound, Photo, Button and Reply are the conversations' own; State, IdentityView, MemberView,
+Choice and PlanView are storage's (storage.values), re-exported here under the same names.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
 from messages_vi import Text
+
+# Storage owns the values it returns; conversations keep importing them from here.
+from storage.enums import PhotoError
+from storage.values import Choice, IdentityView, MemberView, PlanView, State
+
+__all__ = ["Button", "Choice", "IdentityView", "Inbound", "MemberView", "Photo", "PlanView",
+           "Reply", "State"]
 
 
 @dataclass(frozen=True)
@@ -15,7 +25,7 @@ class Photo:
 
     media_id: int | None
     size: int
-    error: str | None = None  # "too_large" | "bad_type" | "fetch_failed"
+    error: PhotoError | None = None
 
 
 @dataclass(frozen=True)
@@ -54,53 +64,3 @@ class Reply:
     def of(*text: Text | str, buttons: tuple[Button, ...] | list[Button] = ()) -> Reply:
         """Build a reply from paragraphs and optional buttons."""
         return Reply(text=tuple(text), buttons=tuple(buttons))
-
-
-@dataclass
-class State:
-    """Where an identity is in a conversation; saved after every message."""
-
-    flow: str = ""
-    step: str = ""
-    draft: dict[str, Any] = field(default_factory=dict)
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class MemberView:
-    """What conversations know about a member; the database row stays in storage."""
-
-    id: int
-    name: str
-    role: str
-    team_id: int | None
-    team_name: str
-    team_area_id: int | None
-    locale: str
-
-
-@dataclass(frozen=True)
-class IdentityView:
-    id: int
-    channel: str
-    consent: str
-    locale: str
-    member: MemberView | None
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A code and its display name: an activity type, a topic, an area."""
-
-    id: int
-    code: str
-    name: str
-    keywords: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PlanView:
-    phase_start: date
-    phase_end: date
-    activity_types: tuple[Choice, ...]
-    topics: tuple[Choice, ...]

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from handlers.types import Choice, IdentityView, MemberView, PlanView, State
 from storage import hotsql, outbox
+from storage.enums import Consent
 from storage.hotsql import HotStatement
 from storage.models import (
     ActivityType,
@@ -23,6 +23,7 @@ from storage.models import (
     utcnow,
 )
 from storage.plans import current_plan
+from storage.values import Choice, IdentityView, MemberView, OutboxPayload, PlanView, State
 
 # Every message runs these, on the transaction's DBAPI cursor (storage.hotsql says why). On
 # SQLite a message costs three statements: the identity upsert (which also locks the person's
@@ -61,7 +62,7 @@ _STATE_UPSERT = (
 _STATE_SAVE = HotStatement(_STATE_UPSERT)
 
 
-def _insert(session: Session, model: type) -> Any:
+def _insert(session: Session, model: type) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, which knows ON CONFLICT on both SQLite and PostgreSQL."""
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
@@ -179,7 +180,7 @@ def get_or_create_identity(
     """The identity of a platform user, created if new (without noting a message)."""
     stmt = (
         _insert(session, Identity)
-        .values(channel=channel, external_id=external_id, locale=locale, consent="pending",
+        .values(channel=channel, external_id=external_id, locale=locale, consent=Consent.PENDING,
                 created_at=now)
         .on_conflict_do_nothing(index_elements=["channel", "external_id"])
     )
@@ -231,7 +232,7 @@ def _save_and_queue_sql(count: int) -> HotStatement:
 
 
 def save_and_queue(session: Session, identity_id: int, channel: str, state: State,
-                   messages: list[tuple[dict[str, Any], int]], now: datetime) -> list[int]:
+                   messages: list[tuple[OutboxPayload, int]], now: datetime) -> list[int]:
     """Write the state back and queue (payload, priority) messages; one round trip on PostgreSQL.
 
     Senders are woken by the outbox trigger when the transaction commits.

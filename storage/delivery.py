@@ -21,11 +21,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from storage.enums import OutboxStatus
 from storage.models import Area, Identity, Member, Outbox, Team, utcnow
 
 DEFAULT_PERIOD = timedelta(days=7)
 # Row statuses that mean "did not reach the person", under the name the summary counts them by.
-PROBLEMS = {"outside_window": "held", "failed": "failed", "unreachable": "unreachable"}
+PROBLEMS = {OutboxStatus.OUTSIDE_WINDOW: "held", OutboxStatus.FAILED: "failed",
+            OutboxStatus.UNREACHABLE: "unreachable"}
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,7 @@ def delivery_summary(
     )
 
 
-def _subtree(session: Session, area_code: str) -> Select[tuple[int]]:
+def _subtree(session: Session, area_code: str) -> Select[int]:
     """The ids of an area and everything under it, however deep the plan's tree is."""
     if session.scalar(select(Area.id).where(Area.code == area_code)) is None:
         raise LookupError(f"no area with code {area_code!r}")
@@ -112,14 +114,14 @@ def _subtree(session: Session, area_code: str) -> Select[tuple[int]]:
     return select(tree.c.id)
 
 
-def _in_areas(areas: Select[tuple[int]]) -> Select[tuple[int]]:
+def _in_areas(areas: Select[int]) -> Select[int]:
     """Identities of members whose team lives in the given areas."""
     return (select(Identity.id).join(Member, Member.id == Identity.member_id)
             .join(Team, Team.id == Member.team_id).where(Team.area_id.in_(areas)))
 
 
 def _counts(session: Session, since: datetime, channel: str | None,
-            areas: Select[tuple[int]] | None) -> list[StatusCount]:
+            areas: Select[int] | None) -> list[StatusCount]:
     query = (select(Outbox.channel, Outbox.status, func.count())
              .where(Outbox.created_at >= since)
              .group_by(Outbox.channel, Outbox.status).order_by(Outbox.channel, Outbox.status))
@@ -144,7 +146,7 @@ def _unlinked(session: Session, since: datetime, channel: str | None) -> int:
 
 
 def _unreached(session: Session, since: datetime, channel: str | None,
-               areas: Select[tuple[int]] | None) -> list[UnreachedMember]:
+               areas: Select[int] | None) -> list[UnreachedMember]:
     problems = _problem_rows(since, channel)
 
     def tally(status: str) -> Any:
@@ -166,14 +168,16 @@ def _unreached(session: Session, since: datetime, channel: str | None,
     mine = aliased(Identity)
     # The reason is cleared whenever the person writes, so the block began after that.
     unreachable_since = (select(func.min(blocked_row.created_at)).where(
-        blocked_row.identity_id == Identity.id, blocked_row.status == "unreachable",
+        blocked_row.identity_id == Identity.id, blocked_row.status == OutboxStatus.UNREACHABLE,
         or_(Identity.last_inbound_at.is_(None),
             blocked_row.created_at >= Identity.last_inbound_at)).scalar_subquery())
     last_sent = (select(func.max(sent_row.sent_at)).where(
-        sent_row.identity_id == Identity.id, sent_row.status == "sent").scalar_subquery())
+        sent_row.identity_id == Identity.id, sent_row.status == OutboxStatus.SENT,
+    ).scalar_subquery())
     last_delivered = (select(func.max(any_sent.sent_at))
                       .join(mine, mine.id == any_sent.identity_id)
-                      .where(mine.member_id == Identity.member_id, any_sent.status == "sent")
+                      .where(mine.member_id == Identity.member_id,
+                             any_sent.status == OutboxStatus.SENT)
                       .scalar_subquery())
     commune = aliased(Area)
     query = (

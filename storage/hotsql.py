@@ -71,7 +71,7 @@ def fetch(session: Session, statement: HotStatement,
         cursor.execute(statement.postgres if postgres else statement.sqlite,
                        {key: value if type(value) in _AS_IS else _bind(value, postgres)
                         for key, value in params.items()})
-        return cursor.fetchall() if cursor.description is not None else []
+        return list(cursor.fetchall()) if cursor.description is not None else []
     finally:
         cursor.close()
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from storage.enums import PhotoError
 from storage.models import Media
 from storage.photo_clean import NotAPicture, strip_metadata
 
@@ -23,7 +24,7 @@ SIGNATURES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("im
 class StoredPhoto:
     media_id: int | None
     size: int
-    error: str | None = None
+    error: PhotoError | None = None
 
 
 def sniff(data: bytes) -> tuple[str, str] | None:
@@ -39,7 +40,7 @@ def register_remote_photo(
 ) -> StoredPhoto:
     """Count a platform photo now and fetch it later, so the webhook never waits on a download."""
     if size > max_bytes:
-        return StoredPhoto(None, size, "too_large")
+        return StoredPhoto(None, size, PhotoError.TOO_LARGE)
     existing = session.scalar(select(Media).where(Media.source == source,
                                                   Media.identity_id == identity_id))
     if existing is not None:
@@ -56,15 +57,15 @@ def store_photo(
 ) -> StoredPhoto:
     """Write a photo durably (fsync before the row commits) or say why it was refused."""
     if len(data) > max_bytes:
-        return StoredPhoto(None, len(data), "too_large")
+        return StoredPhoto(None, len(data), PhotoError.TOO_LARGE)
     kind = sniff(data)
     if kind is None:
-        return StoredPhoto(None, len(data), "bad_type")
+        return StoredPhoto(None, len(data), PhotoError.BAD_TYPE)
     content_type, ext = kind
     try:
         data = strip_metadata(data, content_type)
     except NotAPicture:
-        return StoredPhoto(None, len(data), "bad_type")
+        return StoredPhoto(None, len(data), PhotoError.BAD_TYPE)
     digest = hashlib.sha256(data).hexdigest()
     # One file per sender: a report only takes photos its own member sent.
     key = f"{digest[:2]}/{digest}-{identity_id}.{ext}"

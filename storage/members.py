@@ -1,4 +1,5 @@
-"""Members, teams, invite and link codes, and the area choices of the join conversation."""
+"""Consent answers, members, teams, invite and link codes, erasure, and the area and place
+choices of the join and report conversations."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from handlers.types import Choice
+from storage.enums import Consent, OutboxStatus, Role
 from storage.models import (
     Area,
     AuditLog,
@@ -28,6 +29,7 @@ from storage.models import (
 )
 from storage.search import NameMatch, search_areas
 from storage.textfold import fold_name
+from storage.values import Choice
 
 # Crockford-style alphabet: no 0/O, 1/I/L confusion when a code is read aloud or copied.
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -40,7 +42,7 @@ class InviteCheck:
     status: str  # ok | unknown | expired | revoked | used_up
     team_id: int | None = None
     team_name: str = ""
-    role: str = "member"
+    role: str = Role.MEMBER
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def folded(text: str) -> str:
 def record_consent(session: Session, identity_id: int, *, given: bool, at: datetime) -> None:
     """Store the answer to the consent question, and nothing else about the person."""
     identity = session.get_one(Identity, identity_id)
-    identity.consent = "given" if given else "refused"
+    identity.consent = Consent.GIVEN if given else Consent.REFUSED
     session.add(AuditLog(actor=f"identity:{identity_id}", at=at,
                          action="consent.given" if given else "consent.refused",
                          object_type="identity", object_id=str(identity_id)))
@@ -282,7 +284,8 @@ def erase_member(session: Session, identity_id: int, media_dir: Path, at: dateti
         # data is gone and whose consent is asked again.
         session.execute(delete(Outbox).where(
             Outbox.identity_id == ident.id,
-            Outbox.status.in_(["pending", "sending", "outside_window"])))
+            Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING,
+                               OutboxStatus.OUTSIDE_WINDOW])))
         if ident.id != identity_id:
             session.execute(delete(ConversationState).where(
                 ConversationState.identity_id == ident.id))
@@ -291,7 +294,7 @@ def erase_member(session: Session, identity_id: int, media_dir: Path, at: dateti
             Setting.key.endswith(f".{ident.external_id}", autoescape=True)))
         # Only the platform's id stays, as after a refusal: it is needed to answer this
         # request, and a later message starts again from the consent question.
-        ident.member_id, ident.consent = None, "pending"
+        ident.member_id, ident.consent = None, Consent.PENDING
     if member_id is not None:
         member = session.get_one(Member, member_id)
         member.display_name, member.erased_at, member.consent_at = "", at, None

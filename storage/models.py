@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from storage.enums import Consent, OutboxStatus, Role, check_in
+
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -194,9 +196,12 @@ class Team(Base):
 
 class Member(Base):
     __tablename__ = "members"
+    # PostgreSQL only: SQLite adds a CHECK by rebuilding the table, and dropping a table that
+    # others reference cascades with foreign keys on (migration 0006).
+    __table_args__ = (check_in("role", Role).ddl_if(dialect="postgresql"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     display_name: Mapped[str] = mapped_column(String(120), default="")
-    role: Mapped[str] = mapped_column(String(16), default="member")  # member | leader
+    role: Mapped[str] = mapped_column(String(16), default=Role.MEMBER)
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     locale: Mapped[str] = mapped_column(String(8), default="vi")
     consent_at: Mapped[datetime | None]
@@ -208,12 +213,16 @@ class Identity(Base):
     """One member on one platform; several identities may point at the same member."""
 
     __tablename__ = "identities"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        # PostgreSQL only, as for members.role.
+        check_in("consent", Consent).ddl_if(dialect="postgresql"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     external_id: Mapped[str] = mapped_column(String(128))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
-    consent: Mapped[str] = mapped_column(String(12), default="pending")  # pending|given|refused
+    consent: Mapped[str] = mapped_column(String(12), default=Consent.PENDING)
     locale: Mapped[str] = mapped_column(String(8), default="vi")
     last_inbound_at: Mapped[datetime | None]
     unreachable_reason: Mapped[str | None] = mapped_column(String(300))
@@ -233,10 +242,11 @@ class ConversationState(Base):
 
 class InviteCode(Base):
     __tablename__ = "invite_codes"
+    __table_args__ = (check_in("role", Role),)
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
-    role: Mapped[str] = mapped_column(String(16), default="member")
+    role: Mapped[str] = mapped_column(String(16), default=Role.MEMBER)
     expires_at: Mapped[datetime]
     max_uses: Mapped[int] = mapped_column(Integer, default=50)
     uses: Mapped[int] = mapped_column(Integer, default=0)
@@ -275,14 +285,17 @@ class InboundEvent(Base):
 
 class Outbox(Base):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "priority", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "priority", "next_attempt_at"),
+        check_in("status", OutboxStatus),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     identity_id: Mapped[int] = mapped_column(
         ForeignKey("identities.id", ondelete="CASCADE"), index=True
     )
     channel: Mapped[str] = mapped_column(String(16))
     payload: Mapped[dict[str, Any]]
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     priority: Mapped[int] = mapped_column(Integer, default=0)  # lower goes first
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Integer,
     String,
-    TextClause,
+    TextualSelect,
     bindparam,
     select,
     text,
@@ -20,8 +20,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from storage import hotsql
+from storage.enums import OutboxStatus
 from storage.hotsql import HotStatement
 from storage.models import Identity, Outbox, UTCDateTime
+from storage.values import MessagePayload, OutboxPayload
 
 # Acknowledgements stop a spinner; replies to someone waiting go before broadcasts.
 PRIORITY_ACK = -1
@@ -61,7 +63,7 @@ class OutboundMessage:
 
 
 def enqueue(
-    session: Session, identity_id: int, channel: str, payload: dict[str, Any], *,
+    session: Session, identity_id: int, channel: str, payload: OutboxPayload, *,
     priority: int = PRIORITY_REPLY, now: datetime,
 ) -> int:
     """Queue one message in the caller's transaction; senders are woken when it commits."""
@@ -71,7 +73,7 @@ def enqueue(
     return int(row_id)
 
 
-def _claim_sql(postgres: bool, one_identity: bool) -> TextClause:
+def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
     """One statement takes a batch: pick due rows, lease them, return them with their chat."""
     due = ("SELECT id FROM outbox WHERE channel IN :channels"
            " AND ((status = 'pending' AND next_attempt_at <= :now)"
@@ -113,9 +115,9 @@ def claim_due(
                               "lease_until": now + lease}
     if identity_id is not None:
         params["identity_id"] = identity_id
-    rows = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params).all()
+    claimed = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params)
     # RETURNING keeps no order: the queue's order is priority, then age.
-    rows.sort(key=lambda r: (r.priority, r.id))
+    rows = sorted(claimed, key=lambda r: (r.priority, r.id))
     return [OutboundMessage(r.id, r.identity_id, r.channel, r.external_id, dict(r.payload),
                             r.attempts, r.last_inbound_at, r.priority) for r in rows]
 
@@ -150,12 +152,12 @@ def record_deliveries(session: Session, deliveries: list[Delivery], *, now: date
         return
     session.connection().execute(_RECORD, [{
         "id": d.outbox_id, "status": d.status, "error": d.error,
-        "sent_at": now if d.status == "sent" else None,
-        "platform_message_id": d.platform_message_id if d.status == "sent" else None,
+        "sent_at": now if d.status == OutboxStatus.SENT else None,
+        "platform_message_id": d.platform_message_id if d.status == OutboxStatus.SENT else None,
         "next_attempt_at": d.next_attempt_at, "refund": 1 if d.refund_attempt else 0,
     } for d in deliveries])
     for d in deliveries:
-        if d.status == "unreachable":
+        if d.status == OutboxStatus.UNREACHABLE:
             session.execute(update(Identity).where(Identity.id == d.identity_id)
                             .values(unreachable_reason=(d.error or "unreachable")[:300]))
 
@@ -164,13 +166,14 @@ def mark_sent(
     session: Session, outbox_id: int, *, now: datetime, platform_message_id: str | None
 ) -> None:
     row = session.get_one(Outbox, outbox_id)
-    row.status, row.sent_at, row.lease_until = "sent", now, None
+    row.status, row.sent_at, row.lease_until = OutboxStatus.SENT, now, None
     row.platform_message_id, row.last_error = platform_message_id, None
 
 
 def mark_retry(session: Session, outbox_id: int, *, at: datetime, error: str) -> None:
     row = session.get_one(Outbox, outbox_id)
-    row.status, row.next_attempt_at, row.lease_until, row.last_error = "pending", at, None, error
+    (row.status, row.next_attempt_at, row.lease_until,
+     row.last_error) = OutboxStatus.PENDING, at, None, error
 
 
 def mark_final(session: Session, outbox_id: int, *, status: str, error: str) -> None:
@@ -185,7 +188,8 @@ def delivered_since(
     """Messages already delivered to a web-chat identity, for its page to show."""
     rows = session.execute(
         select(Outbox.id, Outbox.payload, Outbox.sent_at)
-        .where(Outbox.identity_id == identity_id, Outbox.id > after_id, Outbox.status == "sent")
+        .where(Outbox.identity_id == identity_id, Outbox.id > after_id,
+               Outbox.status == OutboxStatus.SENT)
         .order_by(Outbox.id).limit(limit)
     )
     return [(r[0], dict(r[1]), r[2]) for r in rows]
@@ -204,7 +208,7 @@ def sent_since(
     rows = session.execute(
         select(Outbox.id, Outbox.payload)
         .where(Outbox.identity_id == identity_id, Outbox.channel == channel,
-               Outbox.status == "sent", Outbox.sent_at > since)
+               Outbox.status == OutboxStatus.SENT, Outbox.sent_at > since)
         .limit(limit)
     )
     return [(row[0], dict(row[1])) for row in rows]
@@ -213,7 +217,8 @@ def sent_since(
 def pending_count(session: Session, identity_id: int) -> int:
     """How many replies are still on their way to one identity."""
     return len(session.scalars(select(Outbox.id).where(
-        Outbox.identity_id == identity_id, Outbox.status.in_(["pending", "sending"]))).all())
+        Outbox.identity_id == identity_id,
+        Outbox.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))).all())
 
 
 def divert(session: Session, outbox_id: int, *, now: datetime) -> str | None:
@@ -237,14 +242,14 @@ def divert(session: Session, outbox_id: int, *, now: datetime) -> str | None:
     target = next((i for i in other if i.channel not in tried), None)
     if target is None:
         return None
-    payload = {**row.payload, "tried": sorted(tried)}
+    payload = cast(MessagePayload, {**row.payload, "tried": sorted(tried)})
     enqueue(session, target.id, target.channel, payload, priority=row.priority, now=now)
-    row.status, row.last_error = "diverted", f"outside the {row.channel} window; sent by " \
-        f"{target.channel} instead"
+    row.status = OutboxStatus.DIVERTED
+    row.last_error = f"outside the {row.channel} window; sent by {target.channel} instead"
     return target.channel
 
 
-def catch_up(session: Session, identity_id: int, header: dict[str, Any], *, now: datetime,
+def catch_up(session: Session, identity_id: int, header: MessagePayload, *, now: datetime,
              limit: int = 5) -> list[int]:
     """Queue what could not reach this person while they were away, oldest first, capped.
 
@@ -253,14 +258,15 @@ def catch_up(session: Session, identity_id: int, header: dict[str, Any], *, now:
     """
     rows = session.scalars(
         select(Outbox).where(Outbox.identity_id == identity_id,
-                             Outbox.status == "outside_window")
+                             Outbox.status == OutboxStatus.OUTSIDE_WINDOW)
         .order_by(Outbox.id).limit(limit)
     ).all()
     if not rows:
         return []
     queued = [enqueue(session, identity_id, rows[0].channel, header, now=now)]
     for row in rows:
-        queued.append(enqueue(session, identity_id, row.channel, dict(row.payload),
+        queued.append(enqueue(session, identity_id, row.channel,
+                              cast(OutboxPayload, dict(row.payload)),
                               priority=PRIORITY_REPLY, now=now))
-        row.status = "caught_up"
+        row.status = OutboxStatus.CAUGHT_UP
     return queued

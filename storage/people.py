@@ -1,4 +1,7 @@
-"""Administrators, members and their platform identities."""
+"""Administrator accounts: `duan8 admin create` makes one or resets its password.
+
+Members and their platform identities are in storage.members and storage.conversation.
+"""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from storage.models import (
     ActivityType,
     Area,
     AuditLog,
+    Base,
     Deadline,
     Indicator,
     IndicatorTarget,
@@ -25,6 +26,7 @@ from storage.plan_file import PlanSpec
 from storage.textfold import fold_name
 
 log = logging.getLogger(__name__)
+_Row = TypeVar("_Row", bound=Base)
 
 
 @dataclass
@@ -41,7 +43,7 @@ class LoadSummary:
         return bool(self.created or self.updated or self.deactivated)
 
 
-def _sync(summary: LoadSummary, row: Any, values: dict[str, Any]) -> None:
+def _sync(summary: LoadSummary, row: Base, values: dict[str, Any]) -> None:
     """Assign only what differs, so a reload of the same file writes nothing."""
     dirty = False
     for key, value in values.items():
@@ -53,9 +55,9 @@ def _sync(summary: LoadSummary, row: Any, values: dict[str, Any]) -> None:
 
 
 def _upsert(
-    session: Session, summary: LoadSummary, existing: dict[str, Any], model: type,
+    session: Session, summary: LoadSummary, existing: dict[str, _Row], model: type[_Row],
     code: str, values: dict[str, Any],
-) -> Any:
+) -> _Row:
     row = existing.get(code)
     if row is None:
         row = model(code=code, **values)
@@ -112,16 +114,17 @@ def load_plan(session: Session, spec: PlanSpec, *, actor: str = "system") -> Loa
     indicators = {i.code: i for i in session.scalars(
         select(Indicator).where(Indicator.plan_id == plan.id))}
     for position, ind in enumerate(spec.indicators):
-        row = _upsert(session, summary, indicators, Indicator, ind.code, {
+        indicator = _upsert(session, summary, indicators, Indicator, ind.code, {
             "plan_id": plan.id, "name": ind.name, "description": ind.description,
             "unit": ind.unit, "position": position,
             "team_kind_id": kinds[ind.team_kind].id if ind.team_kind else None,
         })
         session.flush()
         target = session.scalar(select(IndicatorTarget).where(
-            IndicatorTarget.indicator_id == row.id, IndicatorTarget.area_id == root.id))
+            IndicatorTarget.indicator_id == indicator.id, IndicatorTarget.area_id == root.id))
         if target is None:
-            session.add(IndicatorTarget(indicator_id=row.id, area_id=root.id, target=ind.target))
+            session.add(IndicatorTarget(indicator_id=indicator.id, area_id=root.id,
+                                        target=ind.target))
             summary.created += 1
         else:
             _sync(summary, target, {"target": ind.target})

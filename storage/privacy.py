@@ -16,11 +16,12 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.db import rows_changed
+from storage.enums import OutboxStatus
 from storage.members import erase_member
 from storage.models import ConversationState, Identity, Media, Member, Outbox, Report, Team
 from storage.models_safeguarding import ConsentRecord, SafeguardingCase
 
-ERASED = "erased"  # an outbox row whose content was erased with its member
+ERASED = OutboxStatus.ERASED  # an outbox row whose content was erased with its member
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,10 @@
-"""Saving a report from a finished draft, and reading a member's reports back."""
+"""Saving a finished report, and reading a member's reports back."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -27,40 +26,58 @@ def report_number(report_id: int) -> str:
     return f"BC-{report_id:05d}"
 
 
-def save_report(
-    session: Session, identity_id: int, member_id: int | None, team_id: int | None,
-    draft: dict[str, Any], *, channel: str,
-) -> str:
-    """Store a finished draft and its photos in the caller's transaction; returns its number."""
-    topic = draft.get("topic") or {}
+@dataclass(frozen=True)
+class NewReport:
+    """A finished report as the report conversation hands it over, with the photos it keeps."""
+
+    identity_id: int
+    member_id: int | None
+    team_id: int | None
+    channel: str
+    activity_type_id: int
+    activity_date: date
+    total: int
+    women: int = 0
+    ethnic: int = 0
+    children: int = 0
+    area_id: int | None = None
+    place_text: str = ""
+    topic_id: int | None = None
+    topic_text: str = ""
+    notes: str = ""
+    media: tuple[int, ...] = ()
+
+
+def save_report(session: Session, new: NewReport) -> str:
+    """Store a finished report and its photos in the caller's transaction; returns its number."""
     report = Report(
         # The number is derived from the id, known only after the insert.
         number=f"tmp-{secrets.token_hex(6)}",
-        member_id=member_id,
-        team_id=team_id,
-        activity_type_id=draft["type_id"],
-        activity_date=date.fromisoformat(draft["date"]),
-        area_id=draft.get("area_id"),
-        place_text=draft.get("place_name", ""),
-        total=draft["total"],
-        women=draft.get("women", 0),
-        ethnic=draft.get("ethnic", 0),
-        children=draft.get("children", 0),
-        topic_id=topic.get("id"),
-        topic_text=topic.get("name", ""),
-        notes=draft.get("notes", ""),
-        channel=channel,
+        member_id=new.member_id,
+        team_id=new.team_id,
+        activity_type_id=new.activity_type_id,
+        activity_date=new.activity_date,
+        area_id=new.area_id,
+        place_text=new.place_text,
+        total=new.total,
+        women=new.women,
+        ethnic=new.ethnic,
+        children=new.children,
+        topic_id=new.topic_id,
+        topic_text=new.topic_text,
+        notes=new.notes,
+        channel=new.channel,
     )
     session.add(report)
     session.flush()
     report.number = report_number(report.id)
-    media = [int(m) for m in draft.get("media", [])]
-    if media:
-        session.execute(update(Media).where(Media.id.in_(media), Media.identity_id == identity_id)
+    if new.media:
+        session.execute(update(Media)
+                        .where(Media.id.in_(new.media), Media.identity_id == new.identity_id)
                         .values(report_id=report.id))
-    session.add(AuditLog(actor=f"identity:{identity_id}", action="report.submit",
+    session.add(AuditLog(actor=f"identity:{new.identity_id}", action="report.submit",
                          object_type="report", object_id=report.number,
-                         detail={"photos": len(media)}))
+                         detail={"photos": len(new.media)}))
     return report.number
 
 

@@ -68,14 +68,15 @@ def _search(
     rank = _rank_expr(column, keys).label("rank")
     # Exact and prefix hits come from index range scans; "contains" is the slower fallback.
     indexed = or_(*[or_(column == k, and_(column >= k, column < _prefix_upper(k))) for k in keys])
-    base: Select[tuple[int, str, str, int]] = select(model.id, model.name, column, rank).where(
+    base: Select[int, str, str, int] = select(model.id, model.name, column, rank).where(
         model.active.is_(True), *scope
     )
     # Among equal ranks, a match of everything typed beats one without a leading level word:
     # "ban don" is the village Bản Đôn before a village Đôn.
     whole = _rank_expr(column, keys[:1])
     order = (rank, whole, func.length(column), model.name, model.id)
-    rows = list(session.execute(base.where(indexed).order_by(*order).limit(limit)))
+    rows = [row._tuple() for row in
+            session.execute(base.where(indexed).order_by(*order).limit(limit))]
     if len(rows) < limit:
         found = {row[0] for row in rows}
         if len(keys[0]) >= 2:
@@ -83,7 +84,7 @@ def _search(
             more = session.execute(
                 base.where(contains, ~indexed).order_by(*order).limit(limit - len(rows))
             )
-            rows += [row for row in more if row[0] not in found]
+            rows += [row._tuple() for row in more if row[0] not in found]
     if not rows and fuzzy and len(keys[0]) >= 3:
         candidates = session.execute(
             select(model.id, model.name, column, literal(3))

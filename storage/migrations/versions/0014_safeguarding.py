@@ -13,12 +13,29 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 When = sa.DateTime(timezone=True)
+
+# The outbox's statuses as of this revision: "erased" is new (storage/enums.py OutboxStatus).
+OUTBOX_STATUSES = ("pending", "sending", "sent", "diverted", "caught_up", "outside_window",
+                   "failed", "unreachable", "erased")
+# Redefined here (the same shape as 0006's); tests/test_enums.py reads the latest definition.
+CHECKS = (("outbox", "ck_outbox_status", "status", OUTBOX_STATUSES, True),)
+
+
+def _condition(column: str, values: Sequence[str]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _replace_checks(checks: Sequence[tuple[str, str, str, Sequence[str], bool]]) -> None:
+    for table, name, column, values, _everywhere in checks:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_constraint(name, type_="check")
+            batch_op.create_check_constraint(name, _condition(column, values))
 
 
 def upgrade() -> None:
@@ -90,9 +107,12 @@ def upgrade() -> None:
     with op.batch_alter_table("media") as batch:
         batch.add_column(sa.Column("identifiable", sa.Boolean(), nullable=False,
                                    server_default=sa.true()))
+    _replace_checks(CHECKS)
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM outbox WHERE status = 'erased'")
+    _replace_checks((("outbox", "ck_outbox_status", "status", OUTBOX_STATUSES[:-1], True),))
     with op.batch_alter_table("media") as batch:
         batch.drop_column("identifiable")
     op.drop_table("consent_records")
