@@ -7,8 +7,11 @@ message_sender.rb`); photos are uploaded first and sent as a media template (zal
 a reply's buttons go as query buttons under its text (zalo_buttons.py).
 Zalo answers HTTP 200 with `{"error": 0, "data": {"message_id"}}` (an upload: `{"attachment_id"}`)
 or a negative `error` and a `message`:
-- -216: the access token is invalid or expired: refresh once, call once more
-  (chatwoot `app/services/zalo/send_on_zalo_service.rb`);
+- -216 (access token invalid) and -220 (access token expired or removed): refresh once, call
+  once more (chatwoot `app/services/zalo/send_on_zalo_service.rb` for -216). Zalo's error
+  table ("Bảng mã lỗi", Official Account API) gives -220 for a token that expired or was
+  replaced: a token dies the moment a new pair is issued, so a second worker still holding the
+  old one meets -220, never a final refusal;
 - -213 -217 -227 -230 -232 -234 -244: not followed, blocked, banned, no interaction for too
   long, night curfew, user restricted this kind of message: the window rule, given up with a
   reason a person can read (chatwoot `message_sender.rb`, WINDOW_CODES);
@@ -57,9 +60,11 @@ from storage.outbox import PRIORITY_REPLY, OutboundMessage
 log = logging.getLogger(__name__)
 
 TOKEN_INVALID = -216
+TOKEN_EXPIRED = -220
+TOKEN_CODES = frozenset({TOKEN_INVALID, TOKEN_EXPIRED})
 WINDOW_CODES = frozenset({-213, -217, -227, -230, -232, -234, -244})
 RETRY_CODES = frozenset({-32, -100})
-KEEP_QUOTE_CODES = WINDOW_CODES | RETRY_CODES | {TOKEN_INVALID}  # errors a quote cannot cause
+KEEP_QUOTE_CODES = WINDOW_CODES | RETRY_CODES | TOKEN_CODES  # errors a quote cannot cause
 RATE_LIMITED_WAIT = 30.0  # seconds the whole channel pauses after -32, which has no stated wait
 KEEPER_INTERVAL = 600.0  # seconds between token checks when nothing is being sent
 # Zalo publishes no per-second send rate for consultation messages, only quotas and the -32
@@ -149,8 +154,9 @@ def failure(err: ZaloApiError) -> SendResult:
         return SendResult(ok=False, error=f"rate limited: {text}", retry_after=RATE_LIMITED_WAIT)
     if err.code in RETRY_CODES:
         return SendResult(ok=False, error=f"try again later: {text}")
-    if err.code == TOKEN_INVALID:
-        # A token refused even after a refresh is the deployment's fault, not the message's.
+    if err.code in TOKEN_CODES:
+        # A token refused even after a refresh is the deployment's fault, not the message's:
+        # the row is tried again later, never dropped.
         log.error("Zalo refused a freshly refreshed access token: %s", err.description)
         return SendResult(ok=False, error=f"access token refused after a refresh: {text}")
     return SendResult(ok=False, final=True, error=f"refused by Zalo: {text}")
@@ -227,7 +233,7 @@ class ZaloSender:
         return SendResult(ok=True, platform_message_id=sent_id)
 
     async def _attachment(self, token: str, media_id: int) -> tuple[str, tuple[str, bool]]:
-        """A photo's attachment id (cached or uploaded now); on -216 refresh once, try again."""
+        """A photo's attachment id (cached or uploaded now); on -216/-220 refresh once, retry."""
         current = token
 
         async def upload(data: bytes, name: str, content_type: str) -> str:
@@ -236,7 +242,7 @@ class ZaloSender:
                 try:
                     return await self.api.upload_image(current, data, name, content_type)
                 except ZaloApiError as err:
-                    if err.code != TOKEN_INVALID:
+                    if err.code not in TOKEN_CODES:
                         raise
                 current = str((await self.tokens.refresh(rejected=current)).access_token)
                 return await self.api.upload_image(current, data, name, content_type)
@@ -275,7 +281,7 @@ class ZaloSender:
     async def _deliver(self, token: str, user_id: str, body: dict[str, Any],
                        quote: str | None, *, plain: dict[str, Any] | None = None,
                        ) -> tuple[str, str | None, str | None]:
-        """One message: -216 refreshes once; refused buttons (`plain` is the message without
+        """One message: -216/-220 refresh once; refused buttons (`plain` is the message without
         them), then a refused quote, are each dropped once rather than lose the answer.
 
         Returns the token to go on with, Zalo's message id and the quote still in use.
@@ -285,7 +291,7 @@ class ZaloSender:
             try:
                 return token, await self.api.send_message(token, user_id, body, quote), quote
             except ZaloApiError as err:
-                if err.code == TOKEN_INVALID and not refreshed:
+                if err.code in TOKEN_CODES and not refreshed:
                     refreshed = True
                     token = str((await self.tokens.refresh(rejected=token)).access_token)
                     continue

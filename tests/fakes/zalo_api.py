@@ -24,7 +24,8 @@ One server stands for both roots (point ZALO_API_URL and ZALO_OAUTH_URL at ``fak
 Tests steer it (``fail_next`` with Zalo error codes, HTTP 500, slow or dropped answers,
 ``expire_access_token``, ``forget_attachments``) and inspect the calls it recorded (an upload's
 params give the file's name, type, size and SHA-256; its bytes are in ``Call.files``). Error codes
-other than -216 are the fake's own choice; the channel only relies on -216 and on "error != 0".
+other than -216 and -220 are the fake's own choice; the channel relies on those two (a token
+replaced by a newer pair answers -220, any other wrong one -216) and on "error != 0".
 
 Typical use::
 
@@ -178,6 +179,7 @@ class FakeZalo:
         self._codes: dict[str, str] = {}  # authorization code -> its PKCE challenge
         self.attachments: dict[str, str] = {}  # attachment id -> SHA-256 of the uploaded bytes
         self.spent_refresh_tokens: set[str] = set()
+        self.replaced_access_tokens: set[str] = set()
         self.access_token = ""
         self.refresh_token = ""
         self._connections: set[socket.socket] = set()
@@ -221,6 +223,9 @@ class FakeZalo:
         with self._lock:
             if self.refresh_token:
                 self.spent_refresh_tokens.add(self.refresh_token)
+            if self.access_token:
+                # Zalo's error table: the old access token is removed when a new one is issued.
+                self.replaced_access_tokens.add(self.access_token)
             self.access_token = f"acc-{secrets.token_urlsafe(24)}"
             self.refresh_token = f"ref-{secrets.token_urlsafe(24)}"
             return self.access_token, self.refresh_token
@@ -374,9 +379,17 @@ class FakeZalo:
 
     def _token_refused(self, call: Call) -> JSONDict | None:
         """Zalo's answer to a call whose access token is not the current one, else None."""
+        token = call.headers.get("access_token")
         with self._lock:
-            valid = call.headers.get("access_token") == self.access_token
-        return None if valid else {"error": -216, "message": "Access token is invalid"}
+            valid = token == self.access_token
+            replaced = token in self.replaced_access_tokens
+        if valid:
+            return None
+        # Zalo's "Bảng mã lỗi": -220 for an access token that expired or was removed (replaced
+        # by a newer pair), -216 for one that is not valid at all.
+        if replaced:
+            return {"error": -220, "message": "access_token is expired or removed"}
+        return {"error": -216, "message": "Access token is invalid"}
 
     def _send_cs(self, call: Call) -> JSONDict:
         """A consultation message: the token must be the current one."""
@@ -449,7 +462,12 @@ class FakeZalo:
                 challenge = self._codes.pop(params.get("code", ""), None)
                 if challenge is None:
                     return {"error": -14019, "error_name": "Invalid authorization code"}
-                if s256(params.get("code_verifier", "")) != challenge:
+                verifier = params.get("code_verifier", "")
+                # Zalo's SDKs make, and its OAuth v4 guide asks for, 43 alphanumeric characters.
+                if len(verifier) != 43 or not verifier.isalnum() or not verifier.isascii():
+                    return {"error": -14019, "error_name": "Invalid code verifier",
+                            "error_description": "code_verifier must be 43 alphanumerics"}
+                if s256(verifier) != challenge:
                     return {"error": -14019, "error_name": "Invalid code verifier"}
             else:
                 return {"error": -14003, "error_name": "Invalid grant_type"}
