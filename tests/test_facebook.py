@@ -622,3 +622,25 @@ def test_the_page_token_never_reaches_the_logs(fb):
         logger.setLevel(level)
     assert any("/me/messages" in r for r in records)
     assert not any(fb.graph.token in r for r in records)
+
+
+@pytest.mark.parametrize(("subcode", "unreachable"), [(1545041, True), (2018001, True),
+                                                      (2018108, False), (2018109, False)])
+def test_only_no_matching_user_marks_a_member_unreachable(subcode, unreachable):
+    from bot.channels.facebook_bot import graph_failure
+
+    code = 551 if subcode == 1545041 else 100 if subcode == 2018001 else 200
+    result = graph_failure(400, {"error": {"code": code, "error_subcode": subcode,
+                                           "message": "refused"}})
+    assert result.unreachable is unreachable and not result.ok
+    if not unreachable:
+        assert result.final and "configuration" in (result.error or "")
+
+
+@pytest.mark.parametrize("text", [" ", "\n\t ", ""])
+def test_a_blank_message_is_never_sent(text):
+    from bot.channels.facebook_bot import render_messages
+
+    assert render_messages({"text": text}) == []
+    assert render_messages({"text": text, "buttons": [{"label": "Có", "payload": "x"}]}
+                           )[0]["text"] == "…"

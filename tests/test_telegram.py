@@ -363,3 +363,23 @@ def test_the_worker_polls_answers_and_stops_cleanly(tg):
         stop.set()
         thread.join(timeout=30)
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("text", [" ", "\n\t ", ""])
+def test_a_blank_text_is_never_sent_to_telegram(text):
+    import asyncio as aio
+
+    from bot.channels.base import EMPTY_ERROR
+    from bot.channels.telegram_bot import TelegramSender
+    from storage.outbox import OutboundMessage
+
+    class NoBot:
+        async def do_api_request(self, *args: object, **kwargs: object) -> dict[str, int]:
+            raise AssertionError("a blank text reached the Bot API")
+
+    sender = TelegramSender.__new__(TelegramSender)
+    sender.bot = NoBot()
+    message = OutboundMessage(id=1, identity_id=1, channel="telegram", external_id="5",
+                              payload={"text": text}, attempts=0)
+    result = aio.run(sender.send(message))
+    assert not result.ok and result.final and result.error == EMPTY_ERROR

@@ -69,6 +69,22 @@ async def download_capped(client: httpx.AsyncClient, url: str, max_bytes: int) -
     return b"".join(chunks)
 
 
+EMPTY_FILLER = "…"
+EMPTY_ERROR = "empty message: nothing to send"
+
+
+def text_to_send(text: str, *, has_extras: bool) -> str | None:
+    """A text a platform accepts, or None when there is nothing to send.
+
+    Telegram answers 400 "message text is empty" to a blank text, Messenger (#100) "Param
+    message[text] must be a non-empty UTF-8 encoded string": a blank text under buttons becomes
+    "…", and a blank text alone is not sent at all.
+    """
+    if text.strip():
+        return text
+    return EMPTY_FILLER if has_extras else None
+
+
 def split_text(text: str, limit: int) -> list[str]:
     """Split a long text at paragraph, line or word breaks; never cut a message short."""
     parts: list[str] = []

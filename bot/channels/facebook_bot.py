@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
 from bot.channels.facebook import CHANNEL, GET_STARTED
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -42,10 +42,15 @@ RATE_LIMIT_WAIT = 60.0  # Graph rate-limit errors carry no wait; a minute lets t
 # Graph rate limiting: 4 application, 17 user, 32 page, 613 "calls exceeded the rate limit".
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
 OUTSIDE_WINDOW = (10, 2018278)  # "This message is sent outside of allowed window"
-# 551 / 1545041 "This person isn't available right now"; 200 / 2018108-9 the person blocked or
-# cannot receive messages from the Page; 100 / 2018001 "No matching user found".
+# Unreachable, for good: 551 / 1545041 "This person isn't available right now" and 100 / 2018001
+# "No matching user found" (Messenger Platform, "Send API error codes").
 UNREACHABLE_CODES = frozenset({551})
-UNREACHABLE_SUBCODES = frozenset({1545041, 2018108, 2018109, 2018001})
+UNREACHABLE_SUBCODES = frozenset({1545041, 2018001})
+# 2018108 / 2018109: sources disagree. Some read them as the person blocking the Page; others
+# (integrators' reports) see them when the app lacks review for pages_messaging or the
+# recipient is not a tester of an app in development. Marking members unreachable on them could
+# silence a whole deployment, so they are refusals an admin sees as a likely configuration fault.
+CONFIGURATION_SUBCODES = frozenset({2018108, 2018109})
 TOKEN_CODE = 190  # the access token is invalid or expired
 MEDIA_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com")  # where attachment URLs point
 MAX_REDIRECTS = 3
@@ -132,7 +137,10 @@ def choices(text: str, buttons: list[dict[str, str]]) -> tuple[str, list[dict[st
 def render_messages(payload: dict[str, Any]) -> list[dict[str, Any]]:
     """The Send API `message` objects for one outbox payload, quick replies on the last."""
     text, replies = choices(payload.get("text") or "", payload.get("buttons") or [])
-    parts = split_text(text.strip() or " ", TEXT_LIMIT)
+    sendable = text_to_send(text.strip(), has_extras=bool(replies))
+    if sendable is None:
+        return []
+    parts = split_text(sendable, TEXT_LIMIT)
     messages: list[dict[str, Any]] = [{"text": part} for part in parts]
     if replies:
         messages[-1]["quick_replies"] = replies
@@ -160,6 +168,13 @@ def graph_failure(status: int, body: Any, headers: httpx.Headers | None = None) 
                           error=f"outside the Messenger 24-hour window: {detail}")
     if code in UNREACHABLE_CODES or sub in UNREACHABLE_SUBCODES:
         return SendResult(ok=False, unreachable=True, error=f"unreachable on Messenger: {detail}")
+    if sub in CONFIGURATION_SUBCODES:
+        log.warning("Messenger refused a message with %s; check the app's review status and "
+                    "that it is live, not in development", detail)
+        return SendResult(ok=False, final=True,
+                          error=f"refused by Messenger, probably the app's configuration (not "
+                                f"reviewed for pages_messaging, or in development mode and the "
+                                f"person is not a tester): {detail}")
     if code == TOKEN_CODE:
         return SendResult(ok=False, final=True,
                           error=f"the Page access token (FB_PAGE_ACCESS_TOKEN) was refused: "
@@ -214,7 +229,10 @@ class FacebookSender:
         if tag:
             envelope["tag"] = tag
         sent_id: str | None = None
-        for part in render_messages(payload):
+        parts = render_messages(payload)
+        if not parts:
+            return SendResult(ok=False, final=True, error=EMPTY_ERROR)
+        for part in parts:
             result = await self._post({**envelope, "message": part})
             if not result.ok:
                 return result

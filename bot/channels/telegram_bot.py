@@ -16,7 +16,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBUserWarning
 
 from bot.channels.aiohttp_request import AiohttpRequest
-from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
 from bot.channels.telegram import CHANNEL, handle_update
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -119,7 +119,11 @@ class TelegramSender:
             if payload.get("kind") == "ack":
                 await self.bot.answer_callback_query(payload["id"])
                 return SendResult(ok=True)
-            parts = split_text(payload.get("text") or " ", TEXT_LIMIT)
+            text = text_to_send(str(payload.get("text") or ""),
+                                has_extras=bool(payload.get("buttons")))
+            if text is None:
+                return SendResult(ok=False, final=True, error=EMPTY_ERROR)
+            parts = split_text(text, TEXT_LIMIT)
             sent = None
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
