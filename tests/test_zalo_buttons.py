@@ -86,7 +86,9 @@ def test_only_our_own_prefix_makes_a_tap():
 def test_buttons_beyond_zalos_limits_leave_the_numbered_list_alone(zh):
     five = [{"label": f"Lựa chọn {n}", "payload": f"pick:{n}"} for n in range(1, 6)]
     six = [*five, {"label": "Lựa chọn 6", "payload": "pick:6"}]
-    long_title = [{"label": "x" * 101, "payload": "a"}, {"label": "ngắn", "payload": "b"}]
+    # 21 characters: over ChatbotX's 20, the strictest reading of Zalo's title limit.
+    long_title = [{"label": "Truyền thông sân khấu", "payload": "a"},
+                  {"label": "ngắn", "payload": "b"}]
     long_payload = [{"label": "dài", "payload": "p" * 201}]
     for buttons in (five, six, long_title, long_payload):
         _reply(zh, buttons)
@@ -96,7 +98,9 @@ def test_buttons_beyond_zalos_limits_leave_the_numbered_list_alone(zh):
     assert [len(b) for b in zh.fake.sent_buttons(USER)] == [5, 0, 0, 0]
     assert "6. Lựa chọn 6" in sent[1].params["message"]["text"]
     assert "attachment" not in sent[1].params["message"]
-    assert f"1. {'x' * 101}" in sent[2].params["message"]["text"]
+    assert "1. Truyền thông sân khấu" in sent[2].params["message"]["text"]
+    assert zh.fake.calls_to(CS_PATH) and all(c.answer.get("error") == 0
+                                             for c in zh.fake.calls_to(CS_PATH))
     with zh.db.sessions() as session:
         assert [c["payload"] for c in zalo.shown_buttons(session, USER)] == ["p" * 201]
 

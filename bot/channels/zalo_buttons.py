@@ -28,8 +28,9 @@ devesms/gitbook_esms_for_develop `esms-api/ham-gui-tin-nhan-zns/ham-gui-tin-zalo
 whose transaction buttons alone stop at 35 characters; the same figures in the
 @warriorteam/redai-zalo-sdk guide, https://app.unpkg.com/@warriorteam/redai-zalo-sdk@1.32.17/
 files/docs/BUTTON_TYPES_GUIDE.md). ChatbotX's schema is stricter, titles of at most 20
-characters, with no source given; should Zalo refuse a title that fits 100, that costs one
-refused call, after which the sender sends the numbered text alone (zalo_api.py). Buttons that
+characters, with no source given. The stricter figure is the one kept: a title Zalo refused
+would cost a refused call on every reply before the numbered text goes alone (zalo_api.py),
+while a cap of 20 costs nothing, since a longer title is never cut, only left out. Buttons that
 do not fit are not sent at all: the numbered list, always in the text, is then the only way to
 choose.
 """
@@ -41,7 +42,7 @@ from typing import Any
 PREFIX = "#duan8:"  # marks a tap on our own button, as opposed to anything a member types
 QUERY_HIDE = "oa.query.hide"
 MAX_BUTTONS = 5
-TITLE_LIMIT = 100
+TITLE_LIMIT = 20  # ChatbotX's schema; other sources allow 100 (see above)
 ZALO_PAYLOAD_LIMIT = 1000
 # What a conversation payload may be once read back (storage and dispatch keep them short); a
 # longer one is never sent as a button, so a tap can never arrive cut.

@@ -8,7 +8,7 @@ One server stands for both roots (point ZALO_API_URL and ZALO_OAUTH_URL at ``fak
   ``{"error": 0, "data": {"message_id", "user_id"}}``. A message is a ``text``; a media
   template (``attachment.payload.template_type == "media"``, one image element) whose
   ``attachment_id`` this server issued, with an optional ``text`` caption; or a ``text`` with a
-  buttons template (``attachment.payload.buttons``: 1 to 5 buttons, each a ``title`` of 1 to 100
+  buttons template (``attachment.payload.buttons``: 1 to 5 buttons, each a ``title`` of 1 to 20
   characters and a ``type``; query buttons carry a string ``payload`` of 1 to 1,000
   characters, ``oa.open.url`` a ``{"url"}``), as Zalo's SDK and ChatbotX send it.
 - ``POST /v2.0/oa/upload/image``: multipart, field ``file``, same token rule; JPEG or PNG of at
@@ -67,7 +67,7 @@ DEFAULT_APP_ID: Final = "4321098765432109876"
 DEFAULT_OA_ID: Final = "1357924680135792468"
 TEXT_LIMIT: Final = 2000
 MAX_BUTTONS: Final = 5
-BUTTON_TITLE_LIMIT: Final = 100
+BUTTON_TITLE_LIMIT: Final = 20  # ChatbotX's schema, the strictest source
 BUTTON_PAYLOAD_LIMIT: Final = 1000
 QUERY_BUTTONS: Final = frozenset({"oa.query.hide", "oa.query.show"})
 ACCESS_LIFETIME: Final = 90_000  # seconds, ≈25 h as Zalo issues
