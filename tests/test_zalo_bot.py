@@ -532,3 +532,19 @@ def test_getupdates_is_refused_while_a_webhook_is_set(zb):
     with pytest.raises(ZaloBotError) as caught:
         _poll(zb)
     assert caught.value.code == 409
+
+
+@pytest.mark.parametrize("attachments", [
+    [{"type": "image", "payload": {"url": "https://f1.example-zdn.vn/photo/a.jpg"}}],
+    [{"type": "image", "url": "https://f1.example-zdn.vn/photo/a.jpg"}],
+    [{"type": "sticker", "payload": {"url": "https://x/s.png"}},
+     {"type": "image", "payload": {"url": "https://f1.example-zdn.vn/photo/a.jpg"}}],
+])
+def test_an_image_may_come_under_attachments(attachments):
+    event = payload("image")["result"]
+    message = event["message"]
+    message.pop("photo_url")
+    message["attachments"] = attachments
+    incoming = zalo_bot.to_incoming(event)
+    assert incoming is not None
+    assert incoming.photos[0].source == "zalo_bot:https://f1.example-zdn.vn/photo/a.jpg"

@@ -7,7 +7,9 @@ Telegram-like API, but its events differ: an event has an `event_name`
 are recognised by event name + `message.message_id`. Zalo's own docs show webhook bodies wrapped
 in `{"ok": true, "result": {...}}`; OpenClaw's Zalo plugin notes they also arrive unwrapped, so
 both are read. The image URL is `message.photo_url` in python-zalo-bot's `Message` and
-`message.photo` in the docs' samples; both are read.
+`message.photo` in the docs' samples; OpenClaw's Zalo Bot extension also reads an
+`attachments` list (`[{"type": "image", "payload": {"url"}}]`, or the url at the top of an
+item), so all three places are read.
 
 There are no inline buttons on this platform: the sender shows them as a numbered list and
 remembers it (storage.settings, one row per chat), and a member typing just "1" presses the
@@ -79,9 +81,18 @@ def event_id(update: dict[str, Any]) -> str:
 
 
 def photo_url(message: dict[str, Any]) -> str | None:
-    """The picture's URL, from `photo_url` (python-zalo-bot) or `photo` (docs' samples)."""
-    for field in ("photo_url", "photo"):
-        value = message.get(field)
+    """The picture's URL: `photo_url` (python-zalo-bot), `photo` (docs' samples) or the first
+    image of `attachments` (OpenClaw's Zalo Bot extension)."""
+    candidates: list[Any] = [message.get("photo_url"), message.get("photo")]
+    attachments = message.get("attachments")
+    if isinstance(attachments, list):
+        for item in attachments[:10]:
+            if not isinstance(item, dict) or item.get("type", "image") not in ("image", "photo"):
+                continue
+            payload = item.get("payload")
+            candidates += [payload.get("url") if isinstance(payload, dict) else None,
+                           item.get("url")]
+    for value in candidates:
         if isinstance(value, dict):
             value = value.get("url")
         if isinstance(value, str) and value.startswith(("https://", "http://")):
