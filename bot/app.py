@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask, jsonify, redirect, url_for
 
 from bot import __version__, admin
 from bot.channels import facebook, telegram, webchat, zalo, zalo_bot
+from bot.channels.graph_versions import version_warning
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup
 from storage import migrate
@@ -35,6 +36,10 @@ def create_app(
     app.extensions["duan8.config"] = config
     app.extensions["duan8.db"] = database
     app.extensions["duan8.dispatcher"] = Dispatcher(config, database, wakeup)
+    if config.channel_enabled("facebook"):
+        warning = version_warning(config.fb_graph_version, datetime.now(UTC).date())
+        if warning:
+            log.warning("%s", warning)
     webchat.init_app(app)
     telegram.init_app(app)
     zalo_bot.init_app(app)
@@ -61,6 +66,10 @@ def create_app(
             return jsonify(body), 503
         if body["migration"] != body["migration_head"]:
             body["status"] = "degraded"
+        if config.channel_enabled("facebook"):
+            warning = version_warning(config.fb_graph_version, datetime.now(UTC).date())
+            if warning:
+                body["warnings"] = [warning]
         return jsonify(body), 200
 
     return app

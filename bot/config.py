@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from bot.channels.graph_versions import DEFAULT_GRAPH_VERSION, is_version
 from bot.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from bot.ratelimit import RATE_LIMIT_ENV, TELEGRAM, Limits, parse_limits
 from storage.retention import RetentionPolicy
@@ -49,6 +50,7 @@ class Config:
     fb_app_secret: str | None = None
     fb_verify_token: str | None = None
     fb_graph_url: str = "https://graph.facebook.com"
+    fb_graph_version: str = DEFAULT_GRAPH_VERSION
     zalo_app_id: str | None = None
     zalo_app_secret: str | None = None
     zalo_oa_secret_key: str | None = None
@@ -226,6 +228,11 @@ def load_config(
     if retention.warn_days >= retention.draft_days:
         raise ConfigError("RETENTION_WARN_DAYS must be fewer than RETENTION_DRAFT_DAYS")
 
+    graph_version = (env.get("FB_GRAPH_VERSION") or DEFAULT_GRAPH_VERSION).strip()
+    if not is_version(graph_version):
+        raise ConfigError(f"FB_GRAPH_VERSION must look like {DEFAULT_GRAPH_VERSION}, got "
+                          f"{graph_version!r}")
+
     rate_limits = {channel: env[name].strip() for channel, name in RATE_LIMIT_ENV.items()
                    if env.get(name, "").strip()}
     for channel, text in rate_limits.items():
@@ -251,6 +258,7 @@ def load_config(
         fb_app_secret=env.get("FB_APP_SECRET") or None,
         fb_verify_token=env.get("FB_VERIFY_TOKEN") or None,
         fb_graph_url=_url(env, "FB_GRAPH_URL", "https://graph.facebook.com"),
+        fb_graph_version=graph_version,
         zalo_app_id=env.get("ZALO_APP_ID") or None,
         zalo_app_secret=env.get("ZALO_APP_SECRET") or None,
         zalo_oa_secret_key=env.get("ZALO_OA_SECRET_KEY") or None,

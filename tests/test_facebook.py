@@ -644,3 +644,33 @@ def test_a_blank_message_is_never_sent(text):
     assert render_messages({"text": text}) == []
     assert render_messages({"text": text, "buttons": [{"label": "Có", "payload": "x"}]}
                            )[0]["text"] == "…"
+
+
+def test_the_graph_version_is_one_setting_and_its_retirement_is_announced(tmp_path):
+    from datetime import date
+
+    from bot.app import create_app
+    from bot.channels.graph_versions import AVAILABLE_UNTIL, DEFAULT_GRAPH_VERSION, version_warning
+    from bot.config import ConfigError, load_config
+
+    # The default is a version Meta still serves for well over the warning period.
+    default_end = AVAILABLE_UNTIL[DEFAULT_GRAPH_VERSION]
+    assert default_end is None or default_end > date(2027, 12, 1)
+    assert version_warning("v21.0", date(2026, 11, 30)) is not None  # ends 21/01/2027
+    assert "21/01/2027" in (version_warning("v21.0", date(2026, 11, 30)) or "")
+    assert version_warning("v21.0", date(2026, 10, 1)) is None
+    assert "retired" in (version_warning("v20.0", date(2026, 11, 30)) or "")
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'a.db'}", "DUAN8_ENV_FILE": str(tmp_path / "x"),
+           "FB_PAGE_ACCESS_TOKEN": "t", "FB_APP_SECRET": "s", "FB_VERIFY_TOKEN": "v"}
+    with pytest.raises(ConfigError, match="FB_GRAPH_VERSION"):
+        load_config({**env, "FB_GRAPH_VERSION": "21"}, instance_path=tmp_path)
+    old = load_config({**env, "FB_GRAPH_VERSION": "v20.0"}, instance_path=tmp_path)
+    health = create_app(old).test_client().get("/healthz").get_json()
+    assert any("FB_GRAPH_VERSION v20.0" in w for w in health.get("warnings", []))
+
+
+def test_calls_use_the_configured_graph_version(fb):
+    fb.post(fb.text("7301928374650599", "xin chao"))
+    fb.send_all()
+    (call,) = fb.graph.calls_to("/me/messages")
+    assert call.path.startswith(f"/{fb.config.fb_graph_version}/")

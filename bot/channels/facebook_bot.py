@@ -27,7 +27,6 @@ from storage.outbox import OutboundMessage
 
 log = logging.getLogger(__name__)
 
-GRAPH_VERSION = "v21.0"  # one place to move the whole channel to a newer Graph API version
 # Meta: 300 Send API calls/s per Page for text (PLATFORMS.md); headroom absorbs network jitter.
 LIMITS = Limits(per_second=250.0)
 TEXT_LIMIT = 2000  # Send API: text is at most 2,000 characters
@@ -242,8 +241,9 @@ class FacebookSender:
     async def _post(self, body: dict[str, Any]) -> SendResult:
         """One Send API call."""
         try:
-            response = await self.client.post(f"/{GRAPH_VERSION}/me/messages", json=body,
-                                              params={"access_token": self.token})
+            response = await self.client.post(
+                f"/{self.config.fb_graph_version}/me/messages", json=body,
+                params={"access_token": self.token})
         except httpx.TimeoutException as exc:
             return SendResult(ok=False, error=f"network: timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
@@ -309,8 +309,9 @@ async def setup_profile(config: Config) -> dict[str, Any]:
     }
     async with make_client(config, pool=2) as client:
         try:
-            response = await client.post(f"/{GRAPH_VERSION}/me/messenger_profile", json=body,
-                                         params={"access_token": config.fb_page_access_token})
+            response = await client.post(
+                f"/{config.fb_graph_version}/me/messenger_profile", json=body,
+                params={"access_token": config.fb_page_access_token})
         except httpx.TransportError as exc:
             raise GraphError(f"cannot reach {config.fb_graph_url}: {exc}") from None
     data = _json(response)
