@@ -58,6 +58,13 @@ class Config:
     zalo_oa_refresh_token: str | None = None
     zalo_api_url: str = "https://openapi.zalo.me"
     zalo_oauth_url: str = "https://oauth.zaloapp.com"
+    # Zalo OA's reply policy (bot/channels/zalo_quota.py): the free window after a member's
+    # last message, a free-message count in it (None: no count), and whether to use the
+    # billed days Zalo delivers after the free window.
+    zalo_cs_window_hours: float = 48.0
+    zalo_cs_quota: int | None = None
+    zalo_billed_days: int = 7
+    zalo_use_billed: bool = False
     zalo_bot_token: str | None = None
     zalo_bot_webhook_secret: str | None = None
     zalo_bot_api_url: str = "https://bot-api.zaloplatforms.com"
@@ -228,6 +235,26 @@ def load_config(
     if retention.warn_days >= retention.draft_days:
         raise ConfigError("RETENTION_WARN_DAYS must be fewer than RETENTION_DRAFT_DAYS")
 
+    window_text = (env.get("ZALO_CS_WINDOW_HOURS") or "48").strip()
+    try:
+        window_hours = float(window_text)
+    except ValueError:
+        window_hours = -1.0
+    if not 0 < window_hours <= 24 * 30:
+        raise ConfigError(f"ZALO_CS_WINDOW_HOURS must be a number of hours from 1 to 720, got "
+                          f"{window_text!r}")
+    quota_text = (env.get("ZALO_CS_QUOTA") or "0").strip()
+    if not quota_text.isdigit() or int(quota_text) > 1000:
+        raise ConfigError(f"ZALO_CS_QUOTA must be a whole number from 0 (no count) to 1000, got "
+                          f"{quota_text!r}")
+    billed_text = (env.get("ZALO_BILLED_DAYS") or "7").strip()
+    if not billed_text.isdigit() or int(billed_text) > 30:
+        raise ConfigError(f"ZALO_BILLED_DAYS must be a whole number of days from 0 to 30, got "
+                          f"{billed_text!r}")
+    use_billed_text = (env.get("ZALO_USE_BILLED") or "off").strip().lower()
+    if use_billed_text not in {"on", "off", "true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(f"ZALO_USE_BILLED must be on or off, got {use_billed_text!r}")
+
     graph_version = (env.get("FB_GRAPH_VERSION") or DEFAULT_GRAPH_VERSION).strip()
     if not is_version(graph_version):
         raise ConfigError(f"FB_GRAPH_VERSION must look like {DEFAULT_GRAPH_VERSION}, got "
@@ -266,6 +293,10 @@ def load_config(
         zalo_oa_refresh_token=env.get("ZALO_OA_REFRESH_TOKEN") or None,
         zalo_api_url=_url(env, "ZALO_API_URL", "https://openapi.zalo.me"),
         zalo_oauth_url=_url(env, "ZALO_OAUTH_URL", "https://oauth.zaloapp.com"),
+        zalo_cs_window_hours=window_hours,
+        zalo_cs_quota=int(quota_text) or None,
+        zalo_billed_days=int(billed_text),
+        zalo_use_billed=use_billed_text in {"on", "true", "1", "yes"},
         zalo_bot_token=env.get("ZALO_BOT_TOKEN") or None,
         zalo_bot_webhook_secret=env.get("ZALO_BOT_WEBHOOK_SECRET") or None,
         zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com"),

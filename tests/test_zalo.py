@@ -28,7 +28,7 @@ from zalo_helpers import USER, Harness, payload, running, vi
 
 from bot.app import create_app, db_of
 from bot.channels import zalo
-from bot.channels.zalo_api import TokenKeeper, ZaloApi, ZaloSender, cs_window, start
+from bot.channels.zalo_api import TokenKeeper, ZaloApi, ZaloSender, start
 from bot.channels.zalo_tokens import (
     EXPIRES_KEY,
     ZaloTokenError,
@@ -448,13 +448,31 @@ def test_the_window_rule_holds_back_what_zalo_would_refuse(zh):
 
 
 def test_the_window_is_configuration(zh):
-    assert cs_window({}) == timedelta(hours=48)
-    assert cs_window({"ZALO_CS_WINDOW_HOURS": "168"}) == timedelta(days=7)
-    assert cs_window({"ZALO_CS_WINDOW_HOURS": "soon"}) == timedelta(hours=48)
+    from bot.config import ConfigError, load_config
+
+    base = {"DATABASE_URL": zh.config.database_url, "DUAN8_ENV_FILE": "/nonexistent.env"}
+    assert load_config(base).zalo_cs_window_hours == 48
+    assert load_config({**base, "ZALO_CS_WINDOW_HOURS": "168"}).zalo_cs_window_hours == 168
+    with pytest.raises(ConfigError, match="ZALO_CS_WINDOW_HOURS"):
+        load_config({**base, "ZALO_CS_WINDOW_HOURS": "soon"})
     row = _queue_bulk(zh, "7654321098765432303", timedelta(hours=100))
-    zh.send_all(window=cs_window({"ZALO_CS_WINDOW_HOURS": "168"}))
+    zh.send_all(window=timedelta(hours=168))
     with zh.db.sessions() as session:
         assert session.get(Outbox, row).status == "sent"
+
+
+def test_billed_days_are_used_only_when_the_operator_says_so(zh):
+    from bot.channels.zalo_quota import ZaloPolicy
+
+    held = _queue_bulk(zh, "7654321098765432304", timedelta(hours=60))
+    zh.send_all()
+    billed = _queue_bulk(zh, "7654321098765432305", timedelta(hours=60))
+    too_late = _queue_bulk(zh, "7654321098765432306", timedelta(days=8))
+    zh.send_all(policy=ZaloPolicy(use_billed=True))
+    with zh.db.sessions() as session:
+        assert session.get(Outbox, held).status == "outside_window"
+        assert session.get(Outbox, billed).status == "sent"
+        assert session.get(Outbox, too_late).status == "outside_window"
 
 
 def test_server_errors_are_retried(zh):

@@ -19,7 +19,6 @@ from PIL import Image
 from sqlalchemy import func, select
 from zalo_helpers import USER, Harness, running
 
-from bot.channels.zalo_quota import cs_quota
 from storage import outbox, settings
 from storage.media import store_photo
 from storage.models import Identity, Media, Outbox, utcnow
@@ -202,16 +201,18 @@ def test_a_photo_over_zalos_limit_or_missing_fails_with_a_reason_and_no_call(zh)
 
 
 def test_the_ninth_message_after_one_inbound_waits_for_the_next(zh):
-    zh.say("xin chao")  # one member message, answered once: 1 of 8 used
+    # The older rule (ZALO_CS_QUOTA=8): one member message, answered once: 1 of 8 used.
+    zh.say("xin chao", deliver=False)
+    zh.send_all(quota=8)
     with zh.db.sessions() as session:
         identity = session.scalar(select(Identity.id).where(Identity.external_id == USER))
     rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(2, 10)]
-    zh.send_all(unpaced=True)  # all eight in one batch: unrecorded sends count too
+    zh.send_all(unpaced=True, quota=8)  # all eight in one batch: unrecorded sends count too
     statuses = [_row(zh, r).status for r in rows]
     assert statuses == ["sent"] * 7 + ["outside_window"]
     assert len(zh.fake.sent(USER)) == 8
     zh.say("xin chao", deliver=False)  # the member writes again: a fresh quota
-    zh.send_all(unpaced=True)
+    zh.send_all(unpaced=True, quota=8)
     assert zh.fake.sent_texts(USER)[-1] == "tin 9"  # held back, then caught up
     with zh.db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Outbox).where(
@@ -241,19 +242,39 @@ def test_messages_sent_before_the_last_inbound_do_not_count(zh):
     assert _row(zh, row).status == "sent"
 
 
-def test_the_quota_is_configuration(zh, monkeypatch):
-    assert cs_quota({}) == 8
-    assert cs_quota({"ZALO_CS_QUOTA": "3"}) == 3
-    assert cs_quota({"ZALO_CS_QUOTA": "0"}) is None  # no count at all
-    assert cs_quota({"ZALO_CS_QUOTA": "lots"}) == 8
-    assert cs_quota({"ZALO_CS_QUOTA": "-1"}) == 8
-    monkeypatch.setenv("ZALO_CS_QUOTA", "2")
-    assert zh.sender().quota.limit == 2
+def test_the_quota_is_configuration(zh):
+    from bot.config import ConfigError, load_config
+
+    base = {"DATABASE_URL": zh.config.database_url, "DUAN8_ENV_FILE": "/nonexistent.env"}
+    assert load_config(base).zalo_cs_quota is None  # Zalo's newest rule: no count in 48 h
+    assert load_config({**base, "ZALO_CS_QUOTA": "8"}).zalo_cs_quota == 8
+    for bad in ("lots", "-1"):
+        with pytest.raises(ConfigError, match="ZALO_CS_QUOTA"):
+            load_config({**base, "ZALO_CS_QUOTA": bad})
+    assert zh.sender(quota=2).quota.limit == 2
     identity = _member(zh, USER)
     rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(3)]
-    zh.send_all(unpaced=True)
+    zh.send_all(unpaced=True, quota=2)
     assert [_row(zh, r).status for r in rows] == ["sent", "sent", "outside_window"]
-    monkeypatch.setenv("ZALO_CS_QUOTA", "0")
-    more = [_queue(zh, identity, {"text": f"thêm {n}"}) for n in range(10)]
-    zh.send_all(unpaced=True)
-    assert {_row(zh, r).status for r in more} == {"sent"}
+
+
+def test_zalos_own_quota_report_holds_the_next_message(zh):
+    """Zalo returns what is left with each send; when it says none, the next message waits."""
+    import asyncio
+
+    zh.fake.quota_remaining[USER] = 1
+    zh.say("xin chao", deliver=False)
+    with zh.db.sessions() as session:
+        found = session.scalars(select(Identity).where(Identity.external_id == USER)).one()
+        identity, last = found.id, found.last_inbound_at
+    sender = zh.sender()
+
+    def message(text: str) -> outbox.OutboundMessage:
+        return outbox.OutboundMessage(id=0, identity_id=identity, channel="zalo",
+                                      external_id=USER, payload={"text": text}, attempts=0,
+                                      last_inbound_at=last)
+
+    assert sender.may_send(message("một"), utcnow())
+    assert asyncio.run(sender.send(message("một"))).ok
+    assert sender.reported[USER] == (last, 0)
+    assert not sender.may_send(message("hai"), utcnow())

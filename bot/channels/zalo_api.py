@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ from bot.channels.zalo_media import (
     photo_message,
     text_message,
 )
-from bot.channels.zalo_quota import ReplyQuota, cs_quota, cs_window
+from bot.channels.zalo_quota import ReplyQuota, ZaloPolicy
 from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -89,6 +90,7 @@ class ZaloApi:
     def __init__(self, config: Config, *, client: httpx.AsyncClient | None = None,
                  timeout: float = 15.0) -> None:
         self.root = config.zalo_api_url
+        self.remaining: dict[str, int] = {}  # user id -> Zalo's last reported free messages
         self.client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
@@ -101,6 +103,9 @@ class ZaloApi:
             message = {**message, "quote_message_id": quote}
         data = await self._post("/v3.0/oa/message/cs", access_token,
                                 json={"recipient": {"user_id": user_id}, "message": message})
+        remain = reported_remaining(data)
+        if remain is not None:
+            self.remaining[user_id] = remain
         return str(data["message_id"]) if data.get("message_id") is not None else None
 
     async def upload_image(self, access_token: str, data: bytes, name: str,
@@ -141,6 +146,23 @@ class ZaloApi:
         await self.client.aclose()
 
 
+def reported_remaining(data: dict[str, Any]) -> int | None:
+    """`remain` of the `quota` object Zalo adds to a send's answer (Official Account API,
+    "Gửi tin tư vấn": `{"quota": {"quota_type", "remain", "total", "expired_date"}}`); numbers
+    may come as strings. None when the answer carries none."""
+    quota = data.get("quota")
+    if not isinstance(quota, dict):
+        return None
+    remain = quota.get("remain")
+    if isinstance(remain, bool):
+        return None
+    if isinstance(remain, int):
+        return remain
+    if isinstance(remain, str) and remain.strip().lstrip("-").isdigit():
+        return int(remain)
+    return None
+
+
 def failure(err: ZaloApiError) -> SendResult:
     """A Zalo error in the sender's terms: retry, slow down, or give up with a reason."""
     text = f"Zalo {err.code if err.code is not None else 'network'}: {err.description}"
@@ -169,16 +191,28 @@ class ZaloSender:
     limits = ZALO_OA
 
     def __init__(self, api: ZaloApi, tokens: ZaloTokens, db: Database, *,
-                 max_photo_bytes: int = 5 * 1024 * 1024, window: timedelta | None = None,
-                 quota: int | None = None, media_dir: Path | None = None) -> None:
+                 max_photo_bytes: int = 5 * 1024 * 1024, policy: ZaloPolicy | None = None,
+                 window: timedelta | None = None, quota: int | None = None,
+                 media_dir: Path | None = None) -> None:
         self.api = api
         self.tokens = tokens
         self.db = db
         self.max_photo_bytes = max_photo_bytes
-        self.window = window if window is not None else cs_window()
-        # None: from the environment, like the window; 0: no count.
-        self.quota = ReplyQuota(db, cs_quota() if quota is None else quota or None)
+        policy = policy or ZaloPolicy()
+        if window is not None:  # a test's or an operator's override of the free window
+            policy = replace(policy, free_window=window)
+        if quota is not None:  # 0: no count
+            policy = replace(policy, free_quota=quota or None)
+        self.policy = policy
+        self.quota = ReplyQuota(db, policy.free_quota)
         self.attachments = Attachments(db, media_dir)
+        # Zalo's own word on a member's remaining free messages, from `quota` in a send's
+        # answer: user id -> (the member's last message it counts from, remaining).
+        self.reported: dict[str, tuple[datetime | None, int]] = {}
+
+    @property
+    def window(self) -> timedelta:
+        return self.policy.free_window
 
     def is_group(self, external_id: str) -> bool:
         """Never: an OA talks to one person at a time."""
@@ -193,9 +227,18 @@ class ZaloSender:
         if message.payload.get("kind") == "ack":
             return True
         last = message.last_inbound_at
-        if last is None or now - last >= self.window:
+        if last is None:
             return False
-        return self.quota.allows(message, now)
+        age = now - last
+        if age >= self.policy.billed_until():
+            return False
+        if age >= self.policy.free_window:
+            return True  # billed: the operator chose to pay for these (ZALO_USE_BILLED)
+        reported = self.reported.get(message.external_id)
+        if reported is not None and reported[0] == last and reported[1] <= 0:
+            # Zalo said no free message is left since this member last wrote.
+            return self.policy.use_billed
+        return self.quota.allows(message, now) or self.policy.use_billed
 
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one outbox row as consultation texts and photos, uploads first."""
@@ -219,6 +262,9 @@ class ZaloSender:
                 token, sent_id, quote = await self._send_part(token, message.external_id, part,
                                                               photos, quote)
                 sent += 1
+                remain = self.api.remaining.pop(message.external_id, None)
+                if remain is not None:
+                    self.reported[message.external_id] = (message.last_inbound_at, remain)
         except ZaloTokenError as exc:
             return SendResult(ok=False, error=f"Zalo token: {exc}")
         except PhotoRefused as exc:
@@ -357,8 +403,10 @@ async def start(config: Config, db: Database, dispatcher: Dispatcher) -> Channel
     await asyncio.to_thread(tokens.load)
     api = ZaloApi(config)
     sender = ZaloSender(api, tokens, db, max_photo_bytes=config.max_photo_bytes,
-                        media_dir=config.media_path)
-    log.info("Zalo OA channel ready; consultation window %s, %s free messages per member "
-             "message", sender.window, sender.quota.limit or "unlimited")
+                        policy=ZaloPolicy.of(config), media_dir=config.media_path)
+    log.info("Zalo OA channel ready; free replies for %s after a member's message (%s), "
+             "billed messages %s", sender.policy.free_window,
+             f"at most {sender.policy.free_quota}" if sender.policy.free_quota else "no count",
+             f"up to {sender.policy.billed_until()}" if sender.policy.use_billed else "not used")
     return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media},
                         poller=TokenKeeper(tokens), closers=[api.aclose])

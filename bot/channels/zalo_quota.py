@@ -1,13 +1,17 @@
-"""Zalo OA's reply window and free-reply quota, both configuration because sources disagree.
+"""Zalo OA's reply policy: which messages Zalo delivers free, billed, or not at all.
 
-Zalo's help centre ("Các loại tin của Zalo Official Account", cited in PLATFORMS.md) gives a reply
-(tin phản hồi) as free for 8 messages within 48 h of the member's last message, the count starting
-again at each new member message; so do integrators' help pages (Harasocial,
-https://support.harasocial.com/support/solutions/articles/42000095670: "tối đa 8 tin nhắn trong
-48 tiếng, mỗi hội thoại ... Đến khi khách hàng trả lời lại tin nhắn, hệ thống sẽ tải lại 8 tin";
-CloudPro, https://docs.cloudpro.vn/faqs: "8 tin nhắn miễn phí - gửi trong vòng 48 giờ"). Other
-third parties speak of 7 days, or of no count for followers within 24 h. Hence
-ZALO_CS_WINDOW_HOURS (default 48) and ZALO_CS_QUOTA (default 8; 0 turns the count off).
+Sources disagree, so every figure is a setting (bot/config.py), with defaults from the newest:
+- Zalo's help centre ("Các loại tin của Zalo Official Account") and integrators' pages
+  (Harasocial, CloudPro) still say 8 free replies within 48 h of the member's last message.
+- Zalo's newer Official Account documentation ("Chính sách tin tư vấn", effective 01/01/2026,
+  as integrators quote it) makes replies within 48 h free with no count, and after 48 h billed
+  rather than blocked, up to 7 days after the member's last message; later, Zalo refuses
+  (-230, -232).
+Hence ZALO_CS_WINDOW_HOURS (48), ZALO_CS_QUOTA (0: no count; 8 for the older rule),
+ZALO_BILLED_DAYS (7) and ZALO_USE_BILLED (off: the province decides to pay). A message outside
+what the policy allows is left to the shared sender's window rule (another channel, or held
+until the member writes). Zalo also returns a `quota` object with a send's answer; a reported
+`remain` of 0 holds the member's next messages until they write again (zalo_api.py).
 
 The count is of Zalo messages, not outbox rows: a row may be a split text or text and photos
 (zalo_media.message_count), an acknowledgement is none. Rows recorded as sent come from the
@@ -19,54 +23,38 @@ kept in memory, so two broadcasts to one member in one batch are both counted.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.channels.zalo import CHANNEL
 from bot.channels.zalo_media import message_count
+from bot.config import Config
 from storage import outbox
 from storage.db import Database
 from storage.outbox import OutboundMessage
 
 log = logging.getLogger(__name__)
 
-WINDOW_ENV = "ZALO_CS_WINDOW_HOURS"
-DEFAULT_WINDOW_HOURS = 48.0
-QUOTA_ENV = "ZALO_CS_QUOTA"
-DEFAULT_QUOTA = 8
-MAX_QUOTA = 1000
-# Long enough for any batch to be recorded (the sender's lease is a minute); short enough that
-# memory stays small on a worker that runs for months.
 UNRECORDED_TTL = timedelta(minutes=10)
 
 
-def cs_window(environ: Mapping[str, str] | None = None) -> timedelta:
-    """The consultation window, from ZALO_CS_WINDOW_HOURS or 48 hours."""
-    raw = (os.environ if environ is None else environ).get(WINDOW_ENV, "").strip()
-    if not raw:
-        return timedelta(hours=DEFAULT_WINDOW_HOURS)
-    try:
-        hours = float(raw)
-    except ValueError:
-        hours = -1.0
-    if not 0 < hours <= 24 * 30:
-        log.warning("%s=%r is not a number of hours between 0 and 720; using %g",
-                    WINDOW_ENV, raw, DEFAULT_WINDOW_HOURS)
-        hours = DEFAULT_WINDOW_HOURS
-    return timedelta(hours=hours)
+@dataclass(frozen=True)
+class ZaloPolicy:
+    """What Zalo is asked to deliver, by the time since the member's last message."""
 
+    free_window: timedelta = timedelta(hours=48)
+    free_quota: int | None = None
+    billed_window: timedelta = timedelta(days=7)
+    use_billed: bool = False
 
-def cs_quota(environ: Mapping[str, str] | None = None) -> int | None:
-    """Free messages per member message, from ZALO_CS_QUOTA or 8; None when 0 turns it off."""
-    raw = (os.environ if environ is None else environ).get(QUOTA_ENV, "").strip()
-    if not raw:
-        return DEFAULT_QUOTA
-    if raw.isdigit() and int(raw) <= MAX_QUOTA:
-        return int(raw) or None
-    log.warning("%s=%r is not a whole number from 0 (no limit) to %d; using %d",
-                QUOTA_ENV, raw, MAX_QUOTA, DEFAULT_QUOTA)
-    return DEFAULT_QUOTA
+    @classmethod
+    def of(cls, config: Config) -> ZaloPolicy:
+        return cls(timedelta(hours=config.zalo_cs_window_hours), config.zalo_cs_quota,
+                   timedelta(days=config.zalo_billed_days), config.zalo_use_billed)
+
+    def billed_until(self) -> timedelta:
+        """How long after the member's last message a message may still go (billed)."""
+        return max(self.billed_window, self.free_window) if self.use_billed else self.free_window
 
 
 class ReplyQuota:

@@ -180,6 +180,7 @@ class FakeZalo:
         self.attachments: dict[str, str] = {}  # attachment id -> SHA-256 of the uploaded bytes
         self.spent_refresh_tokens: set[str] = set()
         self.replaced_access_tokens: set[str] = set()
+        self.quota_remaining: dict[str, int] = {}  # user id -> free messages Zalo reports
         self.access_token = ""
         self.refresh_token = ""
         self._connections: set[socket.socket] = set()
@@ -377,6 +378,17 @@ class FakeZalo:
             raise _Drop
         return answer
 
+    def _quota_after_send(self, user_id: str) -> JSONDict:
+        """The `quota` object Zalo adds to a send's answer ("Gửi tin tư vấn": quota_type,
+        remain, total, expired_date, numbers as strings), for users a test gave a quota."""
+        with self._lock:
+            if user_id not in self.quota_remaining:
+                return {}
+            left = max(0, self.quota_remaining[user_id] - 1)
+            self.quota_remaining[user_id] = left
+        return {"quota": {"quota_type": "reply", "remain": str(left), "total": "8",
+                          "expired_date": ""}}
+
     def _token_refused(self, call: Call) -> JSONDict | None:
         """Zalo's answer to a call whose access token is not the current one, else None."""
         token = call.headers.get("access_token")
@@ -420,7 +432,8 @@ class FakeZalo:
         if len(str(message.get("text") or "")) > TEXT_LIMIT:
             return {"error": -201, "message": "message text is too long"}
         return {"error": 0, "message": "Success",
-                "data": {"message_id": secrets.token_hex(16), "user_id": recipient["user_id"]}}
+                "data": {"message_id": secrets.token_hex(16), "user_id": recipient["user_id"],
+                         **self._quota_after_send(recipient["user_id"])}}
 
     def _upload(self, call: Call) -> JSONDict:
         """An image upload: a current token, one JPEG or PNG file of at most 1 MB."""
