@@ -38,6 +38,7 @@ class Ctx:
     today: date
     settings: Settings = field(default_factory=Settings)
     replies: list[Reply] = field(default_factory=list)
+    origin: str | None = None  # the sender's network address, where the channel knows it
     _plan: PlanView | None = None
 
     @property

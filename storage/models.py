@@ -375,3 +375,4 @@ class AuditLog(Base):
     object_type: Mapped[str] = mapped_column(String(32), default="")
     object_id: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+from storage import models_security  # noqa: E402,F401
