@@ -86,6 +86,13 @@ class MediaError(Exception):
     """An attachment that may not or cannot be downloaded."""
 
 
+def bearer(token: str) -> dict[str, str]:
+    """The Page token as a header: Graph takes OAuth 2.0 bearer tokens (the same host's
+    WhatsApp Cloud API reference sends every call so), and a header stays out of URLs that
+    proxies and access logs keep."""
+    return {"Authorization": f"Bearer {token}"}
+
+
 def make_client(config: Config, *, pool: int = 64) -> httpx.AsyncClient:
     """One connection pool to FB_GRAPH_URL, so tests and proxies can stand in for Graph."""
     _redact_httpx_logs()
@@ -225,7 +232,7 @@ class FacebookSender:
         """One Send API call."""
         try:
             response = await self.client.post(f"/{GRAPH_VERSION}/me/messages", json=body,
-                                              params={"access_token": self.token})
+                                              headers=bearer(self.token))
         except httpx.TimeoutException as exc:
             return SendResult(ok=False, error=f"network: timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
@@ -292,7 +299,7 @@ async def setup_profile(config: Config) -> dict[str, Any]:
     async with make_client(config, pool=2) as client:
         try:
             response = await client.post(f"/{GRAPH_VERSION}/me/messenger_profile", json=body,
-                                         params={"access_token": config.fb_page_access_token})
+                                         headers=bearer(config.fb_page_access_token))
         except httpx.TransportError as exc:
             raise GraphError(f"cannot reach {config.fb_graph_url}: {exc}") from None
     data = _json(response)

@@ -1,0 +1,166 @@
+"""The web tier's own doors: body size and time per route, security headers, the session
+cookie, the client's address, and the web chat's rate limits kept in the database.
+
+Every request body is bounded before Flask sees it: a declared length over the route's limit is
+refused at once (413), and a body that arrives too slowly is cut off (408), so a client sending
+one byte at a time holds a worker thread for seconds, not minutes. A reverse proxy that buffers
+bodies (README, "Deploying behind a reverse proxy") takes even that off the workers.
+"""
+
+from __future__ import annotations
+
+import io
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Iterable
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, Request, request
+from flask.sessions import SecureCookieSessionInterface
+from flask_talisman import Talisman
+from werkzeug.exceptions import RequestEntityTooLarge, RequestTimeout
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from storage import throttle
+
+log = logging.getLogger(__name__)
+
+KB, MB = 1024, 1024 * 1024
+WEBHOOK_BODY = 1 * MB  # platform events are a few kB; batches stay far below this
+JSON_BODY = 64 * KB  # a web chat message: 5,000 characters, escaped, with its envelope
+DEFAULT_BODY = 64 * KB
+BODY_SECONDS = 10.0  # a small body's whole arrival
+UPLOAD_SECONDS = 120.0  # photos over a weak mobile connection
+RECV_IDLE_SECONDS = 5.0  # silence between two packets of any body
+
+# Web chat: per browser session and per network address (IPv6: its /64).
+MESSAGES_PER_SESSION = throttle.Limit("webchat.msg.session", 30, timedelta(minutes=1))
+MESSAGES_PER_ADDRESS = throttle.Limit("webchat.msg.address", 120, timedelta(minutes=1))
+PHOTOS_PER_SESSION = throttle.Limit("webchat.photo.session", 10, timedelta(minutes=10))
+PHOTOS_PER_ADDRESS = throttle.Limit("webchat.photo.address", 40, timedelta(minutes=10))
+
+CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data: blob:",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+
+def body_limit(path: str, upload_limit: int) -> tuple[int, float]:
+    """The largest body a route takes and the time it may take to arrive."""
+    if path.startswith("/webhooks/"):
+        return WEBHOOK_BODY, BODY_SECONDS
+    if path == "/chat/api/photos":
+        return upload_limit, UPLOAD_SECONDS
+    if path.startswith("/chat/api/"):
+        return JSON_BODY, BODY_SECONDS
+    return DEFAULT_BODY, BODY_SECONDS
+
+
+class _Deadline(io.RawIOBase):
+    """A request body stream that stops at its limit and at its deadline."""
+
+    def __init__(self, stream: Any, limit: int, seconds: float) -> None:
+        self._stream = stream
+        self._left = limit
+        self._deadline = time.monotonic() + seconds
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if time.monotonic() > self._deadline:
+            raise RequestTimeout("the request body arrived too slowly")
+        size = min(len(buffer), self._left + 1)
+        try:
+            data = self._stream.read(size) if size else b""
+        except (TimeoutError, OSError) as exc:
+            raise RequestTimeout("the request body arrived too slowly") from exc
+        if len(data) > self._left:
+            raise RequestEntityTooLarge()
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+class BodyGuard:
+    """WSGI middleware: refuse or cut off bodies before the application reads them."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], upload_limit: int) -> None:
+        self.app = app
+        self.upload_limit = upload_limit
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        limit, seconds = body_limit(environ.get("PATH_INFO", ""), self.upload_limit)
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if declared and (not declared.isdigit() or int(declared) > limit):
+            return RequestEntityTooLarge()(environ, start_response)
+        sock = environ.get("gunicorn.socket")
+        if sock is not None:
+            # A recv that waits longer than this raises instead of holding the thread.
+            sock.settimeout(RECV_IDLE_SECONDS)
+        stream = _Deadline(environ["wsgi.input"], limit, seconds)
+        if seconds == BODY_SECONDS:
+            # Small bodies are read whole here, so the view never waits on the network.
+            try:
+                body = stream.readall() if (declared or environ.get("HTTP_TRANSFER_ENCODING")
+                                            ) else b""
+            except (RequestTimeout, RequestEntityTooLarge) as exc:
+                log.info("refused a request body on %s: %s", environ.get("PATH_INFO"), exc.code)
+                environ["wsgi.input_terminated"] = True
+                return exc(environ, start_response)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        else:
+            environ["wsgi.input"] = io.BufferedReader(stream)
+        return self.app(environ, start_response)
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (the proxy says so)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(request.is_secure) or super().get_cookie_secure(app)
+
+
+def client_address(req: Request) -> str:
+    """The sender's address for limits; an IPv6 address counts as its /64 network."""
+    text = req.remote_addr or ""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+def install(app: Flask, *, proxy_hops: int, upload_limit: int, session_days: int) -> None:
+    """Put the guards around an app: proxy headers, bodies, headers and the cookie."""
+    app.config.update(
+        MAX_CONTENT_LENGTH=upload_limit,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(days=session_days),
+    )
+    app.session_interface = _SessionInterface()
+    Talisman(app, force_https=False, session_cookie_secure=False,
+             content_security_policy=CSP, content_security_policy_nonce_in=["script-src"],
+             frame_options="DENY", referrer_policy="same-origin",
+             strict_transport_security=True, permissions_policy={"browsing-topics": "()"})
+    wsgi: Any = BodyGuard(app.wsgi_app, upload_limit)
+    if proxy_hops:
+        wsgi = ProxyFix(wsgi, x_for=proxy_hops, x_proto=proxy_hops)
+    app.wsgi_app = wsgi  # type: ignore[method-assign]
