@@ -162,7 +162,8 @@ class Dispatcher:
         router.handle(ctx, inbound)
         reader_locale = identity.member.locale if identity.member else identity.locale
         messages = self._ack(incoming)
-        messages += [(render_reply(reply, reader_locale), outbox.PRIORITY_REPLY)
+        messages += [(inbound_guard.mask_echoes(render_reply(reply, reader_locale),
+                                                incoming.text), outbox.PRIORITY_REPLY)
                      for reply in merge_replies(ctx.replies)]
         queued = conversation.save_and_queue(session, identity_id, incoming.channel, ctx.state,
                                              messages, now)

@@ -131,3 +131,44 @@ def guarded(channel: str) -> Callable[[F], F]:
         return guarded_view  # type: ignore[return-value]
 
     return wrap
+
+
+def _masked(number: str) -> str:
+    """A number with all but its last two digits hidden: enough to find it, not to use it."""
+    digits = sum(ch.isdigit() for ch in number)
+    seen = 0
+    out = []
+    for ch in number:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > digits - 2 else "•")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def mask_echoes(payload: dict[str, Any], said: str) -> dict[str, Any]:
+    """A reply with every phone or ID number the member just sent hidden before it is queued.
+
+    Replies may quote what was typed ("your notes contain 0912 345 678", "I could not find …");
+    the outbox keeps what it sends, and a refused number must not be stored anywhere.
+    """
+    from handlers.parsing import find_sensitive  # the conversations' own definition
+
+    numbers = sorted({match for _kind, match in find_sensitive(said[:TEXT_LIMIT])}, key=len,
+                     reverse=True) if said else []
+    if not numbers:
+        return payload
+
+    def hide(text: str) -> str:
+        for number in numbers:
+            text = text.replace(number, _masked(number))
+        return text
+
+    result = dict(payload)
+    if isinstance(result.get("text"), str):
+        result["text"] = hide(result["text"])
+    if isinstance(result.get("buttons"), list):
+        result["buttons"] = [{**b, "label": hide(b["label"])} if isinstance(b, dict) and
+                             isinstance(b.get("label"), str) else b for b in result["buttons"]]
+    return result
