@@ -60,6 +60,20 @@ def safe_loads(raw: str | bytes, **kwargs: Any) -> Any:
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
         raise BadBody(type(exc).__name__) from None
     _check_depth(value)
+    return _cleaned(value)
+
+
+def _cleaned(value: Any) -> Any:
+    """Every string of a parsed body (keys too) safe for any database: see clean_text.
+
+    Recursion is bounded: the depth was checked first.
+    """
+    if isinstance(value, str):
+        return clean_text(value, len(value))
+    if isinstance(value, dict):
+        return {_cleaned(k): _cleaned(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cleaned(item) for item in value]
     return value
 
 
