@@ -9,9 +9,14 @@ bodies (README, "Deploying behind a reverse proxy") takes even that off the work
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import io
 import ipaddress
+import itertools
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -82,13 +87,67 @@ class _Deadline(io.RawIOBase):
         size = min(len(buffer), self._left + 1)
         try:
             data = self._stream.read(size) if size else b""
-        except (TimeoutError, OSError) as exc:
+        except Exception as exc:  # a socket timeout, or the watchdog ending the read
             raise RequestTimeout("the request body arrived too slowly") from exc
+        if len(data) < size and time.monotonic() > self._deadline:
+            raise RequestTimeout("the request body arrived too slowly")
         if len(data) > self._left:
             raise RequestEntityTooLarge()
         self._left -= len(data)
         buffer[: len(data)] = data
         return len(data)
+
+
+class _Watchdog:
+    """One thread that cuts off the reading side of sockets whose body deadline has passed.
+
+    A recv that gets a byte now and then never times out by itself, and gunicorn's body reader
+    keeps asking until it has all it wants; shutting the socket's reading side ends that read
+    at once, and the answer (408) can still be written.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Condition()
+        self._due: list[tuple[float, int, Any]] = []
+        self._live: set[int] = set()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, sock: Any, seconds: float) -> int:
+        token = next(self._ids)
+        with self._lock:
+            heapq.heappush(self._due, (time.monotonic() + seconds, token, sock))
+            self._live.add(token)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="body-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._lock.notify()
+        return token
+
+    def done(self, token: int) -> None:
+        with self._lock:
+            self._live.discard(token)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._due:
+                    self._lock.wait()
+                due, token, sock = self._due[0]
+                wait = due - time.monotonic()
+                if wait > 0:
+                    self._lock.wait(wait)
+                    continue
+                heapq.heappop(self._due)
+                expired = token in self._live
+                self._live.discard(token)
+            if expired:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RD)
+
+
+_WATCHDOG = _Watchdog()
 
 
 class BodyGuard:
@@ -104,26 +163,34 @@ class BodyGuard:
         declared = environ.get("CONTENT_LENGTH") or ""
         if declared and (not declared.isdigit() or int(declared) > limit):
             return RequestEntityTooLarge()(environ, start_response)
+        has_body = bool(declared and declared != "0") or bool(
+            environ.get("HTTP_TRANSFER_ENCODING"))
         sock = environ.get("gunicorn.socket")
-        if sock is not None:
-            # A recv that waits longer than this raises instead of holding the thread.
+        token = None
+        if sock is not None and has_body:
+            # A recv silent for this long raises instead of holding the thread, and the whole
+            # body has `seconds` however it trickles in.
             sock.settimeout(RECV_IDLE_SECONDS)
-        stream = _Deadline(environ["wsgi.input"], limit, seconds)
-        if seconds == BODY_SECONDS:
-            # Small bodies are read whole here, so the view never waits on the network.
-            try:
-                body = stream.readall() if (declared or environ.get("HTTP_TRANSFER_ENCODING")
-                                            ) else b""
-            except (RequestTimeout, RequestEntityTooLarge) as exc:
-                log.info("refused a request body on %s: %s", environ.get("PATH_INFO"), exc.code)
-                environ["wsgi.input_terminated"] = True
-                return exc(environ, start_response)
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            environ.pop("HTTP_TRANSFER_ENCODING", None)
-        else:
-            environ["wsgi.input"] = io.BufferedReader(stream)
-        return self.app(environ, start_response)
+            token = _WATCHDOG.watch(sock, seconds)
+        try:
+            stream = _Deadline(environ["wsgi.input"], limit, seconds)
+            if seconds == BODY_SECONDS:
+                # Small bodies are read whole here, so the view never waits on the network.
+                try:
+                    body = stream.readall() if has_body else b""
+                except (RequestTimeout, RequestEntityTooLarge) as exc:
+                    log.info("refused a request body on %s: %s", environ.get("PATH_INFO"),
+                             exc.code)
+                    return exc(environ, start_response)
+                environ["wsgi.input"] = io.BytesIO(body)
+                environ["CONTENT_LENGTH"] = str(len(body))
+                environ.pop("HTTP_TRANSFER_ENCODING", None)
+            else:
+                environ["wsgi.input"] = io.BufferedReader(stream)
+            return self.app(environ, start_response)
+        finally:
+            if token is not None:
+                _WATCHDOG.done(token)
 
 
 class _SessionInterface(SecureCookieSessionInterface):
