@@ -171,7 +171,8 @@ def team_members(session: Session, team_code: str) -> list[TeamMember]:
     for member_id, channel in session.execute(
             select(Identity.member_id, Identity.channel)
             .where(Identity.member_id.in_([m.id for m in members])).order_by(Identity.id)):
-        channels.setdefault(member_id, []).append(channel)
+        if member_id is not None:
+            channels.setdefault(member_id, []).append(channel)
     return [TeamMember(m.id, m.display_name, m.role,
                        (grants.get(str(m.id)) or joins.get(m.id, "")) if m.role != "member"
                        else "", tuple(channels.get(m.id, ())))

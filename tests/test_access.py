@@ -45,9 +45,15 @@ def app(config):
     db_of(application).dispose()
 
 
+def village(session) -> int:
+    found = area_id_by_code(session, TA_LU_1)
+    assert found is not None
+    return found
+
+
 def invite(app, role: str = "member", uses: int = 5) -> str:
     with db_of(app).transaction() as session:
-        team = ensure_village_team(session, area_id_by_code(session, TA_LU_1))
+        team = ensure_village_team(session, village(session))
         code, _name = create_invite(session, team.code, role=role, days=30, max_uses=uses,
                                     actor="test", now=utcnow())
     return code
@@ -73,7 +79,9 @@ def joined(app, name: str = "Pinăng Thị Hoa", role: str = "member",
 
 def link_code(user: WebChatUser) -> str:
     user.press(vi("Link another app"))
-    return CODE.search(user.last_text()).group()
+    found = CODE.search(user.last_text())
+    assert found is not None, user.last_text()
+    return found.group()
 
 
 def wrong_link_code() -> str:
@@ -237,6 +245,7 @@ def test_a_self_declared_leader_sees_no_ones_data(app):
     with db_of(app).transaction() as session:
         state = session.scalars(select(ConversationState).order_by(
             ConversationState.identity_id.desc())).first()
+        assert state is not None
         state.flow, state.step = "join", "role"
         state.draft = {**state.draft, "name": "Self Leader"}
     answer = user.text_of(user.send("to truong"))
@@ -251,6 +260,7 @@ def test_a_self_declared_leader_sees_no_ones_data(app):
             select(Member.display_name, Member.role))}
         assert roles["Self Leader"] == "member"
         self_id = session.scalar(select(Member.id).where(Member.display_name == "Self Leader"))
+        assert self_id is not None
         # The query itself refuses: even a caller that believed the role sees nobody.
         assert reports.team_activity(session, self_id, date(2020, 1, 1)) == []
 
@@ -261,7 +271,7 @@ def test_a_self_declared_leader_sees_no_ones_data(app):
 def test_no_join_without_a_leaders_invite_makes_a_leader(db, plan_db, role, invite_role):
     now = utcnow()
     with db.transaction() as session:
-        team = ensure_village_team(session, area_id_by_code(session, TA_LU_1))
+        team = ensure_village_team(session, village(session))
         code = create_invite(session, team.code, role=invite_role, days=1, max_uses=1000,
                              actor="t", now=now)[0] if invite_role else None
         ident = Identity(channel="webchat", external_id=secrets.token_hex(8), consent="given")
@@ -310,7 +320,7 @@ def test_leadership_comes_from_a_leaders_invite_or_an_officers_grant(app, config
 
 def test_a_leaders_invite_is_single_use_by_default(app, config):
     with db_of(app).transaction() as session:
-        team = ensure_village_team(session, area_id_by_code(session, TA_LU_1))
+        team = ensure_village_team(session, village(session))
         team_code = team.code
     result = CliRunner().invoke(cli, ["invite", "create", "--team", team_code, "--role",
                                       "leader"], obj=cli_env(config))

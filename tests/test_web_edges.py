@@ -104,7 +104,9 @@ def test_security_headers_and_a_nonce_for_the_page_script(app):
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["X-Frame-Options"] == "DENY"
     assert page.headers["Referrer-Policy"] == "same-origin"
-    nonce = re.search(r"'nonce-([^']+)'", csp).group(1)
+    found = re.search(r"'nonce-([^']+)'", csp)
+    assert found is not None
+    nonce = found.group(1)
     assert f'<script nonce="{nonce}">' in page.get_data(as_text=True)
     assert "Strict-Transport-Security" not in page.headers  # only over HTTPS
 
@@ -174,6 +176,7 @@ def test_two_first_joins_of_a_village_make_one_team(app):
     db = db_of(app)
     with db.sessions() as session:
         area = area_id_by_code(session, "nt.bac-ai.phuoc-dai.ta-lu-2")
+    assert area is not None
     barrier = threading.Barrier(2)
     made: list[int] = []
     errors: list[BaseException] = []
