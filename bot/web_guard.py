@@ -73,9 +73,12 @@ def body_limit(path: str, upload_limit: int) -> tuple[int, float]:
 class _Deadline(io.RawIOBase):
     """A request body stream that stops at its limit and at its deadline."""
 
-    def __init__(self, stream: Any, limit: int, seconds: float) -> None:
+    def __init__(self, stream: Any, limit: int, seconds: float, declared: int | None) -> None:
         self._stream = stream
-        self._left = limit
+        # A declared length is read exactly (a server's raw stream may not end there); a body
+        # without one (chunked) is read to its end, one byte past the limit telling it is over.
+        self._left = limit if declared is None else declared
+        self._exact = declared is not None
         self._deadline = time.monotonic() + seconds
 
     def readable(self) -> bool:
@@ -84,13 +87,17 @@ class _Deadline(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if time.monotonic() > self._deadline:
             raise RequestTimeout("the request body arrived too slowly")
-        size = min(len(buffer), self._left + 1)
+        size = min(len(buffer), self._left if self._exact else self._left + 1)
+        if size == 0:
+            return 0
         try:
             data = self._stream.read(size) if size else b""
         except Exception as exc:  # a socket timeout, or the watchdog ending the read
             raise RequestTimeout("the request body arrived too slowly") from exc
-        if len(data) < size and time.monotonic() > self._deadline:
-            raise RequestTimeout("the request body arrived too slowly")
+        if (len(data) < size and time.monotonic() > self._deadline) or (
+                self._exact and not data):
+            # Past the deadline, or the body ended (or was cut off) before its declared length.
+            raise RequestTimeout("the request body arrived too slowly or incomplete")
         if len(data) > self._left:
             raise RequestEntityTooLarge()
         self._left -= len(data)
@@ -173,7 +180,8 @@ class BodyGuard:
             sock.settimeout(RECV_IDLE_SECONDS)
             token = _WATCHDOG.watch(sock, seconds)
         try:
-            stream = _Deadline(environ["wsgi.input"], limit, seconds)
+            stream = _Deadline(environ["wsgi.input"], limit, seconds,
+                               int(declared) if declared else None)
             if seconds == BODY_SECONDS:
                 # Small bodies are read whole here, so the view never waits on the network.
                 try:
