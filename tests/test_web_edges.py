@@ -263,3 +263,22 @@ async def _capped(origin: str) -> bytes:
     async with httpx.AsyncClient() as client:
         return await download_capped(client, origin + "/images/b.jpg", 2,
                                      MediaHosts((), origin))
+
+
+def test_the_development_server_logs_no_query_string(app, caplog):
+    import logging
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True,
+                         request_handler=web_guard.PathOnlyRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="werkzeug"):
+            httpx.get(f"http://127.0.0.1:{server.server_port}/webhooks/facebook"
+                      "?hub.mode=subscribe&hub.verify_token=SECRET-TOKEN&hub.challenge=1")
+    finally:
+        server.shutdown()
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "/webhooks/facebook" in logged and "SECRET-TOKEN" not in logged
