@@ -28,11 +28,13 @@ class ConfigError(Exception):
     """A bad setting; the message names the variable and is shown as one line."""
 
 
-# Zalo's picture CDNs (zdn.vn, zadn.vn) and its own domains; overridable by
-# ZALO_MEDIA_HOSTS / ZALO_BOT_MEDIA_HOSTS (comma-separated host suffixes).
+# Zalo's picture CDNs (zdn.vn, zadn.vn) and its own domains, Meta's attachment CDNs; overridable
+# by ZALO_MEDIA_HOSTS / ZALO_BOT_MEDIA_HOSTS / FB_MEDIA_HOSTS (comma-separated host suffixes).
 MEDIA_HOSTS = {"zalo": ("zdn.vn", "zadn.vn", "zalo.me", "zaloapp.com"),
-               "zalo_bot": ("zdn.vn", "zadn.vn", "zalo.me", "zaloapp.com", "zaloplatforms.com")}
-MEDIA_HOSTS_ENV = {"zalo": "ZALO_MEDIA_HOSTS", "zalo_bot": "ZALO_BOT_MEDIA_HOSTS"}
+               "zalo_bot": ("zdn.vn", "zadn.vn", "zalo.me", "zaloapp.com", "zaloplatforms.com"),
+               "facebook": ("fbcdn.net", "fbsbx.com", "facebook.com")}
+MEDIA_HOSTS_ENV = {"zalo": "ZALO_MEDIA_HOSTS", "zalo_bot": "ZALO_BOT_MEDIA_HOSTS",
+                   "facebook": "FB_MEDIA_HOSTS"}
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

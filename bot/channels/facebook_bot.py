@@ -8,6 +8,7 @@ errors https://developers.facebook.com/docs/messenger-platform/error-codes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime, timedelta
@@ -16,7 +17,13 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from bot.channels.base import ChannelStart, SendResult, split_text
+from bot.channels.base import (
+    DOWNLOAD_SECONDS,
+    ChannelStart,
+    MediaHosts,
+    SendResult,
+    split_text,
+)
 from bot.channels.facebook import CHANNEL, GET_STARTED
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -47,7 +54,6 @@ OUTSIDE_WINDOW = (10, 2018278)  # "This message is sent outside of allowed windo
 UNREACHABLE_CODES = frozenset({551})
 UNREACHABLE_SUBCODES = frozenset({1545041, 2018108, 2018109, 2018001})
 TOKEN_CODE = 190  # the access token is invalid or expired
-MEDIA_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com")  # where attachment URLs point
 MAX_REDIRECTS = 3
 
 # The persistent menu: our own menu commands, labelled as in the conversation's menu.
@@ -248,16 +254,16 @@ class FacebookSender:
         return await self._download(url)
 
     def _allowed(self, url: str) -> bool:
-        """Only Meta's CDN (or the configured Graph root) is fetched: no request forgery."""
-        parts = urlsplit(url)
-        graph = urlsplit(self.config.fb_graph_url)
-        if (parts.scheme, parts.netloc) == (graph.scheme, graph.netloc):
-            return True
-        host = (parts.hostname or "").lower()
-        return parts.scheme == "https" and host.endswith(MEDIA_HOSTS)
+        """Only Meta's CDN (FB_MEDIA_HOSTS) over HTTPS, or the configured Graph root."""
+        hosts = MediaHosts(self.config.media_hosts.get(CHANNEL, ()), self.config.fb_graph_url)
+        return hosts.allows(url)
 
     async def _download(self, url: str) -> bytes:
         """GET with a size cap, following a few redirects, each to an allowed host."""
+        async with asyncio.timeout(DOWNLOAD_SECONDS):  # however slowly the bytes come
+            return await self._download_hops(url)
+
+    async def _download_hops(self, url: str) -> bytes:
         cap = self.config.max_photo_bytes
         for _hop in range(MAX_REDIRECTS + 1):
             if not self._allowed(url):
