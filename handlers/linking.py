@@ -34,9 +34,19 @@ def throttled(ctx: Ctx) -> bool:
     return True
 
 
+def looks_like_code(code: str) -> bool:
+    """Characters of the code alphabet, of an invite's or a link code's length: what a guess
+    that could ever match looks like. A newcomer chatting at the invite question ("xin chao",
+    "Hoa o thon Ta Lu") is not charged.
+    """
+    lengths = {members.INVITE_LENGTH, members.LINK_LENGTH}
+    return len(code) in lengths and set(code) <= set(members.INVITE_ALPHABET)
+
+
 def wrong(ctx: Ctx, code: str) -> None:
     """Count a wrong code against its sender and any live code it came close to."""
-    access.wrong_code(ctx.session, code, ctx.identity.id, ctx.origin, ctx.now)
+    if looks_like_code(code):
+        access.wrong_code(ctx.session, code, ctx.identity.id, ctx.origin, ctx.now)
 
 
 def is_link_code(code: str) -> bool:

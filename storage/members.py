@@ -34,6 +34,7 @@ from storage.textfold import fold_name
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LINK_TTL = timedelta(minutes=30)
 LINK_LENGTH = 12
+INVITE_LENGTH = 8
 VILLAGE_TEAM_KIND = "communication"
 
 
@@ -90,7 +91,7 @@ def create_invite(
     team = session.scalar(select(Team).where(Team.code == team_code))
     if team is None:
         raise LookupError(f"no team with code {team_code!r}")
-    code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(8))
+    code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
     session.add(InviteCode(code=code, team_id=team.id, role=role, max_uses=max_uses,
                            expires_at=now + timedelta(days=days), created_by=actor))
     session.add(AuditLog(actor=actor, action="invite.create", object_type="team",

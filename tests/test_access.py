@@ -192,6 +192,13 @@ def test_a_later_link_cannot_undo_the_older_chat(app):
         assert access.undo_link(session, first, second, utcnow())
 
 
+def test_chatting_at_the_code_question_is_not_counted_as_guessing(app):
+    user = newcomer(app, "198.51.100.40")
+    for text in ["xin chao", "toi chua co ma", "Hoa o thon Ta Lu", "hello there!"] * 3:
+        assert TOO_MANY not in user.text_of(user.send(text))
+    assert "Tà Lú 1" in user.text_of(user.send(invite(app)))
+
+
 # --- invite codes ---------------------------------------------------------------------------
 
 
