@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask, jsonify, redirect, url_for
 
-from bot import __version__, admin
+from bot import __version__, admin, web_guard
 from bot.channels import facebook, telegram, webchat, zalo, zalo_bot
 from bot.channels.graph_versions import version_warning
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup
+from bot.inbound_guard import SafeJSONProvider
 from storage import migrate
 from storage.db import Database
 
@@ -25,13 +26,11 @@ def create_app(
     """Build an app around one configuration; tests pass their own, production reads the env."""
     config = config or load_config()
     app = Flask(__name__, instance_path=str(config.instance_path.resolve()))
-    app.config.update(
-        SECRET_KEY=config.secret_key,
-        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        PERMANENT_SESSION_LIFETIME=timedelta(days=365),
-    )
+    app.config.update(SECRET_KEY=config.secret_key)
+    app.json = SafeJSONProvider(app)
+    web_guard.install(app, proxy_hops=config.web_proxy_hops,
+                      upload_limit=webchat.upload_limit(config.max_photo_bytes),
+                      session_days=config.webchat_session_days)
     database = db or Database(config.database_url)
     app.extensions["duan8.config"] = config
     app.extensions["duan8.db"] = database

@@ -10,9 +10,10 @@ from typing import Any
 
 import click
 
+from bot.cli_access import member, team_members
 from bot.cli_common import Env, friendly, pass_env
 from bot.cli_outbox import outbox
-from bot.cli_safeguarding import consent, member, retention, safeguarding
+from bot.cli_safeguarding import consent, member_erase, retention, safeguarding
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -236,11 +237,14 @@ def invite() -> None:
 @click.option("--role", type=click.Choice(["member", "leader"]), default="member",
               show_default=True)
 @click.option("--days", default=30, show_default=True, help="Days until the code expires.")
-@click.option("--max-uses", default=50, show_default=True)
+@click.option("--max-uses", type=click.IntRange(min=1), default=None,
+              help="How many people may use it  [default: 50; 1 for a leader's invite]")
 @pass_env
 @friendly
-def invite_create(env: Env, team_code: str, role: str, days: int, max_uses: int) -> None:
-    """Make an invite code for a team."""
+def invite_create(env: Env, team_code: str, role: str, days: int, max_uses: int | None
+                  ) -> None:
+    """Make an invite code for a team; a leader's invite makes its user the team leader."""
+    max_uses = max_uses or (1 if role == "leader" else 50)
     from storage.members import create_invite
     from storage.models import utcnow
 
@@ -456,8 +460,10 @@ def i18n_compile() -> None:
 
 
 cli.add_command(outbox)
-for _group in (safeguarding, consent, member, retention):
+for _group in (safeguarding, consent, retention, member):
     cli.add_command(_group)
+member.add_command(member_erase)
+team.add_command(team_members)
 
 
 def main() -> None:

@@ -172,12 +172,7 @@ def reask(env: Env, yes: bool) -> None:
     click.echo(f"{count} will be asked again (notice {CONSENT_NOTICE_VERSION})")
 
 
-@click.group()
-def member() -> None:
-    """Members: erasure on request."""
-
-
-@member.command("erase")
+@click.command("erase")
 @click.option("--member", "member_id", type=int, required=True, help="The member's number.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @pass_env

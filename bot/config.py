@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping
@@ -27,6 +28,34 @@ DEFAULT_PLAN = Path(__file__).resolve().parent.parent / "plans" / "ninh-thuan-20
 
 class ConfigError(Exception):
     """A bad setting; the message names the variable and is shown as one line."""
+
+
+# Zalo's picture CDNs (zdn.vn, zadn.vn) and its own domains, Meta's attachment CDNs; overridable
+# by ZALO_MEDIA_HOSTS / ZALO_BOT_MEDIA_HOSTS / FB_MEDIA_HOSTS (comma-separated host suffixes).
+MEDIA_HOSTS = {"zalo": ("zdn.vn", "zadn.vn", "zalo.me", "zaloapp.com"),
+               "zalo_bot": ("zdn.vn", "zadn.vn", "zalo.me", "zaloapp.com", "zaloplatforms.com"),
+               "facebook": ("fbcdn.net", "fbsbx.com", "facebook.com")}
+MEDIA_HOSTS_ENV = {"zalo": "ZALO_MEDIA_HOSTS", "zalo_bot": "ZALO_BOT_MEDIA_HOSTS",
+                   "facebook": "FB_MEDIA_HOSTS"}
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    """A whole-number setting within bounds, or a ConfigError naming it."""
+    text = (env.get(name) or str(default)).strip()
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise ConfigError(f"{name} must be a whole number from {low} to {high}, got {text!r}")
+    return int(text)
+
+
+def _hosts(env: Mapping[str, str], channel: str) -> tuple[str, ...]:
+    text = env.get(MEDIA_HOSTS_ENV[channel], "").strip()
+    if not text:
+        return MEDIA_HOSTS[channel]
+    hosts = tuple(h.strip().lower().lstrip("*").lstrip(".") for h in text.split(",") if h.strip())
+    if not hosts or any(not re.fullmatch(r"[a-z0-9.-]+\.[a-z0-9-]+", h) for h in hosts):
+        raise ConfigError(f"{MEDIA_HOSTS_ENV[channel]} must be host names separated by commas, "
+                          f"e.g. zdn.vn,zadn.vn; got {text!r}")
+    return hosts
 
 
 @dataclass(frozen=True)
@@ -72,6 +101,13 @@ class Config:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     # Operators' send-rate overrides by channel, checked at load (bot.ratelimit.parse_limits).
     rate_limits: Mapping[str, str] = field(default_factory=dict)
+    # A signed Zalo OA event older (or further ahead) than this many seconds is a replay.
+    zalo_max_event_age: int = 900
+    # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto are believed.
+    web_proxy_hops: int = 0
+    # Host suffixes members' pictures may be downloaded from, by channel (HTTPS only).
+    media_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(MEDIA_HOSTS))
+    webchat_session_days: int = 30
 
     def limits_for(self, channel: str, default: Limits) -> Limits:
         """A channel's send limits: the platform's published numbers unless overridden."""
@@ -166,6 +202,12 @@ def _days(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def hide_password(url: str) -> str:
+    """A database URL fit for a message: whatever sits between "user:" and the host is hidden,
+    even when the URL is too malformed to parse (an "@" or ":" inside the password)."""
+    return re.sub(r"(://[^:/@\s]*:)[^\s]*@", r"\1***@", url)
+
+
 def load_config(
     environ: Mapping[str, str] | None = None, *, instance_path: Path | None = None
 ) -> Config:
@@ -179,7 +221,7 @@ def load_config(
         url = make_url(database_url)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise ConfigError(
-            f"DATABASE_URL is not a database URL: {database_url!r} "
+            f"DATABASE_URL is not a database URL: {hide_password(database_url)!r} "
             "(expected e.g. sqlite:///instance/duan8.db or postgresql+psycopg://user@host/db)"
         ) from None
     if url.drivername in {"postgresql", "postgres"}:
@@ -302,4 +344,8 @@ def load_config(
         zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com"),
         rate_limits=rate_limits,
         retention=retention,
+        zalo_max_event_age=_whole(env, "ZALO_MAX_EVENT_AGE", 900, 10, 7 * 24 * 3600),
+        web_proxy_hops=_whole(env, "WEB_PROXY_HOPS", 0, 0, 5),
+        media_hosts={channel: _hosts(env, channel) for channel in MEDIA_HOSTS},
+        webchat_session_days=_whole(env, "WEBCHAT_SESSION_DAYS", 30, 1, 365),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from bot import inbound_guard
 from bot.config import Config
 from handlers import router
 from handlers.flow import Ctx, Settings
@@ -52,6 +53,7 @@ class Incoming:
     locale: str | None = None
     ack: str | None = None  # a button press the platform wants acknowledged
     edited: bool = False
+    origin: str | None = None  # the sender's network address (web chat), for rate limits
 
 
 @dataclass
@@ -118,6 +120,11 @@ class Dispatcher:
     def dispatch(self, incoming: Incoming, now: datetime | None = None) -> Outcome:
         """Handle one message exactly once; replies are queued, never sent from here."""
         now = now or utcnow()
+        cleaned = inbound_guard.clean_incoming(incoming)
+        if cleaned is None:
+            log.warning("%s: dropped a message without a usable chat id", incoming.channel)
+            return Outcome()
+        incoming = cleaned
         try:
             outcome = self._handle(incoming, now)
         except Exception:
@@ -152,11 +159,13 @@ class Dispatcher:
             received_at=now, edited=incoming.edited,
         )
         ctx = Ctx(session=session, identity=identity, state=claimed.state, now=now,
-                  today=now.astimezone(self.config.tz).date(), settings=self.settings)
+                  today=now.astimezone(self.config.tz).date(), settings=self.settings,
+                  origin=incoming.origin)
         router.handle(ctx, inbound)
         reader_locale = identity.member.locale if identity.member else identity.locale
         messages = self._ack(incoming)
-        messages += [(render_reply(reply, reader_locale), outbox.PRIORITY_REPLY)
+        messages += [(inbound_guard.mask_echoes(render_reply(reply, reader_locale),
+                                                incoming.text), outbox.PRIORITY_REPLY)
                      for reply in merge_replies(ctx.replies)]
         queued = conversation.save_and_queue(session, identity_id, incoming.channel, ctx.state,
                                              messages, now)
@@ -180,12 +189,16 @@ class Dispatcher:
 
     def note_seen(self, channel: str, event_id: str) -> bool:
         """Record an event that needs no answer, so a retry of it is recognised too."""
+        event_id = inbound_guard.fit_id(event_id, inbound_guard.EVENT_ID_LIMIT)
         with self.db.transaction() as session:
             return conversation.claim_inbound(session, channel, event_id) is not None
 
     def note_unreachable(self, channel: str, external_id: str, event_id: str,
                          reason: str) -> None:
         """The platform told us this person cannot be written to (e.g. they blocked the bot)."""
+        event_id = inbound_guard.fit_id(event_id, inbound_guard.EVENT_ID_LIMIT)
+        if external_id != inbound_guard.fit_id(external_id, inbound_guard.EXTERNAL_ID_LIMIT):
+            return
         with self.db.transaction() as session:
             if conversation.claim_inbound(session, channel, event_id) is None:
                 return

@@ -18,3 +18,16 @@ threads = 4
 # random). The cost: connections waiting in a worker's queue when it restarts are reset, and
 # the platforms resend those webhooks.
 reuse_port = True
+
+# Slow clients: a worker process that does not report for `timeout` seconds is restarted, and
+# request bodies have their own, shorter limits per route (bot/web_guard.py: a small body must
+# arrive within 10 s, with no silence over 5 s). Header lines and fields are bounded too.
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+limit_request_line = 4094
+limit_request_fields = 64
+limit_request_field_size = 8190
+# An access log (when one is enabled with --access-logfile) names the path, never the query
+# string: Meta's subscription check carries FB_VERIFY_TOKEN there.
+access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'

@@ -60,6 +60,7 @@ def run_all(config: Config, db: Database, *, host: str) -> None:
     """Web and worker in one process: the laptop default, on SQLite."""
     from werkzeug.serving import make_server
 
+    from bot import web_guard
     from bot.app import create_app
     from bot.startup import tune_process
 
@@ -69,7 +70,8 @@ def run_all(config: Config, db: Database, *, host: str) -> None:
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(config, db, stop, wakeup), name="worker")
     worker.start()
-    server = make_server(host, config.port, app, threaded=True)
+    server = make_server(host, config.port, app, threaded=True,
+                         request_handler=web_guard.PathOnlyRequestHandler)
     log.info("duan8 listening on http://%s:%s (web chat at /chat)", host, config.port)
     # shutdown() waits for serve_forever() to return, so it must run on another thread.
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())

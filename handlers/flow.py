@@ -50,6 +50,7 @@ class Ctx:
     settings: Settings = field(default_factory=Settings)
     replies: list[Reply] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    origin: str | None = None  # the sender's network address, where the channel knows it
     _plan: PlanView | None = None
 
     @property

@@ -38,7 +38,7 @@ def show_team(ctx: Ctx) -> None:
         ctx.say(_("Only a team leader can see the team's reports."), buttons=MENU_BUTTONS)
         return
     since = ctx.today.replace(day=1)
-    rows = reports.team_activity(ctx.session, member.team_id, since)
+    rows = reports.team_activity(ctx.session, member.id, since)
     lines = [
         _("{name}: {count} report(s), last on {date}", name=r.name, count=r.reports,
           date=r.last_date) if r.reports else _("{name}: no report yet", name=r.name)
@@ -103,10 +103,12 @@ def show_link_code(ctx: Ctx) -> None:
         show_menu(ctx)
         return
     code = members.create_link_code(ctx.session, member.id, ctx.now)
+    shown = "-".join(code[i:i + 4] for i in range(0, len(code), 4))
     ctx.say(
-        _("Your link code is {code}. It works once, for 30 minutes.", code=code),
+        _("Your link code is {code}. It works once, for 30 minutes.", code=shown),
         _("Open this bot in your other chat app (Zalo, Telegram, Messenger) and type the code "
           "when asked for an invite code."),
+        _("Never give this code to anyone else: whoever types it sees and changes your data."),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from handlers import linking
 from handlers.flow import Ctx, Flow, Step, typed
 from handlers.menu import show_menu
 from handlers.types import Inbound
@@ -15,7 +16,6 @@ YES_WORDS = {"dong y", "co", "ok", "yes", "agree", "dongy", "dy", "co dong y", "
 NO_WORDS = {"khong dong y", "khong", "ko", "no", "khongdongy", "tu choi"}
 LEADER_WORDS = {"to truong", "truong", "leader", "nhom truong", "totruong"}
 MEMBER_WORDS = {"thanh vien", "member", "tv", "thanhvien"}
-_LINK_CODE = re.compile(r"^\d{6}$")
 
 
 # --- consent -------------------------------------------------------------------------------
@@ -102,18 +102,24 @@ def method_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
 def try_code(ctx: Ctx, raw: str) -> None:
     """An invite code (letters) joins a team; a 6-digit code links to an existing member."""
     code = re.sub(r"[\s\-_.]", "", raw).upper()[:32]
-    if _LINK_CODE.match(code):
+    if linking.throttled(ctx):
+        return
+    if linking.is_link_code(code):
         member = members.use_link_code(ctx.session, code, ctx.identity.id, ctx.now)
         if member is None:
+            linking.wrong(ctx, code)
             ctx.say(_("That link code is wrong or has expired. Ask for a new one."))
             method_prompt(ctx)
             return
         ctx.finish()
         ctx.refresh_identity()
+        linking.announce(ctx, member.id)
         ctx.say(_("Linked. You are {name} of {team}.", name=member.name, team=member.team_name))
         show_menu(ctx)
         return
     invite = members.find_invite(ctx.session, code, ctx.now)
+    if invite.status == "unknown":
+        linking.wrong(ctx, code)
     if invite.status != "ok":
         reasons = {
             "unknown": _("I do not know the code {code}. Check it and type it again.", code=code),
@@ -207,10 +213,9 @@ def name_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("Please type your name in letters, for example: Pinăng Thị Hoa."))
         return
     ctx.draft["name"] = name
-    if ctx.draft.get("role"):
-        complete_join(ctx)
-        return
-    ctx.goto(ROLE)
+    # A role is granted (an invite made for it, an officer's grant), never chosen here.
+    ctx.draft.setdefault("role", "member")
+    complete_join(ctx)
 
 
 def role_prompt(ctx: Ctx) -> None:
@@ -230,7 +235,12 @@ def role_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("Please choose Member or Team leader."))
         role_prompt(ctx)
         return
-    ctx.draft["role"] = value
+    # Only conversations saved at this step before roles were granted get here: whatever the
+    # answer, the role is "member"; a team leader is named by an invite or an officer.
+    if value == "leader":
+        ctx.say(_("Team leaders are named by the Women's Union: ask your commune officer for a "
+                  "leader's invite. Meanwhile you join as a member."))
+    ctx.draft["role"] = "member"
     complete_join(ctx)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from handlers import menu, onboarding, parsing, report, safeguarding
+from handlers import linking, menu, onboarding, parsing, report, safeguarding
 from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, typed
 from handlers.types import Inbound
 from messages_vi import _
@@ -165,6 +165,9 @@ def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
         flow.on_photos(ctx, inbound)
         if not (inbound.text or inbound.payload):
             return
+    # "Không phải tôi" under a link announcement undoes that link, whatever the member is doing.
+    if linking.handle(ctx, inbound):
+        return
     command = _command(inbound, text)
     if command is not None:
         FALLBACKS.get(command, _stale)(ctx)

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.enums import Consent, OutboxStatus, Role
@@ -34,6 +35,8 @@ from storage.values import Choice
 # Crockford-style alphabet: no 0/O, 1/I/L confusion when a code is read aloud or copied.
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LINK_TTL = timedelta(minutes=30)
+LINK_LENGTH = 12
+INVITE_LENGTH = 8
 VILLAGE_TEAM_KIND = "communication"
 
 
@@ -90,7 +93,7 @@ def create_invite(
     team = session.scalar(select(Team).where(Team.code == team_code))
     if team is None:
         raise LookupError(f"no team with code {team_code!r}")
-    code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(8))
+    code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(INVITE_LENGTH))
     session.add(InviteCode(code=code, team_id=team.id, role=role, max_uses=max_uses,
                            expires_at=now + timedelta(days=days), created_by=actor))
     session.add(AuditLog(actor=actor, action="invite.create", object_type="team",
@@ -116,6 +119,11 @@ def join_team(
     """Create the member (after consent) and attach this identity to them."""
     identity = session.get_one(Identity, identity_id)
     team = session.get_one(Team, team_id)
+    # The role comes from the invite row, never from the conversation: without an invite for
+    # this team, a newcomer is a member whatever was asked for.
+    granted = session.scalar(select(InviteCode.role).where(
+        InviteCode.code == invite, InviteCode.team_id == team.id)) if invite else None
+    role = granted if granted in {"member", "leader"} else "member"
     member = Member(display_name=name, role=role, team_id=team.id, locale=identity.locale,
                     consent_at=at, created_at=at)
     session.add(member)
@@ -131,11 +139,16 @@ def join_team(
 
 
 def create_link_code(session: Session, member_id: int, now: datetime) -> str:
-    """A six-digit one-time code; an unused older code of the member stops working."""
+    """A one-time code of LINK_LENGTH letters and digits; an older unused one stops working.
+
+    31^12 is about 7.9 * 10^17: even a thousand guesses a second for the code's whole life,
+    against a thousand live codes, find one with a chance of about 2 in a billion, before the
+    per-sender limits and the near-miss rule (storage.access) slow guessing far more.
+    """
     session.execute(update(LinkCode).where(LinkCode.member_id == member_id,
                                            LinkCode.used_at.is_(None)).values(used_at=now))
     while True:
-        code = f"{secrets.randbelow(1_000_000):06d}"
+        code = "".join(secrets.choice(INVITE_ALPHABET) for _ in range(LINK_LENGTH))
         if session.scalar(select(LinkCode.id).where(LinkCode.code == code)) is None:
             break
     session.add(LinkCode(code=code, member_id=member_id, expires_at=now + LINK_TTL))
@@ -257,10 +270,19 @@ def ensure_village_team(session: Session, area_id: int, kind_code: str = VILLAGE
     team = session.scalar(select(Team).where(Team.code == code))
     if team is None:
         name = f"{kind.name} {area.name}"
-        team = Team(code=code, name=name, name_folded=fold_name(name), kind_id=kind.id,
-                    area_id=area.id)
-        session.add(team)
-        session.flush()
+        # Two members may join the same new village at once: the second insert meets the
+        # first one's unique code, and takes that team instead (inside a savepoint, so the
+        # member's own transaction goes on).
+        try:
+            with session.begin_nested():
+                team = Team(code=code, name=name, name_folded=fold_name(name), kind_id=kind.id,
+                            area_id=area.id)
+                session.add(team)
+                session.flush()
+        except IntegrityError:
+            team = session.scalar(select(Team).where(Team.code == code))
+            if team is None:
+                raise
     return team
 
 

@@ -392,4 +392,5 @@ class AuditLog(Base):
     object_type: Mapped[str] = mapped_column(String(32), default="")
     object_id: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
-from storage import models_safeguarding  # noqa: E402,F401
+# Tables of other modules, so Base.metadata (migrations, tests) knows every one of them.
+from storage import models_safeguarding, models_security  # noqa: E402,F401

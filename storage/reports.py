@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage.models import ActivityType, AuditLog, Media, Member, Report
 
@@ -99,8 +99,17 @@ class MemberActivity:
     last_date: date | None
 
 
-def team_activity(session: Session, team_id: int, since: date) -> list[MemberActivity]:
-    """Each member of a team with their reports since a date: who has reported, who has not."""
+def team_activity(session: Session, leader_id: int, since: date) -> list[MemberActivity]:
+    """Each member of a leader's team with their reports since a date: who has, who has not.
+
+    The role is checked in the query itself: for anyone but a current team leader the team is
+    empty, whatever the caller believed about them.
+    """
+    leader = aliased(Member)
+    team_id = (select(leader.team_id)
+               .where(leader.id == leader_id, leader.role == "leader",
+                      leader.erased_at.is_(None), leader.team_id.is_not(None))
+               .scalar_subquery())
     count = func.count(Report.id)
     rows = session.execute(
         select(Member.display_name, Member.role, count, func.max(Report.activity_date))

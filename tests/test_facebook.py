@@ -573,7 +573,9 @@ def test_graphs_own_window_refusal_holds_the_row_for_the_members_next_message(fb
 def test_setup_sets_get_started_and_the_vietnamese_menu(fb):
     assert asyncio.run(setup_profile(fb.config)) == {"result": "success"}
     (call,) = fb.graph.calls_to("/me/messenger_profile")
-    assert call.query["access_token"] == fb.graph.token
+    # The Page token travels in a header, never in a URL that proxies and logs keep.
+    assert call.authorization == f"Bearer {fb.graph.token}"
+    assert "access_token" not in call.query
     assert call.body["get_started"] == {"payload": "GET_STARTED"}
     (menu,) = call.body["persistent_menu"]
     assert menu["locale"] == "default"

@@ -160,7 +160,7 @@ def test_without_a_token_the_webhook_does_not_exist(db_url, tmp_path):
 
 
 def test_a_body_that_is_not_an_event_is_refused(zb):
-    assert zb.post({"ok": True, "result": {"hello": 1}}).status_code == 400
+    assert zb.post({"ok": True, "result": {"hello": 1}}).status_code == 200
     assert zb.count(InboundEvent) == 0
 
 

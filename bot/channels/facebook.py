@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +18,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, jsonify, reque
 
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
+from bot.inbound_guard import BadBody, guarded, safe_loads
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ def verify() -> Any:
 
 
 @bp.post("/webhooks/facebook")
+@guarded(CHANNEL)
 def webhook() -> Any:
     """Check the signature on the raw bytes, then dedupe, handle and queue every event."""
     config: Config = current_app.extensions["duan8.config"]
@@ -180,17 +181,24 @@ def webhook() -> Any:
     if not signature_ok(config.fb_app_secret, body, request.headers.get(SIGNATURE_HEADER, "")):
         abort(403)
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        return jsonify(ok=False, error="not JSON"), 400
+        data = safe_loads(body)
+    except BadBody:
+        data = None
     if not isinstance(data, dict):
-        return jsonify(ok=False, error="not a Messenger event batch"), 400
+        # Meta resends what is not answered 2xx: a body we cannot use is dropped.
+        log.warning("dropping a signed Messenger body that is not an event batch")
+        return jsonify(ok=False, error="not a Messenger event batch")
     if data.get("object") != "page":
         return jsonify(ok=True)  # another product's events (e.g. Instagram): nothing to do here
     dispatcher: Dispatcher = current_app.extensions["duan8.dispatcher"]
-    # An exception here answers 500: Meta retries the batch and dedupe skips what was handled.
+    # A database outage answers 5xx: Meta retries the batch and dedupe skips what was handled.
+    # An event we cannot read is dropped alone; the rest of the batch goes on.
     for event in events(data):
-        handle_event(dispatcher, event)
+        try:
+            handle_event(dispatcher, event)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            log.warning("dropping a Messenger event that does not parse (%s)",
+                        type(exc).__name__)
     return jsonify(ok=True)
 
 

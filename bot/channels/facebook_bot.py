@@ -8,6 +8,7 @@ errors https://developers.facebook.com/docs/messenger-platform/error-codes.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from datetime import datetime, timedelta
@@ -16,7 +17,15 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
+from bot.channels.base import (
+    DOWNLOAD_SECONDS,
+    EMPTY_ERROR,
+    ChannelStart,
+    MediaHosts,
+    SendResult,
+    split_text,
+    text_to_send,
+)
 from bot.channels.facebook import CHANNEL, GET_STARTED
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -51,7 +60,6 @@ UNREACHABLE_SUBCODES = frozenset({1545041, 2018001})
 # silence a whole deployment, so they are refusals an admin sees as a likely configuration fault.
 CONFIGURATION_SUBCODES = frozenset({2018108, 2018109})
 TOKEN_CODE = 190  # the access token is invalid or expired
-MEDIA_HOSTS = (".fbcdn.net", ".fbsbx.com", ".facebook.com")  # where attachment URLs point
 MAX_REDIRECTS = 3
 
 # The persistent menu: our own menu commands, labelled as in the conversation's menu.
@@ -88,6 +96,13 @@ class GraphError(Exception):
 
 class MediaError(Exception):
     """An attachment that may not or cannot be downloaded."""
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Page token as a header: Graph takes OAuth 2.0 bearer tokens (the same host's
+    WhatsApp Cloud API reference sends every call so), and a header stays out of URLs that
+    proxies and access logs keep."""
+    return {"Authorization": f"Bearer {token}"}
 
 
 def make_client(config: Config, *, pool: int = 64) -> httpx.AsyncClient:
@@ -243,7 +258,7 @@ class FacebookSender:
         try:
             response = await self.client.post(
                 f"/{self.config.fb_graph_version}/me/messages", json=body,
-                params={"access_token": self.token})
+                headers=bearer(self.token))
         except httpx.TimeoutException as exc:
             return SendResult(ok=False, error=f"network: timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
@@ -259,16 +274,16 @@ class FacebookSender:
         return await self._download(url)
 
     def _allowed(self, url: str) -> bool:
-        """Only Meta's CDN (or the configured Graph root) is fetched: no request forgery."""
-        parts = urlsplit(url)
-        graph = urlsplit(self.config.fb_graph_url)
-        if (parts.scheme, parts.netloc) == (graph.scheme, graph.netloc):
-            return True
-        host = (parts.hostname or "").lower()
-        return parts.scheme == "https" and host.endswith(MEDIA_HOSTS)
+        """Only Meta's CDN (FB_MEDIA_HOSTS) over HTTPS, or the configured Graph root."""
+        hosts = MediaHosts(self.config.media_hosts.get(CHANNEL, ()), self.config.fb_graph_url)
+        return hosts.allows(url)
 
     async def _download(self, url: str) -> bytes:
         """GET with a size cap, following a few redirects, each to an allowed host."""
+        async with asyncio.timeout(DOWNLOAD_SECONDS):  # however slowly the bytes come
+            return await self._download_hops(url)
+
+    async def _download_hops(self, url: str) -> bytes:
         cap = self.config.max_photo_bytes
         for _hop in range(MAX_REDIRECTS + 1):
             if not self._allowed(url):
@@ -311,7 +326,7 @@ async def setup_profile(config: Config) -> dict[str, Any]:
         try:
             response = await client.post(
                 f"/{config.fb_graph_version}/me/messenger_profile", json=body,
-                params={"access_token": config.fb_page_access_token})
+                headers=bearer(config.fb_page_access_token))
         except httpx.TransportError as exc:
             raise GraphError(f"cannot reach {config.fb_graph_url}: {exc}") from None
     data = _json(response)

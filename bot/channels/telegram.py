@@ -14,8 +14,10 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from telegram import Update
 
+from bot.channels.telegram_shape import valid_update
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
+from bot.inbound_guard import guarded
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +89,20 @@ def blocked_chat(update: Update) -> str | None:
 def handle_update(dispatcher: Dispatcher, data: dict[str, Any]) -> None:
     """Route one raw update through the dispatcher; used by the webhook and the poller."""
     try:
+        # python-telegram-bot's types take any JSON: the shape is checked here, field by
+        # field, before the update is read (a text that is a list, a date of 10^20...).
+        valid_update(data)
         update = Update.de_json(data, None)
-    except (KeyError, TypeError, ValueError) as exc:
+        blocked = blocked_chat(update)
+        incoming = None if blocked else to_incoming(update, dispatcher.config.max_photo_bytes)
+    except Exception as exc:
         # Answering an error would make Telegram resend the same broken update for hours.
-        log.warning("dropping an update that does not parse: %s", exc)
+        log.warning("dropping an update that does not parse (%s)", type(exc).__name__)
         return
-    blocked = blocked_chat(update)
     if blocked is not None:
         dispatcher.note_unreachable(CHANNEL, blocked, str(update.update_id),
                                     "the member blocked the bot")
         return
-    incoming = to_incoming(update, dispatcher.config.max_photo_bytes)
     if incoming is None:
         dispatcher.note_seen(CHANNEL, str(update.update_id))
         return
@@ -105,6 +110,7 @@ def handle_update(dispatcher: Dispatcher, data: dict[str, Any]) -> None:
 
 
 @bp.post("/webhooks/telegram")
+@guarded(CHANNEL)
 def webhook() -> Any:
     """Verify the secret before reading the body, then dedupe, handle and queue the reply."""
     config: Config = current_app.extensions["duan8.config"]
@@ -117,7 +123,9 @@ def webhook() -> Any:
         abort(403)
     data = request.get_json(silent=True)
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-        return jsonify(ok=False, error="not a Telegram update"), 400
+        # Telegram resends anything not answered 2xx: a body we cannot use is dropped.
+        log.warning("dropping a Telegram body that is not an update")
+        return jsonify(ok=False, error="not a Telegram update")
     handle_update(current_app.extensions["duan8.dispatcher"], data)
     return jsonify(ok=True)
 

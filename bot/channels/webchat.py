@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 from typing import Any
@@ -19,9 +20,10 @@ from flask import (
     url_for,
 )
 
+from bot import web_guard
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from messages_vi import _, normalise_locale, render
-from storage import outbox
+from storage import outbox, throttle
 from storage.conversation import get_identity_id
 from storage.models import utcnow
 
@@ -31,6 +33,7 @@ CHANNEL = "webchat"
 bp = Blueprint("webchat", __name__, url_prefix="/chat")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_TEXT = 5000
+_AFTER = re.compile(r"[0-9]{1,18}")  # ids are 64-bit; more digits is not an id of ours
 MAX_PHOTOS_PER_POST = 10
 
 # Words of the page itself; the conversation's words come through the outbox.
@@ -57,8 +60,39 @@ def _visitor() -> str:
     if not isinstance(visitor, str):
         visitor = secrets.token_urlsafe(18)
         session["webchat_id"] = visitor
-        session.permanent = True
+    session.permanent = True  # the cookie lasts WEBCHAT_SESSION_DAYS from the last visit
     return visitor
+
+
+def upload_limit(max_photo_bytes: int) -> int:
+    """The largest photo form: every photo at its limit, and room for the form around them."""
+    return max_photo_bytes * MAX_PHOTOS_PER_POST + 64 * 1024
+
+
+def _event_id(client_id: str) -> str:
+    """Client ids are chosen by the browser: one visitor's id never touches another's message."""
+    return f"{_visitor()}:{client_id}"
+
+
+def _too_fast(kind: str) -> Any | None:
+    """A 429 with a Vietnamese sentence when this session or address sends too fast."""
+    per_session, per_address = ((web_guard.MESSAGES_PER_SESSION, web_guard.MESSAGES_PER_ADDRESS)
+                                if kind == "message" else
+                                (web_guard.PHOTOS_PER_SESSION, web_guard.PHOTOS_PER_ADDRESS))
+    db = current_app.extensions["duan8.db"]
+    with db.transaction() as db_session:
+        wait = throttle.hit(db_session, [(per_session, _visitor()),
+                                         (per_address, web_guard.client_address(request))],
+                            utcnow())
+    if wait is None:
+        return None
+    seconds = max(1, math.ceil(wait.total_seconds()))
+    message = render(_("You are sending too fast. Please wait {seconds} seconds, then send "
+                       "again.", seconds=seconds), _locale())
+    response = jsonify(error="too_many_requests", message=message, retry_after=seconds)
+    response.status_code = 429
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 def _locale() -> str:
@@ -89,12 +123,18 @@ def post_message() -> Any:
         return jsonify(error="id must be 8-64 letters, digits, - or _"), 400
     text = body.get("text") or ""
     payload = body.get("payload")
-    if not isinstance(text, str) or (payload is not None and not isinstance(payload, str)):
-        return jsonify(error="text and payload must be strings"), 400
+    start = body.get("start")
+    if not isinstance(text, str) or (payload is not None and not isinstance(payload, str)) \
+            or (start is not None and not isinstance(start, str)):
+        return jsonify(error="text, payload and start must be strings"), 400
+    refused = _too_fast("message")
+    if refused is not None:
+        return refused
     outcome = _dispatcher().dispatch(Incoming(
-        channel=CHANNEL, external_id=_visitor(), event_id=client_id, text=text[:MAX_TEXT],
-        payload=payload[:200] if payload else None, locale=_locale(),
-        start_param=(body.get("start") or None) if isinstance(body.get("start"), str) else None,
+        channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
+        text=text[:MAX_TEXT], payload=payload[:200] if payload else None, locale=_locale(),
+        start_param=start[:64] or None if start else None,
+        origin=web_guard.client_address(request),
     ))
     return jsonify(accepted=True, duplicate=outcome.duplicate), 202
 
@@ -105,6 +145,9 @@ def post_photos() -> Any:
     client_id = request.form.get("id", "")
     if not _CLIENT_ID.match(client_id):
         return jsonify(error="id must be 8-64 letters, digits, - or _"), 400
+    refused = _too_fast("photo")
+    if refused is not None:
+        return refused
     limit = current_app.extensions["duan8.config"].max_photo_bytes
     photos, oversize = [], 0
     for upload in request.files.getlist("photo")[:MAX_PHOTOS_PER_POST]:
@@ -116,9 +159,10 @@ def post_photos() -> Any:
     if not photos and not oversize:
         return jsonify(error="no photo in the form field 'photo'"), 400
     outcome = _dispatcher().dispatch(Incoming(
-        channel=CHANNEL, external_id=_visitor(), event_id=client_id, photos=tuple(photos),
-        oversize_photos=oversize, text=request.form.get("text", "")[:MAX_TEXT],
-        locale=_locale(),
+        channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
+        photos=tuple(photos), oversize_photos=oversize,
+        text=request.form.get("text", "")[:MAX_TEXT], locale=_locale(),
+        origin=web_guard.client_address(request),
     ))
     return jsonify(accepted=True, duplicate=outcome.duplicate), 202
 
@@ -127,7 +171,9 @@ def post_photos() -> Any:
 def get_messages() -> Any:
     """Replies delivered to this visitor after `after`, and whether more are on the way."""
     after = request.args.get("after", "0")
-    after_id = int(after) if after.isdigit() else 0
+    if not _AFTER.fullmatch(after):
+        return jsonify(error="after must be a message id (a whole number)"), 400
+    after_id = int(after)
     db = current_app.extensions["duan8.db"]
     with db.sessions() as db_session:
         identity_id = get_identity_id(db_session, CHANNEL, _visitor())

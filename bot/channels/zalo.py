@@ -37,6 +37,7 @@ import hmac
 import json
 import logging
 import re
+import time
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
@@ -46,6 +47,7 @@ from bot.channels import numbered
 from bot.channels.zalo_buttons import PAYLOAD_LIMIT, tapped
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
+from bot.inbound_guard import BadBody, guarded, safe_loads
 from storage import settings
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,8 @@ def shown_buttons(session: Session, user_id: str) -> list[dict[str, str]]:
 def parse_body(raw: bytes) -> dict[str, Any] | None:
     """The event as a dict whose numbers stay strings (ids beyond 2^53), or None."""
     try:
-        value = json.loads(raw, parse_int=str)
-    except (ValueError, UnicodeDecodeError):
+        value = safe_loads(raw, parse_int=str)
+    except BadBody:
         return None
     return value if isinstance(value, dict) else None
 
@@ -123,6 +125,35 @@ def signature_ok(config: Config, body: bytes, event: dict[str, Any], header: str
     given = header.strip().lower().encode("utf-8", "replace")
     # Both comparisons always run, so the time taken says nothing about which one failed.
     return hmac.compare_digest(expected.encode(), given) & same_app
+
+
+# The signed timestamp, read from the raw bytes: digits only, as a string or a bare number.
+_RAW_TIMESTAMP = re.compile(rb'"timestamp"\s*:\s*"?([0-9]{1,20})"?')
+
+
+def verify_raw(config: Config, raw: bytes, header: str) -> str | None:
+    """The MAC checked over the raw bytes before any parsing; returns the signed timestamp.
+
+    The timestamp the MAC covers is taken from the bytes by a bounded pattern (digits only),
+    so nothing of an unsigned body reaches a parser. A body with several "timestamp" keys is
+    tried with each of the first few; the parsed event must then carry the one that matched.
+    """
+    app_id, secret = config.zalo_app_id, config.zalo_oa_secret_key
+    if not app_id or not secret:
+        return None
+    given = header.strip().lower().encode("utf-8", "replace")
+    found = None
+    for match in _RAW_TIMESTAMP.findall(raw)[:4]:
+        timestamp = match.decode("ascii")
+        expected = expected_signature(app_id, raw, timestamp, secret).encode()
+        if hmac.compare_digest(expected, given) and found is None:
+            found = timestamp
+    return found
+
+
+def fresh(timestamp: str, max_age_seconds: int, now_ms: int) -> bool:
+    """Whether an event's time (ms since the epoch) is within the window around now."""
+    return abs(now_ms - int(timestamp)) <= max_age_seconds * 1000
 
 
 def user_of(event: dict[str, Any]) -> str | None:
@@ -249,9 +280,9 @@ def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
     try:
         incoming = to_incoming(event, _choices_for(dispatcher, event),
                                dispatcher.config.max_photo_bytes)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         # Answering an error would only make Zalo resend the same broken event.
-        log.warning("dropping a Zalo event that does not parse: %s", exc)
+        log.warning("dropping a Zalo event that does not parse (%s)", type(exc).__name__)
         return
     if incoming is None:
         dispatcher.note_seen(CHANNEL, event_id(event))
@@ -261,6 +292,7 @@ def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
 
 
 @bp.post("/webhooks/zalo")
+@guarded(CHANNEL)
 def webhook() -> Any:
     """Verify app and signature before acting on anything, then dedupe, handle, queue."""
     config: Config = current_app.extensions["duan8.config"]
@@ -277,11 +309,19 @@ def webhook() -> Any:
     raw = request.get_data(cache=False)
     if len(raw) > MAX_BODY:
         abort(413)
-    # The body must be parsed to read app_id and timestamp, which the signature covers;
-    # nothing in it is used before the check passes.
-    event = parse_body(raw)
-    if event is None or not signature_ok(config, raw, event, header):
+    timestamp = verify_raw(config, raw, header)
+    if timestamp is None:
         abort(403)
+    if not fresh(timestamp, config.zalo_max_event_age, int(time.time() * 1000)):
+        # A signed event from long ago (or far ahead) is a replay, not a delivery.
+        log.warning("Zalo event refused: its timestamp is outside the replay window")
+        abort(403)
+    event = parse_body(raw)
+    if event is None or _text(event.get("timestamp")) != timestamp \
+            or not hmac.compare_digest(_text(event.get("app_id")).encode(),
+                                       (config.zalo_app_id or "").encode()):
+        log.warning("dropping a signed Zalo body that is not one of our app's events")
+        return jsonify(ok=True)
     handle_event(current_app.extensions["duan8.dispatcher"], event)
     return jsonify(ok=True)
 

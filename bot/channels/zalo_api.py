@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels.base import ChannelStart, SendResult, download_capped
+from bot.channels.base import ChannelStart, MediaHosts, SendResult, download_capped
 from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
 from bot.channels.zalo_buttons import with_buttons
 from bot.channels.zalo_media import (
@@ -91,6 +91,7 @@ class ZaloApi:
                  timeout: float = 15.0) -> None:
         self.root = config.zalo_api_url
         self.remaining: dict[str, int] = {}  # user id -> Zalo's last reported free messages
+        self.media_hosts = MediaHosts(config.media_hosts.get("zalo", ()), config.zalo_api_url)
         self.client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
@@ -139,7 +140,7 @@ class ZaloApi:
 
     async def fetch(self, url: str, max_bytes: int) -> bytes:
         """Download a member's picture from Zalo's CDN, refusing it once it grows past the cap."""
-        return await download_capped(self.client, url, max_bytes)
+        return await download_capped(self.client, url, max_bytes, self.media_hosts)
 
     async def aclose(self) -> None:
         """Close pooled connections when the worker stops."""

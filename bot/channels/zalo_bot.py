@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from bot.channels import numbered
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
+from bot.inbound_guard import guarded
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,8 @@ def handle_update(dispatcher: Dispatcher, data: Any) -> None:
         return
     try:
         incoming = to_incoming(update, _choices_for(dispatcher, update))
-    except (KeyError, TypeError, ValueError) as exc:
-        log.warning("dropping a Zalo Bot event that does not parse: %s", exc)
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        log.warning("dropping a Zalo Bot event that does not parse (%s)", type(exc).__name__)
         return
     if incoming is None:
         dispatcher.note_seen(CHANNEL, event_id(update))
@@ -176,6 +177,7 @@ def handle_update(dispatcher: Dispatcher, data: Any) -> None:
 
 
 @bp.post("/webhooks/zalo-bot")
+@guarded(CHANNEL)
 def webhook() -> Any:
     """Verify the secret before reading the body, then dedupe, handle and queue the reply."""
     config: Config = current_app.extensions["duan8.config"]
@@ -188,7 +190,9 @@ def webhook() -> Any:
         abort(403)
     update = unwrap(request.get_json(silent=True))
     if update is None or not isinstance(update.get("event_name"), str):
-        return jsonify(ok=False, error="not a Zalo Bot event"), 400
+        # The platform resends what is not answered 2xx: a body we cannot use is dropped.
+        log.warning("dropping a Zalo Bot body that is not an event")
+        return jsonify(ok=False, error="not a Zalo Bot event")
     handle_update(current_app.extensions["duan8.dispatcher"], update)
     return jsonify(ok=True)
 

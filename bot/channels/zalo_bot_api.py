@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from bot.channels.base import ChannelStart, SendResult, download_capped, split_text
+from bot.channels.base import ChannelStart, MediaHosts, SendResult, download_capped, split_text
 from bot.channels.numbered import with_choices
 from bot.channels.zalo_bot import CHANNEL, handle_update, remember_buttons
 from bot.config import Config
@@ -59,6 +59,8 @@ class ZaloBotApi:
     def __init__(self, config: Config, *, client: httpx.AsyncClient | None = None) -> None:
         """One pool for all calls; tests pass their own client to shorten timeouts."""
         self.root = f"{config.zalo_bot_api_url}/bot{config.zalo_bot_token}"
+        self.media_hosts = MediaHosts(config.media_hosts.get("zalo_bot", ()),
+                                      config.zalo_bot_api_url)
         self.client = client or httpx.AsyncClient(
             timeout=httpx.Timeout(15.0, connect=5.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
@@ -84,7 +86,7 @@ class ZaloBotApi:
 
     async def fetch(self, url: str, max_bytes: int) -> bytes:
         """Download a file, refusing it as soon as it grows past `max_bytes`."""
-        return await download_capped(self.client, url, max_bytes)
+        return await download_capped(self.client, url, max_bytes, self.media_hosts)
 
     async def aclose(self) -> None:
         """Close pooled connections when the worker stops."""

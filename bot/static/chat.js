@@ -55,6 +55,14 @@
       headers: {"Content-Type": "application/json"}, body: JSON.stringify(msg)
     }).then(function (r) {
       if (r.status >= 500) throw new Error("server");
+      if (r.status === 429) {
+        // Too fast: the server says how long to wait, in words the member reads.
+        return r.json().then(function (data) {
+          bubble(data.message, "bot");
+          flushing = false;
+          setTimeout(flush, (data.retry_after || 10) * 1000);
+        });
+      }
       var rest = loadQueue(); rest.shift(); saveQueue(rest);
       document.getElementById("offline").hidden = true;
       flushing = false; fastUntil = Date.now() + 15000; poll(); flush();
@@ -101,7 +109,10 @@
     e.target.value = "";
     if (!form.has("photo")) return;  // only oversize files: said locally, nothing to upload
     fetch(cfg.urls.photos + "?lang=" + cfg.lang, {method: "POST", body: form, credentials: "same-origin"})
-      .then(function () { fastUntil = Date.now() + 15000; poll(); })
+      .then(function (r) {
+        if (r.status === 429) return r.json().then(function (data) { bubble(data.message, "bot"); });
+        fastUntil = Date.now() + 15000; poll();
+      })
       .catch(function () { document.getElementById("offline").hidden = false; });
   });
   // "Thoát": on a shared phone, end this chat and leave nothing of it on the screen or in

@@ -63,6 +63,7 @@ class Call:
     body: Any
     time: float
     status: int
+    authorization: str = ""  # the Authorization header, where the token travels
 
 
 class GraphError(Exception):
@@ -158,7 +159,7 @@ class FakeGraph:
     # ------------------------------------------------------------------ routes
 
     def handle(self, method: str, path: str, query: dict[str, str],
-               body: Any) -> tuple[int, str, bytes]:
+               body: Any, authorization: str = "") -> tuple[int, str, bytes]:
         """Answer one request; returns status, content type and body bytes."""
         if method == "GET" and path.startswith(_CDN):
             with self._lock:
@@ -167,11 +168,11 @@ class FakeGraph:
                 return 404, "text/plain", b"not found"
             return 200, image[1], image[0]
         if _MESSAGES.match(path) and method == "POST":
-            self._check_token(query)
+            self._check_token(query, authorization)
             self._fault()
             return self._json(200, self._send(body))
         if _PROFILE.match(path) and method == "POST":
-            self._check_token(query)
+            self._check_token(query, authorization)
             self._profile(body)
             return self._json(200, {"result": "success"})
         raise GraphError(400, 2500, f"Unknown path components: {path}")
@@ -179,8 +180,11 @@ class FakeGraph:
     def _json(self, status: int, data: JSONDict) -> tuple[int, str, bytes]:
         return status, "application/json", json.dumps(data).encode()
 
-    def _check_token(self, query: dict[str, str]) -> None:
-        if query.get("access_token") != self.token:
+    def _check_token(self, query: dict[str, str], authorization: str = "") -> None:
+        # Graph takes the token as `Authorization: Bearer …` or as the access_token parameter.
+        given = (authorization[len("Bearer "):] if authorization.startswith("Bearer ")
+                 else query.get("access_token"))
+        if given != self.token:
             raise GraphError(400, 190, "Invalid OAuth access token - Cannot parse access token")
 
     def _fault(self) -> None:
@@ -281,16 +285,19 @@ def _handler_for(graph: FakeGraph) -> type[BaseHTTPRequestHandler]:
                     body = raw.decode("utf-8", "replace")
             trace = f"AFake{int(time.monotonic() * 1e6) % 10**9:09d}"
             try:
-                status, content_type, payload = graph.handle(method, parts.path, query, body)
+                status, content_type, payload = graph.handle(
+                    method, parts.path, query, body, self.headers.get("Authorization", ""))
             except _Drop:
-                graph.record(Call(method, parts.path, query, body, time.time(), 0))
+                graph.record(Call(method, parts.path, query, body, time.time(), 0,
+                                  self.headers.get("Authorization", "")))
                 self.close_connection = True
                 self.connection.close()
                 return
             except GraphError as exc:
                 status, content_type = exc.status, "application/json"
                 payload = json.dumps(exc.body(trace)).encode()
-            graph.record(Call(method, parts.path, query, body, time.time(), status))
+            graph.record(Call(method, parts.path, query, body, time.time(), status,
+                              self.headers.get("Authorization", "")))
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
