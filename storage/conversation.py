@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage import hotsql, outbox
-from storage.enums import Consent
+from storage.enums import Consent, OutboxStatus
 from storage.hotsql import HotStatement
 from storage.models import (
     ActivityType,
@@ -46,10 +46,10 @@ _CLAIM_FOR = HotStatement(
     " (SELECT draft FROM conversation_states WHERE identity_id = :identity_id) AS draft,"
     " (SELECT updated_at FROM conversation_states WHERE identity_id = :identity_id) AS updated_at,"
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = :identity_id"
-    " AND outbox.status = 'outside_window') AS held")
+    f" AND outbox.status = '{OutboxStatus.OUTSIDE_WINDOW}') AS held")
 _UPSERT_IDENTITY = HotStatement(
     "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
-    " VALUES (:channel, :external_id, :locale, 'pending', :now, :now)"
+    f" VALUES (:channel, :external_id, :locale, '{Consent.PENDING}', :now, :now)"
     " ON CONFLICT (channel, external_id)"
     " DO UPDATE SET last_inbound_at = :now, unreachable_reason = NULL"
     " RETURNING id, member_id, consent, locale")
@@ -101,7 +101,7 @@ class Claimed:
 _ENTER_PG = HotStatement(
     "WITH ident AS ("
     "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
-    " VALUES (:channel, :external_id, :locale, 'pending', :now, :now)"
+    f" VALUES (:channel, :external_id, :locale, '{Consent.PENDING}', :now, :now)"
     " ON CONFLICT (channel, external_id)"
     " DO UPDATE SET last_inbound_at = :now, unreachable_reason = NULL"
     " RETURNING id, member_id, consent, locale),"
@@ -115,7 +115,7 @@ _ENTER_PG = HotStatement(
     " SELECT ident.id, ident.member_id, ident.consent, ident.locale, event.id AS inbound_id,"
     " state.flow, state.step, state.draft, state.updated_at, state.created,"
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = ident.id"
-    " AND outbox.status = 'outside_window') AS held"
+    f" AND outbox.status = '{OutboxStatus.OUTSIDE_WINDOW}') AS held"
     " FROM ident LEFT JOIN event ON true LEFT JOIN state ON true"
 )
 
@@ -225,7 +225,7 @@ def save_state(session: Session, identity_id: int, state: State, now: datetime) 
 @lru_cache(maxsize=8)
 def _save_and_queue_sql(count: int) -> HotStatement:
     """PostgreSQL: the state upsert rides along with the replies' insert (a data-modifying CTE)."""
-    rows = ", ".join(f"(:id, :channel, :p{i}, 'pending', :r{i}, 0, :now, :now)"
+    rows = ", ".join(f"(:id, :channel, :p{i}, '{OutboxStatus.PENDING}', :r{i}, 0, :now, :now)"
                      for i in range(count))
     return HotStatement(
         f"WITH saved AS ({_STATE_UPSERT}) {outbox.INSERT_INTO} VALUES {rows} RETURNING id")

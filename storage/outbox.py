@@ -36,7 +36,8 @@ INSERT_INTO = ("INSERT INTO outbox (identity_id, channel, payload, status, prior
                " next_attempt_at, created_at)")
 _ENQUEUE = HotStatement(
     f"{INSERT_INTO}"
-    " VALUES (:identity_id, :channel, :payload, 'pending', :priority, 0, :now, :now)"
+    f" VALUES (:identity_id, :channel, :payload, '{OutboxStatus.PENDING}', :priority, 0, :now,"
+    " :now)"
     " RETURNING id")
 
 
@@ -76,8 +77,8 @@ def enqueue(
 def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
     """One statement takes a batch: pick due rows, lease them, return them with their chat."""
     due = ("SELECT id FROM outbox WHERE channel IN :channels"
-           " AND ((status = 'pending' AND next_attempt_at <= :now)"
-           " OR (status = 'sending' AND lease_until < :now))")
+           f" AND ((status = '{OutboxStatus.PENDING}' AND next_attempt_at <= :now)"
+           f" OR (status = '{OutboxStatus.SENDING}' AND lease_until < :now))")
     if one_identity:
         due += " AND identity_id = :identity_id"
     due += " ORDER BY priority, id LIMIT :limit"
@@ -85,7 +86,7 @@ def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
         due += " FOR UPDATE SKIP LOCKED"  # several senders at once; each row goes to one
     sql = text(
         f"WITH due AS ({due})"
-        " UPDATE outbox SET status = 'sending', lease_until = :lease_until,"
+        f" UPDATE outbox SET status = '{OutboxStatus.SENDING}', lease_until = :lease_until,"
         " attempts = attempts + 1"
         " WHERE id IN (SELECT id FROM due)"
         " RETURNING id, identity_id, channel, payload, attempts, priority,"

@@ -75,8 +75,8 @@ def _search(
     # "ban don" is the village Bản Đôn before a village Đôn.
     whole = _rank_expr(column, keys[:1])
     order = (rank, whole, func.length(column), model.name, model.id)
-    rows = [row._tuple() for row in
-            session.execute(base.where(indexed).order_by(*order).limit(limit))]
+    rows: list[tuple[int, str, str, int]] = []
+    rows.extend(session.execute(base.where(indexed).order_by(*order).limit(limit)))
     if len(rows) < limit:
         found = {row[0] for row in rows}
         if len(keys[0]) >= 2:
@@ -84,7 +84,7 @@ def _search(
             more = session.execute(
                 base.where(contains, ~indexed).order_by(*order).limit(limit - len(rows))
             )
-            rows += [row._tuple() for row in more if row[0] not in found]
+            rows.extend(row for row in more if row[0] not in found)
     if not rows and fuzzy and len(keys[0]) >= 3:
         candidates = session.execute(
             select(model.id, model.name, column, literal(3))
