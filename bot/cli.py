@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from bot.cli_common import Env, friendly, pass_env
+from bot.cli_export import export
 from bot.cli_outbox import outbox
 from bot.config import Config
 
@@ -454,6 +455,7 @@ def i18n_compile() -> None:
 
 
 cli.add_command(outbox)
+cli.add_command(export)
 
 
 def main() -> None:
