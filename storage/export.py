@@ -157,7 +157,7 @@ def teams_reporting_per_deadline_period(
                 .join(Team, Team.id == Report.team_id)
                 .where(*ReportPeriod(first, due).conditions(), Team.area_id.in_(area_ids),
                        Team.active.is_(True))
-                .group_by(Report.team_id)).tuples().all())
+                .group_by(Report.team_id)).all())
             for team in teams:
                 yield TeamPeriodReporting(deadline.name, first, due, team.code, team.name,
                                           team.area_id, int(counts.get(team.id, 0)))
