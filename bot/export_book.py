@@ -38,6 +38,8 @@ THOUSANDS = '[>=1000000]#"."###"."##0;[>=1000]#"."##0;0'
 DATE_FORMAT = "DD/MM/YYYY"
 PERCENT = "0%"
 LOCALE = "vi"
+# Excel's last row is 1.048.576: more reports continue on "Báo cáo (2)" and so on.
+SHEET_ROWS = 1_048_575
 
 REPORT_COLUMNS: list[tuple[Text, float]] = [
     (_("Report number"), 12), (_("Activity date"), 12), (_("District"), 14),
@@ -115,6 +117,18 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
     return cell
 
 
+def _refill(sheet: WriteOnlyWorksheet, styled: dict[int, Any], index: int, value: Any) -> Any:
+    """`_cell`, reusing the column's formatted cell: the writer serialises each row as it is
+    appended, so one cell per column serves every row and its style is looked up once."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    cell = styled.get(index)
+    if cell is None:
+        cell = styled[index] = _cell(sheet, value)
+    cell.value = value
+    return cell
+
+
 def _empty_note(summary: ExportSummary) -> str:
     return _t(_("No reports in {area} for this period.", area=summary.area_name))
 
@@ -128,10 +142,17 @@ def write_xlsx(session: Session, request: ExportRequest, out: IO[bytes] | str,
     book = Workbook(write_only=True)
     _indicator_sheet(session, book, tree, request)
     summary.teams = _completeness_sheet(session, book, tree, request)
-    sheet = _sheet(book, _t(_("Reports")), REPORT_COLUMNS)
+    title = _t(_("Reports"))
+    sheet = _sheet(book, title, REPORT_COLUMNS)
     total = count_reports(session, tree, request.period)
+    styled: dict[int, Any] = {}  # one formatted cell per column, refilled for every row
     for row in export_reports(session, tree, request.period):
-        sheet.append([_cell(sheet, value) for value in report_cells(row)])
+        if summary.reports and summary.reports % SHEET_ROWS == 0:  # a sheet is full
+            sheet = _sheet(book, f"{title} ({summary.reports // SHEET_ROWS + 1})",
+                           REPORT_COLUMNS)
+            styled = {}
+        sheet.append([_refill(sheet, styled, index, value)
+                      for index, value in enumerate(report_cells(row))])
         summary.reports += 1
         if progress is not None and summary.reports % 5000 == 0:
             progress(summary.reports, total)

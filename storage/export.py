@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Executable, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import ActivityType, AuditLog, Deadline, Media, Plan, Report, Team, Topic
@@ -51,12 +51,8 @@ def count_reports(session: Session, tree: list[AreaNode], period: ReportPeriod) 
         .where(*_report_filter([a.id for a in tree], period))) or 0)
 
 
-def export_reports(
-    session: Session, tree: list[AreaNode], period: ReportPeriod
-) -> Iterator[ExportReport]:
-    """The reports placed in the areas of `tree`, by date then number, streamed from a
-    server-side cursor (PostgreSQL) in batches: the caller writes each row and drops it."""
-    by_id = {a.id: a for a in tree}
+def export_statement(tree: list[AreaNode], period: ReportPeriod) -> Executable:
+    """The one statement the reports sheet reads (the benchmark copies it as its baseline)."""
     photos = (select(func.count(Media.id)).where(Media.report_id == Report.id)
               .correlate(Report).scalar_subquery())
     statement = (
@@ -67,10 +63,19 @@ def export_reports(
         .outerjoin(Team, Team.id == Report.team_id)
         .join(ActivityType, ActivityType.id == Report.activity_type_id)
         .outerjoin(Topic, Topic.id == Report.topic_id)
-        .where(*_report_filter(list(by_id), period))
+        .where(*_report_filter([a.id for a in tree], period))
         .order_by(Report.activity_date, Report.id)
     )
-    result = session.execute(statement, execution_options={
+    return statement
+
+
+def export_reports(
+    session: Session, tree: list[AreaNode], period: ReportPeriod
+) -> Iterator[ExportReport]:
+    """The reports placed in the areas of `tree`, by date then number, streamed from a
+    server-side cursor (PostgreSQL) in batches: the caller writes each row and drops it."""
+    by_id = {a.id: a for a in tree}
+    result = session.execute(export_statement(tree, period), execution_options={
         "stream_results": True, "yield_per": STREAM_BATCH})
     for row in result:
         names = _place_names(by_id, row[2])

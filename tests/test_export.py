@@ -290,3 +290,19 @@ def test_progress_equals_a_count_by_hand(plan_db: Database, reports: list[Any]) 
                                ("women_cadres_trained", women)):
             figure = next(f for f in progress[code].figures if f.area.code == area_code)
             assert figure.achieved == expected, (code, area_code)
+
+
+def test_reports_past_a_full_sheet_continue_on_the_next(
+        plan_db: Database, tmp_path: Path, monkeypatch: Any) -> None:
+    from bot import export_book
+
+    seed(plan_db)
+    monkeypatch.setattr(export_book, "SHEET_ROWS", 2)
+    out = tmp_path / "split.xlsx"
+    with plan_db.transaction() as session:
+        summary = export_book.write_xlsx(session, export_book.ExportRequest(
+            ReportPeriod.year(2025), actor="test"), str(out))
+    assert summary.reports == 5
+    numbers = [[r[0] for r in sheet_rows(out, title)[1:]]
+               for title in ("Báo cáo", "Báo cáo (2)", "Báo cáo (3)")]
+    assert numbers == [["BC-5", "BC-1"], ["BC-3", "BC-2"], ["BC-6"]]
