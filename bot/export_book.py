@@ -190,8 +190,9 @@ def _completeness_sheet(session: Session, book: Workbook, tree: list[AreaNode],
     sheet = _sheet(book, _t(_("Completeness")), columns)
     by_id = {a.id: a for a in tree}
     teams: set[str] = set()
-    for line in teams_reporting_per_deadline_period(session, tree, request.period.start,
-                                                    request.period.end):
+    period = request.period
+    for line in teams_reporting_per_deadline_period(session, tree, period.start, period.end,
+                                                    period.received_before):
         teams.add(line.team_code)
         district, commune = _district_commune(by_id, line.area_id)
         sheet.append([_cell(sheet, v) for v in (

@@ -6,7 +6,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -138,11 +138,12 @@ def deadline_periods(recurrence: str, month: int | None, day: int, start: date, 
 
 
 def teams_reporting_per_deadline_period(
-    session: Session, tree: list[AreaNode], start: date, end: date
+    session: Session, tree: list[AreaNode], start: date, end: date,
+    received_before: datetime | None = None,
 ) -> Iterator[TeamPeriodReporting]:
     """Each active team of the areas in `tree`, for each period of each active deadline of the
-    current plan whose due date falls in start..end: how many reports it has dated in it.
-    One grouped query per period."""
+    current plan whose due date falls in start..end: how many reports it has dated in it
+    (received before `received_before` if given). One grouped query per period."""
     plan = session.scalar(select(Plan).order_by(Plan.loaded_at.desc(), Plan.id.desc()))
     if plan is None:
         return
@@ -160,7 +161,8 @@ def teams_reporting_per_deadline_period(
             counts: dict[int | None, int] = dict(session.execute(
                 select(Report.team_id, func.count(Report.id))
                 .join(Team, Team.id == Report.team_id)
-                .where(*ReportPeriod(first, due).conditions(), Team.area_id.in_(area_ids),
+                .where(*ReportPeriod(first, due, received_before).conditions(),
+                       Team.area_id.in_(area_ids),
                        Team.active.is_(True))
                 .group_by(Report.team_id)).all())
             for team in teams:
