@@ -306,3 +306,11 @@ def test_reports_past_a_full_sheet_continue_on_the_next(
     numbers = [[r[0] for r in sheet_rows(out, title)[1:]]
                for title in ("Báo cáo", "Báo cáo (2)", "Báo cáo (3)")]
     assert numbers == [["BC-5", "BC-1"], ["BC-3", "BC-2"], ["BC-6"]]
+
+
+def test_export_answers_help(db_url: str, tmp_path: Path) -> None:
+    result = cli(db_url, tmp_path, "export", "--help")
+    assert result.returncode == 0
+    for option in ("--year", "--update-window", "--from", "--to", "--area", "--format",
+                   "--out"):
+        assert option in result.stdout
