@@ -314,3 +314,25 @@ def test_export_answers_help(db_url: str, tmp_path: Path) -> None:
     for option in ("--year", "--update-window", "--from", "--to", "--area", "--format",
                    "--out"):
         assert option in result.stdout
+
+
+@given(st.sampled_from(["yearly", "monthly"]), st.integers(1, 12), st.integers(1, 31),
+       st.dates(date(2022, 1, 1), date(2026, 12, 31)), st.integers(0, 800))
+def test_deadline_periods_tile_the_days_before_each_due_date(
+        recurrence: str, month: int, day: int, start: date, length: int) -> None:
+    import calendar
+    import itertools
+    from datetime import timedelta
+
+    if recurrence == "yearly":
+        day = min(day, calendar.monthrange(2023, month)[1])
+    end = start + timedelta(days=length)
+    periods = deadline_periods(recurrence, month if recurrence == "yearly" else None, day,
+                               start, end)
+    for first, due in periods:
+        assert start <= due <= end and first <= due
+        assert due.day == day or due.day == calendar.monthrange(due.year, due.month)[1]
+    for (_first, due), (following, _due) in itertools.pairwise(periods):
+        assert following == due + timedelta(days=1)  # no day in two periods, none lost
+    span = 366 if recurrence == "yearly" else 31
+    assert all((due - first).days < span for first, due in periods)
