@@ -12,6 +12,7 @@ import click
 
 from bot.cli_access import member, team_members
 from bot.cli_common import Env, friendly, pass_env
+from bot.cli_export import export
 from bot.cli_outbox import outbox
 from bot.cli_safeguarding import consent, member_erase, retention, safeguarding
 from bot.config import Config
@@ -464,6 +465,7 @@ for _group in (safeguarding, consent, retention, member):
     cli.add_command(_group)
 member.add_command(member_erase)
 team.add_command(team_members)
+cli.add_command(export)
 
 
 def main() -> None:

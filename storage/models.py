@@ -128,6 +128,8 @@ class Indicator(Base):
     unit: Mapped[str] = mapped_column(String(64), default="")
     team_kind_id: Mapped[int | None] = mapped_column(ForeignKey("team_kinds.id"))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # The plan file's measure: {"kind", "period", "activity_types", "field"} (storage.progress).
+    measure: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class IndicatorTarget(Base):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,27 @@ class AreaSpec:
         return out
 
 
+MEASURE_KINDS = ("active_teams", "report_count", "participant_sum")
+MEASURE_PERIODS = ("selected", "phase_to_date")
+PARTICIPANT_FIELDS = ("total", "women", "ethnic", "children")
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """How an indicator is counted, as the plan file says it.
+
+    kind: active_teams (teams of the indicator's team kind with at least one report in the
+    period), report_count (reports of the activity types) or participant_sum (the sum of one
+    participant field over reports of the activity types). period: selected (the period asked
+    for) or phase_to_date (from the phase's first day to the end of the period asked for).
+    """
+
+    kind: str
+    period: str
+    activity_types: tuple[str, ...] = ()
+    field: str = "total"
+
+
 @dataclass(frozen=True)
 class IndicatorSpec:
     code: str
@@ -43,6 +64,8 @@ class IndicatorSpec:
     unit: str
     team_kind: str | None
     target: int
+    measure: MeasureSpec | None = None
+    targets: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,6 +102,30 @@ class PlanSpec:
     sha256: str = field(default="", compare=False)
 
 
+class _Mapping(dict[Any, Any]):
+    """A parsed mapping that remembers the line of each key, for errors that name the line."""
+
+    lines: dict[Any, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    """YAML's safe loader, keeping each mapping key's line number."""
+
+
+def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> _Mapping:
+    loader.flatten_mapping(node)
+    out = _Mapping()
+    out.lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 class _Reader:
     """Typed access to parsed YAML that reports the dotted path of whatever is wrong."""
 
@@ -87,6 +134,15 @@ class _Reader:
 
     def fail(self, path: str, what: str) -> PlanError:
         return PlanError(f"{self.source}: {path}: {what}")
+
+    def known(self, data: dict[str, Any], path: str, keys: set[str]) -> None:
+        """Refuse a key the format does not have: a misspelt key would otherwise be ignored."""
+        for key in data:
+            if key not in keys:
+                line = getattr(data, "lines", {}).get(key)
+                where = f"line {line}: " if line else ""
+                raise self.fail(f"{where}{path}.{key}" if path != "(top)" else f"{where}{key}",
+                                f"unknown key (expected one of: {', '.join(sorted(keys))})")
 
     def mapping(self, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -137,12 +193,14 @@ def _area(reader: _Reader, value: Any, path: str, depth: int = 0) -> AreaSpec:
         _area(reader, child, f"{path}.children[{i}]", depth + 1)
         for i, child in enumerate(reader.items(data.get("children", []), f"{path}.children"))
     )
-    return AreaSpec(
+    spec = AreaSpec(
         code=reader.text(data, "code", path),
         name=reader.text(data, "name", path),
         level=reader.text(data, "level", path),
         children=children,
     )
+    reader.known(data, path, {"code", "name", "level", "children"})
+    return spec
 
 
 def _area_paths(node: AreaSpec, path: str) -> list[tuple[AreaSpec, str]]:
@@ -153,11 +211,66 @@ def _area_paths(node: AreaSpec, path: str) -> list[tuple[AreaSpec, str]]:
     return out
 
 
+def _targets(
+    reader: _Reader, value: Any, path: str, area_codes: set[str]
+) -> tuple[tuple[str, int], ...]:
+    """Per-area targets: `targets: {area code: number}`; every code must be an area's."""
+    if value is None:
+        return ()
+    data = reader.mapping(value, path)
+    out = []
+    for code, target in data.items():
+        line = getattr(data, "lines", {}).get(code)
+        where = f"line {line}: {path}.{code}" if line else f"{path}.{code}"
+        if code not in area_codes:
+            raise reader.fail(where, f"unknown area code {code!r}")
+        if not isinstance(target, int) or isinstance(target, bool) or not 0 <= target <= 10**7:
+            raise reader.fail(where, "expected a whole number from 0 to 10000000")
+        out.append((str(code), target))
+    return tuple(out)
+
+
+def _measure(
+    reader: _Reader, value: Any, path: str, indicator: IndicatorSpec, type_codes: set[str]
+) -> MeasureSpec | None:
+    if value is None:
+        return None
+    data = reader.mapping(value, path)
+    kind = data.get("kind")
+    if kind not in MEASURE_KINDS:
+        raise reader.fail(f"{path}.kind", f"expected one of: {', '.join(MEASURE_KINDS)}")
+    period = data.get("period")
+    if period not in MEASURE_PERIODS:
+        raise reader.fail(f"{path}.period", f"expected one of: {', '.join(MEASURE_PERIODS)}")
+    if kind == "active_teams":
+        reader.known(data, path, {"kind", "period"})
+        if indicator.team_kind is None:
+            raise reader.fail(path, "active_teams counts the indicator's team_kind, "
+                              "which this indicator does not have")
+        return MeasureSpec(kind=kind, period=period)
+    types = reader.items(data.get("activity_types"), f"{path}.activity_types")
+    if not types:
+        raise reader.fail(f"{path}.activity_types", "expected at least one activity type")
+    for k, code in enumerate(types):
+        if code not in type_codes:
+            raise reader.fail(f"{path}.activity_types[{k}]", f"unknown activity type {code!r}")
+    field_name = "total"
+    if kind == "participant_sum":
+        reader.known(data, path, {"kind", "period", "activity_types", "field"})
+        field_name = data.get("field", "total")
+        if field_name not in PARTICIPANT_FIELDS:
+            raise reader.fail(f"{path}.field",
+                              f"expected one of: {', '.join(PARTICIPANT_FIELDS)}")
+    else:
+        reader.known(data, path, {"kind", "period", "activity_types"})
+    return MeasureSpec(kind=kind, period=period, activity_types=tuple(types), field=field_name)
+
+
 def parse_plan(raw: str, source: str) -> PlanSpec:
     """Check a plan document fully before anything is written."""
     reader = _Reader(source)
     try:
-        document = yaml.safe_load(raw)
+        document = yaml.load(raw, Loader=_LineLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "(file)"
@@ -165,10 +278,13 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
     top = reader.mapping(document, "(top)")
     if top.get("version") != 1:
         raise reader.fail("version", "expected 1")
+    reader.known(top, "(top)", {"version", "plan", "areas", "team_kinds", "indicators",
+                                "activity_types", "topics", "deadlines"})
     plan = reader.mapping(top.get("plan"), "plan")
     start, end = reader.day(plan, "phase_start", "plan"), reader.day(plan, "phase_end", "plan")
     if end < start:
         raise reader.fail("plan.phase_end", "is before plan.phase_start")
+    reader.known(plan, "plan", {"code", "name", "phase_start", "phase_end", "source"})
 
     areas = _area(reader, top.get("areas"), "areas")
     seen_codes: dict[str, str] = {}
@@ -184,11 +300,14 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
         data = reader.mapping(item, f"team_kinds[{i}]")
         kinds.append((reader.text(data, "code", f"team_kinds[{i}]"),
                       reader.text(data, "name", f"team_kinds[{i}]")))
+        reader.known(data, f"team_kinds[{i}]", {"code", "name"})
     reader.unique([code for code, _ in kinds], "team_kinds")
     kind_codes = {code for code, _ in kinds}
 
+    area_codes = set(seen_codes)
     indicators = []
-    for i, item in enumerate(reader.items(top.get("indicators"), "indicators")):
+    indicator_data = reader.items(top.get("indicators"), "indicators")
+    for i, item in enumerate(indicator_data):
         path = f"indicators[{i}]"
         data = reader.mapping(item, path)
         kind = data.get("team_kind")
@@ -201,7 +320,10 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
             unit=reader.text(data, "unit", path, required=False),
             team_kind=kind,
             target=reader.integer(data, "target", path, 0, 10_000_000),
+            targets=_targets(reader, data.get("targets"), f"{path}.targets", area_codes),
         ))
+        reader.known(data, path, {"code", "name", "description", "unit", "team_kind", "target",
+                                  "targets", "measure"})
     reader.unique([ind.code for ind in indicators], "indicators")
     indicator_codes = {ind.code for ind in indicators}
 
@@ -229,13 +351,21 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
             indicator=indicator,
             keywords=tuple(word.strip() for word in keywords),
         ))
+        reader.known(data, path, {"code", "name", "indicator", "keywords"})
     reader.unique([a.code for a in activity_types], "activity_types")
+    type_codes = {a.code for a in activity_types}
+    indicators = [
+        replace(ind, measure=_measure(reader, indicator_data[i].get("measure"),
+                                      f"indicators[{i}].measure", ind, type_codes))
+        for i, ind in enumerate(indicators)
+    ]
 
     topics = []
     for i, item in enumerate(reader.items(top.get("topics", []), "topics")):
         data = reader.mapping(item, f"topics[{i}]")
         topics.append((reader.text(data, "code", f"topics[{i}]"),
                        reader.text(data, "name", f"topics[{i}]")))
+        reader.known(data, f"topics[{i}]", {"code", "name"})
     reader.unique([code for code, _ in topics], "topics")
 
     deadlines = []
@@ -262,6 +392,8 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
             day=day,
             remind_days_before=tuple(sorted(set(reminders), reverse=True)),
         ))
+        reader.known(data, path, {"code", "name", "recurrence", "month", "day",
+                                  "remind_days_before"})
     reader.unique([d.code for d in deadlines], "deadlines")
 
     return PlanSpec(

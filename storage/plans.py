@@ -22,7 +22,7 @@ from storage.models import (
     Topic,
     utcnow,
 )
-from storage.plan_file import PlanSpec
+from storage.plan_file import MeasureSpec, PlanSpec
 from storage.textfold import fold_name
 
 log = logging.getLogger(__name__)
@@ -118,16 +118,21 @@ def load_plan(session: Session, spec: PlanSpec, *, actor: str = "system") -> Loa
             "plan_id": plan.id, "name": ind.name, "description": ind.description,
             "unit": ind.unit, "position": position,
             "team_kind_id": kinds[ind.team_kind].id if ind.team_kind else None,
+            "measure": _measure_dict(ind.measure),
         })
         session.flush()
-        target = session.scalar(select(IndicatorTarget).where(
-            IndicatorTarget.indicator_id == indicator.id, IndicatorTarget.area_id == root.id))
-        if target is None:
-            session.add(IndicatorTarget(indicator_id=indicator.id, area_id=root.id,
-                                        target=ind.target))
-            summary.created += 1
-        else:
-            _sync(summary, target, {"target": ind.target})
+        # The root's target is the plan's total; per-area targets from the file are written
+        # too, and targets entered for other areas (by admins) are left alone.
+        for area_code, value in ((spec.areas.code, ind.target), *ind.targets):
+            area_id = areas[area_code].id
+            target = session.scalar(select(IndicatorTarget).where(
+                IndicatorTarget.indicator_id == indicator.id, IndicatorTarget.area_id == area_id))
+            if target is None:
+                session.add(IndicatorTarget(indicator_id=indicator.id, area_id=area_id,
+                                            target=value))
+                summary.created += 1
+            else:
+                _sync(summary, target, {"target": value})
 
     types = {t.code: t for t in session.scalars(
         select(ActivityType).where(ActivityType.plan_id == plan.id))}
@@ -164,6 +169,13 @@ def load_plan(session: Session, spec: PlanSpec, *, actor: str = "system") -> Loa
     session.flush()
     log.info("plan %s loaded: %s", spec.code, summary)
     return summary
+
+
+def _measure_dict(measure: MeasureSpec | None) -> dict[str, Any] | None:
+    if measure is None:
+        return None
+    return {"kind": measure.kind, "period": measure.period,
+            "activity_types": list(measure.activity_types), "field": measure.field}
 
 
 def _under(row: Area, root: Area) -> bool:
@@ -228,6 +240,7 @@ def plan_as_dict(session: Session, plan: Plan) -> dict[str, Any]:
         "indicators": [{
             "code": i.code, "name": i.name, "unit": i.unit,
             "team_kind": kinds.get(i.team_kind_id) if i.team_kind_id else None,
+            "measure": i.measure,
             "target": next((t["target"] for t in targets.get(i.id, [])
                             if t["area"] == (root.code if root else None)), None),
             "targets": targets.get(i.id, []),
