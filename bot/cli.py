@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from bot.cli_common import Env, friendly, pass_env
+from bot.cli_content import broadcast, content
 from bot.cli_outbox import outbox
 from bot.config import Config
 
@@ -454,6 +455,8 @@ def i18n_compile() -> None:
 
 
 cli.add_command(outbox)
+cli.add_command(content)
+cli.add_command(broadcast)
 
 
 def main() -> None:

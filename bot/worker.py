@@ -9,6 +9,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.broadcaster import Broadcaster
 from bot.channels.base import ChannelSender, ChannelStart
 from bot.channels.webchat_sender import WebChatSender
 from bot.config import Config
@@ -107,7 +108,9 @@ class Worker:
         listener = self._listen(stop)
         tasks = [asyncio.create_task(self.sender.run(stop), name="sender"),
                  asyncio.create_task(MediaFetcher(self.db, self.config.media_path,
-                                                  self.fetchers).run(stop), name="media")]
+                                                  self.fetchers).run(stop), name="media"),
+                 asyncio.create_task(Broadcaster(self.config, self.db, self.wakeup).run(stop),
+                                     name="broadcasts")]
         tasks += [asyncio.create_task(poll_exclusively(self.db, name, poller, stop),
                                       name=f"poller-{name}")
                   for name, poller in self.pollers]

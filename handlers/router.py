@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from handlers import menu, onboarding, parsing, report
+from handlers import content, menu, onboarding, parsing, report
 from handlers.flow import STALE, Ctx, Flow, typed
 from handlers.types import Button, Inbound
 from messages_vi import _
@@ -115,6 +115,8 @@ def handle(ctx: Ctx, inbound: Inbound) -> None:
         if not (inbound.text or inbound.payload):
             return
 
+    if content.route(ctx, inbound, text):
+        return
     command = _command(inbound, text)
     if command in (RESUME[4:], RESTART[4:]):
         if ctx.state.flow == report.REPORT.name and command == "resume":

@@ -238,7 +238,8 @@ def divert(session: Session, outbox_id: int, *, now: datetime) -> str | None:
     if target is None:
         return None
     payload = {**row.payload, "tried": sorted(tried)}
-    enqueue(session, target.id, target.channel, payload, priority=row.priority, now=now)
+    copy = enqueue(session, target.id, target.channel, payload, priority=row.priority, now=now)
+    _same_kind(session, copy, row)
     row.status, row.last_error = "diverted", f"outside the {row.channel} window; sent by " \
         f"{target.channel} instead"
     return target.channel
@@ -262,5 +263,13 @@ def catch_up(session: Session, identity_id: int, header: dict[str, Any], *, now:
     for row in rows:
         queued.append(enqueue(session, identity_id, row.channel, dict(row.payload),
                               priority=PRIORITY_REPLY, now=now))
+        _same_kind(session, queued[-1], row)
         row.status = "caught_up"
     return queued
+
+
+def _same_kind(session: Session, copy_id: int, row: Outbox) -> None:
+    """A row's copy on another channel, or caught up later, still belongs to its broadcast."""
+    if row.broadcast_id is not None or row.kind != "reply":
+        session.execute(update(Outbox).where(Outbox.id == copy_id)
+                        .values(kind=row.kind, broadcast_id=row.broadcast_id))
