@@ -273,3 +273,16 @@ def _same_kind(session: Session, copy_id: int, row: Outbox) -> None:
     if row.broadcast_id is not None or row.kind != "reply":
         session.execute(update(Outbox).where(Outbox.id == copy_id)
                         .values(kind=row.kind, broadcast_id=row.broadcast_id))
+
+
+def reconcile_sent(session: Session, sent: dict[int, str | None], *, now: datetime) -> int:
+    """Rows a dead sender's journal shows the platform took: sent, never to go again."""
+    if not sent:
+        return 0
+    result = session.connection().execute(
+        text("UPDATE outbox SET status = 'sent', sent_at = :now, lease_until = NULL,"
+             " platform_message_id = :pid, last_error = NULL"
+             " WHERE id = :id AND status IN ('sending', 'pending')")
+        .bindparams(bindparam("now", type_=UTCDateTime())),
+        [{"id": row_id, "pid": pid, "now": now} for row_id, pid in sent.items()])
+    return int(result.rowcount or 0)
