@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.channels.zalo_quota import cs_window
 from bot.config import Config
 from bot.dispatcher import Wakeup, render_reply
 from handlers.content import item_reply
@@ -25,6 +26,7 @@ from storage import broadcasts
 from storage import content as library
 from storage.db import Database
 from storage.models import utcnow
+from storage.proactive import Proactive
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +83,8 @@ class Broadcaster:
             with self.db.transaction() as session:
                 result = broadcasts.fan_out_batch(
                     session, job.id, payloads, now=now, not_before=self.not_before(now),
-                    limit=self.settings.batch, lease=self.settings.lease)
+                    limit=self.settings.batch, lease=self.settings.lease,
+                    proactive=self.zalo_rule(now))
             if result.queued:
                 self.wakeup.notify()
             if progress is not None:
@@ -91,6 +94,14 @@ class Broadcaster:
                          "finished" if result.done else "stopped")
                 break
         return True
+
+    def zalo_rule(self, now: datetime) -> Proactive:
+        """Zalo OA: members who wrote within the reply window get a free reply; the others a
+        proactive message, from ZALO_PROACTIVE_QUOTA less ZALO_PROACTIVE_RESERVE."""
+        return Proactive(channel="zalo", free_since=now - cs_window(),
+                         month=now.astimezone(self.config.tz).strftime("%Y-%m"),
+                         quota=self.config.zalo_proactive_quota,
+                         reserve=self.config.zalo_proactive_reserve)
 
     def _hold_for_quiet_hours(self, now: datetime) -> None:
         if self.config.quiet_hours.off:

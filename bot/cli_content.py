@@ -326,3 +326,24 @@ def broadcast_list(env: Env, limit: int) -> None:
     for s in rows:
         click.echo(f"{s.id:>5}  {s.state:<11} {s.send_at.astimezone(tz):%d/%m/%Y %H:%M}  "
                    f"sent {s.sent}/{s.audience_total}  #{s.item_id} {s.title}")
+
+
+@broadcast.command("quota")
+@click.option("--month", default=None, metavar="YYYY-MM", help="Another month than this one.")
+@pass_env
+@friendly
+def broadcast_quota(env: Env, month: str | None) -> None:
+    """Zalo OA proactive messages this month: used by kind, held back, and what is left."""
+    from storage.models import utcnow
+    from storage.proactive import month_usage
+
+    month = month or utcnow().astimezone(env.config.tz).strftime("%Y-%m")
+    with env.prepared_db().sessions() as session:
+        usage = month_usage(session, "zalo", month)
+    quota, reserve = env.config.zalo_proactive_quota, env.config.zalo_proactive_reserve
+    click.echo(f"Zalo OA proactive messages, {month}: {usage.used} of {quota} used "
+               f"({reserve} kept for reminders)")
+    for kind, (used, held) in sorted(usage.by_kind.items()):
+        click.echo(f"  {kind}: {used} sent, {held} held until the member writes")
+    click.echo(f"left for broadcasts: {max(0, quota - reserve - usage.used)}; "
+               f"for reminders: {max(0, quota - usage.used)}")

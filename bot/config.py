@@ -60,6 +60,10 @@ class Config:
     zalo_bot_api_url: str = "https://bot-api.zaloplatforms.com"
     # Operators' send-rate overrides by channel, checked at load (bot.ratelimit.parse_limits).
     rate_limits: Mapping[str, str] = field(default_factory=dict)
+    # Zalo OA's monthly proactive messages (1,000 free for a verified OA), and how many of
+    # them broadcasts leave for reminders.
+    zalo_proactive_quota: int = 1000
+    zalo_proactive_reserve: int = 200
 
     def limits_for(self, channel: str, default: Limits) -> Limits:
         """A channel's send limits: the platform's published numbers unless overridden."""
@@ -216,6 +220,14 @@ def load_config(
         except ValueError as exc:
             raise ConfigError(f"{RATE_LIMIT_ENV[channel]}: {exc}") from None
 
+    proactive: dict[str, int] = {}
+    for name, default in (("ZALO_PROACTIVE_QUOTA", "1000"), ("ZALO_PROACTIVE_RESERVE", "200")):
+        value = (env.get(name) or default).strip()
+        if not value.isdigit():
+            raise ConfigError(f"{name} must be a whole number of messages a month, got "
+                              f"{value!r}")
+        proactive[name] = int(value)
+
     return Config(
         database_url=database_url,
         secret_key=env.get("SECRET_KEY") or _secret_key(instance),
@@ -244,4 +256,6 @@ def load_config(
         zalo_bot_webhook_secret=env.get("ZALO_BOT_WEBHOOK_SECRET") or None,
         zalo_bot_api_url=_url(env, "ZALO_BOT_API_URL", "https://bot-api.zaloplatforms.com"),
         rate_limits=rate_limits,
+        zalo_proactive_quota=proactive["ZALO_PROACTIVE_QUOTA"],
+        zalo_proactive_reserve=proactive["ZALO_PROACTIVE_RESERVE"],
     )

@@ -26,9 +26,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, aliased
 
+from storage import proactive as quota
 from storage.models import Area, Identity, Member, Outbox, Team, TeamKind, utcnow
 from storage.models_content import Broadcast, ContentAck, ContentItem, ContentVersion
-from storage.outbox import PRIORITY_BULK
+from storage.outbox import HELD_QUOTA, PRIORITY_BULK
+from storage.proactive import Proactive
 
 KIND_BROADCAST = "broadcast"
 # Outbox statuses a broadcast adds: rows held by pause, and rows a cancel stopped.
@@ -212,11 +214,13 @@ class BatchResult:
 
 def fan_out_batch(session: Session, broadcast_id: int, payloads: dict[str, dict[str, Any]], *,
                   now: datetime, not_before: datetime, limit: int, lease: timedelta,
-                  ) -> BatchResult:
+                  proactive: Proactive | None = None) -> BatchResult:
     """Write the next `limit` members' rows and move the cursor, in the caller's transaction.
 
     `payloads` is the rendered message per locale ("vi" always present). Rows are due at
-    `not_before` (quiet hours move it); they are bulk priority, behind every reply.
+    `not_before` (quiet hours move it); they are bulk priority, behind every reply. With
+    `proactive`, rows to that channel's members who have not written recently spend the
+    month's quota; those it has no room for are held until the member writes.
     """
     query = select(Broadcast).where(Broadcast.id == broadcast_id)
     if session.get_bind().dialect.name == "postgresql":
@@ -235,13 +239,17 @@ def fan_out_batch(session: Session, broadcast_id: int, payloads: dict[str, dict[
             continue
         values.append({"identity_id": identity_id, "member_id": member_id, "locale": locale})
     if values:
-        channels = dict(session.execute(select(Identity.id, Identity.channel).where(
-            Identity.id.in_([v["identity_id"] for v in values]))).all())
-        rows = [{"identity_id": v["identity_id"], "channel": channels[v["identity_id"]],
-                 "payload": payloads.get(v["locale"]) or payloads["vi"], "status": "pending",
+        channels = {i: (c, last) for i, c, last in session.execute(
+            select(Identity.id, Identity.channel, Identity.last_inbound_at).where(
+                Identity.id.in_([v["identity_id"] for v in values])))}
+        statuses = _spend_quota(session, proactive, [channels[v["identity_id"]]
+                                                     for v in values])
+        rows = [{"identity_id": v["identity_id"], "channel": channels[v["identity_id"]][0],
+                 "payload": payloads.get(v["locale"]) or payloads["vi"], "status": status,
                  "priority": PRIORITY_BULK, "attempts": 0, "next_attempt_at": not_before,
                  "created_at": now, "kind": KIND_BROADCAST, "broadcast_id": broadcast_id,
-                 "dedupe_key": f"b:{broadcast_id}:{v['member_id']}"} for v in values]
+                 "dedupe_key": f"b:{broadcast_id}:{v['member_id']}"}
+                for v, status in zip(values, statuses, strict=True)]
         session.execute(_insert_ignoring_duplicates(session), rows)
         result.queued = len(rows)
     row.queued_total += result.queued
@@ -254,6 +262,30 @@ def fan_out_batch(session: Session, broadcast_id: int, payloads: dict[str, dict[
         row.audience_total = row.queued_total + row.no_channel
         result.done = True
     return result
+
+
+def _spend_quota(session: Session, rule: Proactive | None,
+                 targets: list[tuple[str, datetime | None]]) -> list[str]:
+    """Each row's status: pending, or held when it is proactive and the quota is spent."""
+    if rule is None:
+        return ["pending"] * len(targets)
+    wanted = [rule.is_proactive(channel, last) for channel, last in targets]
+    if not any(wanted):
+        return ["pending"] * len(targets)
+    quota.lock(session, rule.channel, rule.month)
+    room = quota.room(session, rule.channel, rule.month, quota=rule.quota,
+                      reserve=rule.reserve, kind=KIND_BROADCAST)
+    statuses = []
+    for proactive in wanted:
+        if proactive and room <= 0:
+            statuses.append(HELD_QUOTA)
+            continue
+        room -= proactive
+        statuses.append("pending")
+    spent = sum(w and s == "pending" for w, s in zip(wanted, statuses, strict=True))
+    quota.record(session, rule.channel, rule.month, KIND_BROADCAST, spent=spent,
+                 held=statuses.count(HELD_QUOTA))
+    return statuses
 
 
 def hold_until(session: Session, until: datetime, *, now: datetime) -> int:

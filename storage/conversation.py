@@ -45,7 +45,7 @@ _CLAIM_FOR = HotStatement(
     " (SELECT draft FROM conversation_states WHERE identity_id = :identity_id) AS draft,"
     " (SELECT updated_at FROM conversation_states WHERE identity_id = :identity_id) AS updated_at,"
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = :identity_id"
-    " AND outbox.status = 'outside_window') AS held")
+    " AND outbox.status IN ('outside_window', 'held_quota')) AS held")
 _UPSERT_IDENTITY = HotStatement(
     "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
     " VALUES (:channel, :external_id, :locale, 'pending', :now, :now)"
@@ -114,7 +114,7 @@ _ENTER_PG = HotStatement(
     " SELECT ident.id, ident.member_id, ident.consent, ident.locale, event.id AS inbound_id,"
     " state.flow, state.step, state.draft, state.updated_at, state.created,"
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = ident.id"
-    " AND outbox.status = 'outside_window') AS held"
+    " AND outbox.status IN ('outside_window', 'held_quota')) AS held"
     " FROM ident LEFT JOIN event ON true LEFT JOIN state ON true"
 )
 

@@ -92,3 +92,15 @@ class ContentAck(Base):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id"), index=True)
     report_id: Mapped[int | None] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProactiveUsage(Base):
+    """Messages a platform counts against a monthly quota (Zalo OA's proactive messages),
+    per local month and kind (broadcast | reminder)."""
+
+    __tablename__ = "proactive_usage"
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    held: Mapped[int] = mapped_column(Integer, default=0)

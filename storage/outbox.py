@@ -28,6 +28,9 @@ PRIORITY_ACK = -1
 PRIORITY_REPLY = 0
 PRIORITY_BULK = 10
 NOTIFY_CHANNEL = "duan8_outbox"
+# A proactive message the platform's monthly quota has no room for: it waits, like a row
+# outside the window, for the member's next message (then it is a free reply).
+HELD_QUOTA = "held_quota"
 # Queued on every message, so on the DBAPI cursor (storage.hotsql says why). The column list
 # every new row is written with (also by storage.conversation.save_and_queue).
 INSERT_INTO = ("INSERT INTO outbox (identity_id, channel, payload, status, priority, attempts,"
@@ -254,7 +257,7 @@ def catch_up(session: Session, identity_id: int, header: dict[str, Any], *, now:
     """
     rows = session.scalars(
         select(Outbox).where(Outbox.identity_id == identity_id,
-                             Outbox.status == "outside_window")
+                             Outbox.status.in_(("outside_window", HELD_QUOTA)))
         .order_by(Outbox.id).limit(limit)
     ).all()
     if not rows:

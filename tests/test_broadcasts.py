@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from bot.broadcaster import Broadcaster, BroadcasterSettings
 from bot.cli import cli
 from bot.config import load_config
-from storage import broadcasts
+from storage import broadcasts, outbox, proactive
 from storage import content as library
 from storage.broadcasts import Audience
 from storage.db import Database
@@ -320,3 +320,45 @@ def test_the_cli_adds_sends_and_reports_as_the_contract_says(plan_db, tmp_path):
     late = invoke(plan_db, tmp_path, "broadcast", "send", "--content", str(item), "--at",
                   "31/12/2026", "--yes")
     assert late.exit_code == 2 and "YYYY-MM-DD HH:MM" in late.output
+
+
+def test_zalo_proactive_messages_stop_at_the_monthly_quota_less_the_reminders_reserve(
+        plan_db, tmp_path):
+    team = team_in(plan_db, TA_LU_1)
+    quiet = add_members(plan_db, team, 5, channel="zalo", age=timedelta(days=3))
+    add_members(plan_db, team, 2, channel="zalo", start=10, age=timedelta(hours=2))
+    add_members(plan_db, team, 2, channel="telegram", start=20, age=timedelta(days=30))
+    with plan_db.transaction() as session:
+        bid = broadcasts.create_broadcast(session, make_item_in(session), Audience())
+    config = load_config({"DATABASE_URL": plan_db.url, "DUAN8_ENV_FILE": str(tmp_path / "x"),
+                          "QUIET_HOURS": "off", "ZALO_PROACTIVE_QUOTA": "4",
+                          "ZALO_PROACTIVE_RESERVE": "1"}, instance_path=tmp_path / "i")
+    broadcaster = Broadcaster(config, plan_db, settings=BroadcasterSettings(batch=3))
+    while broadcaster.step():
+        pass
+    rows = rows_of(plan_db, bid)
+    assert Counter(r.status for r in rows) == {"pending": 7, "held_quota": 2}
+    with plan_db.sessions() as session:
+        held = {session.get_one(Identity, r.identity_id).member_id for r in rows
+                if r.status == "held_quota"}
+        status = broadcasts.broadcast_status(session, bid)
+        month = utcnow().astimezone(config.tz).strftime("%Y-%m")
+        usage = proactive.month_usage(session, "zalo", month)
+    assert held <= set(quiet) and status.held_quota == 2
+    assert usage.by_kind == {"broadcast": (3, 2)}
+    # Reminders may still use the reserve; broadcasts may not.
+    with plan_db.sessions() as session:
+        assert proactive.room(session, "zalo", month, quota=4, reserve=1, kind="reminder") == 1
+        assert proactive.room(session, "zalo", month, quota=4, reserve=1, kind="broadcast") == 0
+    # A held member who writes gets the item as a free reply.
+    member = sorted(held)[0]
+    with plan_db.transaction() as session:
+        identity = session.scalar(select(Identity.id).where(Identity.member_id == member))
+        queued = outbox.catch_up(session, identity, {"text": "Trong lúc bạn vắng mặt:"},
+                                 now=utcnow())
+    assert len(queued) == 2
+    copy = rows_of(plan_db, bid)
+    assert Counter(r.status for r in copy)["held_quota"] == 1
+    assert any(r.id == queued[1] and r.kind == "broadcast" for r in copy)
+    out = invoke(plan_db, tmp_path, "broadcast", "quota")
+    assert "3 of 1000 used" in out.output and "broadcast: 3 sent, 2 held" in out.output

@@ -108,6 +108,15 @@ def upgrade() -> None:
     op.create_index(op.f("ix_content_acks_member_id"), "content_acks", ["member_id"])
     op.create_index(op.f("ix_content_acks_broadcast_id"), "content_acks", ["broadcast_id"])
     op.create_index(op.f("ix_content_acks_team_id"), "content_acks", ["team_id"])
+    op.create_table(
+        "proactive_usage",
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("used", sa.Integer(), nullable=False),
+        sa.Column("held", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("channel", "month", "kind", name=op.f("pk_proactive_usage")),
+    )
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("kind", sa.String(length=16), nullable=False,
                                    server_default="reply"))
@@ -124,6 +133,7 @@ def downgrade() -> None:
         batch.drop_column("dedupe_key")
         batch.drop_column("broadcast_id")
         batch.drop_column("kind")
+    op.drop_table("proactive_usage")
     op.drop_table("content_acks")
     op.drop_table("broadcasts")
     op.drop_table("content_versions")
