@@ -362,3 +362,45 @@ def test_zalo_proactive_messages_stop_at_the_monthly_quota_less_the_reminders_re
     assert any(r.id == queued[1] and r.kind == "broadcast" for r in copy)
     out = invoke(plan_db, tmp_path, "broadcast", "quota")
     assert "3 of 1000 used" in out.output and "broadcast: 3 sent, 2 held" in out.output
+
+
+@pytest.mark.parametrize("side", [900, 2400, 4000])
+def test_photos_larger_than_zalo_accepts_are_made_smaller_on_upload(side):
+    import io
+    import os
+
+    from PIL import Image
+
+    from bot.content_media import MAX_IMAGE_BYTES, prepare_upload
+
+    noise = Image.frombytes("RGB", (side, side // 2), os.urandom(side * (side // 2) * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG")
+    data = buffer.getvalue()
+    assert len(data) > MAX_IMAGE_BYTES
+    smaller, note = prepare_upload(data)
+    assert len(smaller) <= MAX_IMAGE_BYTES and "made smaller" in note
+    assert library.media_kind(smaller)[1] == "image/jpeg"
+    assert prepare_upload(smaller) == (smaller, "")  # small enough: kept as it is
+
+
+def test_media_of_the_wrong_type_is_refused(plan_db, tmp_path):
+    with plan_db.transaction() as session, pytest.raises(library.ContentError, match="PDF"):
+        library.store_content_media(session, tmp_path, b"MZ\x90\x00 not a document")
+    with plan_db.transaction() as session:
+        pdf = library.store_content_media(session, tmp_path, b"%PDF-1.4\n%\xe2\xe3\n")
+        assert library.store_content_media(session, tmp_path, b"%PDF-1.4\n%\xe2\xe3\n") == pdf
+
+
+def test_replies_are_claimed_before_broadcast_rows_queued_earlier(plan_db, tmp_path):
+    add_members(plan_db, team_in(plan_db, TA_LU_1), 30)
+    with plan_db.transaction() as session:
+        broadcasts.create_broadcast(session, make_item_in(session), Audience())
+    fan_out(plan_db, tmp_path, batch=50)
+    with plan_db.transaction() as session:
+        identity = session.scalar(select(Identity.id).limit(1))
+        reply = outbox.enqueue(session, identity, "telegram", {"text": "trả lời"}, now=utcnow())
+    with plan_db.transaction() as session:
+        claimed = outbox.claim_due(session, ["telegram"], now=utcnow() + timedelta(seconds=1),
+                                   limit=5, lease=timedelta(seconds=30))
+    assert claimed[0].id == reply and len(claimed) == 5
