@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models import Base, BigId, utcnow
+from storage.models import Base, BigId, Outbox, utcnow
 
 
 class ContentItem(Base):
@@ -104,3 +104,7 @@ class ProactiveUsage(Base):
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     used: Mapped[int] = mapped_column(Integer, default=0)
     held: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The senders' claim walks due rows in queue order (storage.outbox._claim_sql).
+Index("ix_outbox_claim", Outbox.status, Outbox.priority, Outbox.id)

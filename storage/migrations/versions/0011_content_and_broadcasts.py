@@ -124,9 +124,11 @@ def upgrade() -> None:
         batch.add_column(sa.Column("dedupe_key", sa.String(length=64), nullable=True))
     op.create_index(op.f("ix_outbox_broadcast_id"), "outbox", ["broadcast_id"])
     op.create_index(op.f("ix_outbox_dedupe_key"), "outbox", ["dedupe_key"], unique=True)
+    op.create_index("ix_outbox_claim", "outbox", ["status", "priority", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_outbox_claim", table_name="outbox")
     op.drop_index(op.f("ix_outbox_dedupe_key"), table_name="outbox")
     op.drop_index(op.f("ix_outbox_broadcast_id"), table_name="outbox")
     with op.batch_alter_table("outbox") as batch:
