@@ -293,6 +293,8 @@ def hold_until(session: Session, until: datetime, *, now: datetime) -> int:
     result = session.execute(
         update(Outbox).where(Outbox.kind == KIND_BROADCAST, Outbox.status == "pending",
                              Outbox.next_attempt_at < until,
+                             # a copy caught up as a reply to a member who just wrote goes
+                             Outbox.priority >= PRIORITY_BULK,
                              Outbox.broadcast_id.in_(select(Broadcast.id).where(
                                  Broadcast.status.in_(ACTIVE))))
         .values(next_attempt_at=until).execution_options(synchronize_session=False))

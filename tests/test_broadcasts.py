@@ -404,3 +404,19 @@ def test_replies_are_claimed_before_broadcast_rows_queued_earlier(plan_db, tmp_p
         claimed = outbox.claim_due(session, ["telegram"], now=utcnow() + timedelta(seconds=1),
                                    limit=5, lease=timedelta(seconds=30))
     assert claimed[0].id == reply and len(claimed) == 5
+
+
+def test_quiet_hours_hold_broadcast_rows_but_not_a_copy_caught_up_as_a_reply(plan_db, tmp_path):
+    add_members(plan_db, team_in(plan_db, TA_LU_1), 3)
+    with plan_db.transaction() as session:
+        bid = broadcasts.create_broadcast(session, make_item_in(session), Audience())
+    fan_out(plan_db, tmp_path)
+    now = utcnow()
+    first, *others = rows_of(plan_db, bid)
+    with plan_db.transaction() as session:
+        session.get_one(Outbox, first.id).priority = outbox.PRIORITY_REPLY
+        held = broadcasts.hold_until(session, now + timedelta(hours=8), now=now)
+    assert held == len(others) == 2
+    after = {r.id: r.next_attempt_at for r in rows_of(plan_db, bid)}
+    assert after[first.id] < now + timedelta(hours=1)
+    assert all(after[r.id] == now + timedelta(hours=8) for r in others)
