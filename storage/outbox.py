@@ -11,7 +11,7 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     String,
-    TextClause,
+    TextualSelect,
     bindparam,
     select,
     text,
@@ -74,7 +74,7 @@ def enqueue(
     return int(row_id)
 
 
-def _claim_sql(postgres: bool, one_identity: bool) -> TextClause:
+def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
     """One statement takes a batch: pick due rows, lease them, return them with their chat."""
     # Due rows and rows whose sender's lease ran out, each picked on its own so the index
     # on (status, priority, id) yields them in queue order and the walk stops at the limit:
@@ -121,7 +121,8 @@ def claim_due(
                               "lease_until": now + lease}
     if identity_id is not None:
         params["identity_id"] = identity_id
-    rows = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params).all()
+    rows = list(session.connection().execute(_CLAIMS[postgres, identity_id is not None],
+                                             params).all())
     # RETURNING keeps no order: the queue's order is priority, then age.
     rows.sort(key=lambda r: (r.priority, r.id))
     return [OutboundMessage(r.id, r.identity_id, r.channel, r.external_id, dict(r.payload),
