@@ -420,3 +420,30 @@ def test_quiet_hours_hold_broadcast_rows_but_not_a_copy_caught_up_as_a_reply(pla
     after = {r.id: r.next_attempt_at for r in rows_of(plan_db, bid)}
     assert after[first.id] < now + timedelta(hours=1)
     assert all(after[r.id] == now + timedelta(hours=8) for r in others)
+
+
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.integers(min_value=1, max_value=9),
+       rewinds=st.lists(st.integers(min_value=0, max_value=30), max_size=4))
+def test_however_fan_out_is_interrupted_and_redone_each_member_has_one_row(
+        audience_db, tmp_path_factory, batch, rewinds):
+    """A worker may die after any batch and another redo work from an older cursor."""
+    db = audience_db
+    folder = tmp_path_factory.mktemp("fan")
+    with db.transaction() as session:
+        item = session.scalar(select(library.ContentItem.id).limit(1))
+        bid = broadcasts.create_broadcast(session, item, Audience())
+        expected = broadcasts.count_audience(session, Audience())
+    broadcaster = Broadcaster(config_for(db, folder), db,
+                              settings=BroadcasterSettings(batch=batch))
+    for cursor in rewinds:
+        broadcaster.step()
+        with db.transaction() as session:
+            row = session.get_one(broadcasts.Broadcast, bid)
+            row.status, row.cursor = "fanning_out", min(row.cursor, cursor)
+    while broadcaster.step():
+        pass
+    keys = Counter(r.dedupe_key for r in rows_of(db, bid))
+    assert set(keys.values()) == {1}
+    assert len(keys) == expected.total - expected.no_channel
