@@ -13,6 +13,9 @@ import click
 
 from bot.cli_common import Env, friendly, pass_env
 
+# A progress bar with nothing moving for this long stops following (the worker may be down).
+STALL_SECONDS = 60
+
 
 @click.group()
 def content() -> None:
@@ -158,13 +161,15 @@ def _parse_at(value: str | None, env: Env) -> datetime | None:
 @click.option("--at", "at", default=None, metavar="\"YYYY-MM-DD HH:MM\"",
               help="Send at this local time (TZ_NAME) instead of now.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--wait", is_flag=True, help="Stay and show the fan-out's progress.")
+@click.option("--wait/--no-wait", default=None,
+              help="Stay and show a progress bar while it is sent (the default on a "
+                   "terminal when it goes now).")
 @pass_env
 @friendly
 def broadcast_send(env: Env, item_id: int, areas: tuple[str, ...], team_kinds: tuple[str, ...],
                    roles: tuple[str, ...], teams: tuple[str, ...],
                    not_acknowledged: int | None, at: str | None, yes: bool,
-                   wait: bool) -> None:
+                   wait: bool | None) -> None:
     """Queue a broadcast; shows the audience per channel, asks, and prints its id last."""
     from storage.broadcasts import Audience, BroadcastError, count_audience, create_broadcast
     from storage.models import utcnow
@@ -196,6 +201,8 @@ def broadcast_send(env: Env, item_id: int, areas: tuple[str, ...], team_kinds: t
         sys.exit(2)
     when = f"at {send_at:%d/%m/%Y %H:%M}" if send_at else "now"
     click.echo(f"Broadcast queued {when}; the worker sends it.")
+    if wait is None:
+        wait = send_at is None and sys.stderr.isatty()
     if wait:
         _follow(env, broadcast_id)
     click.echo(broadcast_id)
@@ -208,16 +215,22 @@ def _follow(env: Env, broadcast_id: int) -> None:
     database = env.db
     with database.sessions() as session:
         total = broadcast_status(session, broadcast_id).audience_total
-    done = 0
+    done, still_since = 0, time.monotonic()
     with click.progressbar(length=max(total, 1), label="Sent",
                            file=sys.stderr) as bar:
         while True:
             with database.sessions() as session:
                 status = broadcast_status(session, broadcast_id)
-            reached = status.sent + status.failed + status.unreachable + status.outside_window
-            bar.update(max(0, reached - done))
-            done = max(done, reached)
-            if status.state in ("done", "cancelled") or status.audience_total == 0:
+            reached = (status.sent + status.failed + status.unreachable + status.outside_window
+                       + status.held_quota)
+            if reached > done:
+                bar.update(reached - done)
+                done, still_since = reached, time.monotonic()
+            if status.state in ("done", "cancelled", "paused") or status.audience_total == 0:
+                break
+            if time.monotonic() - still_since > STALL_SECONDS:
+                click.echo(f"\nNo progress for {STALL_SECONDS} s: is `duan8 worker` running? "
+                           "The broadcast stays queued.", err=True)
                 break
             time.sleep(1.0)
 

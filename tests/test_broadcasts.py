@@ -447,3 +447,35 @@ def test_however_fan_out_is_interrupted_and_redone_each_member_has_one_row(
     keys = Counter(r.dedupe_key for r in rows_of(db, bid))
     assert set(keys.values()) == {1}
     assert len(keys) == expected.total - expected.no_channel
+
+
+def test_send_with_wait_follows_the_broadcast_to_the_end(plan_db, tmp_path):
+    import threading
+
+    add_members(plan_db, team_in(plan_db, TA_LU_1), 4)
+    with plan_db.transaction() as session:
+        item = make_item_in(session)
+    stop = threading.Event()
+
+    def worker() -> None:  # fans out, then "sends" what it queued
+        broadcaster = Broadcaster(config_for(plan_db, tmp_path), plan_db)
+        while not stop.is_set():
+            broadcaster.step()
+            with plan_db.transaction() as session:
+                session.execute(Outbox.__table__.update().where(Outbox.status == "pending")
+                                .values(status="sent", sent_at=utcnow()))
+            stop.wait(0.2)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    try:
+        result = invoke(plan_db, tmp_path, "broadcast", "send", "--content", str(item), "--yes",
+                        "--wait")
+    finally:
+        stop.set()
+        thread.join()
+    assert result.exit_code == 0
+    assert "Sent" in result.output
+    bid = int(result.output.strip().splitlines()[-1])
+    with plan_db.sessions() as session:
+        assert broadcasts.broadcast_status(session, bid).state == "done"
