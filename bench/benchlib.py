@@ -319,6 +319,8 @@ def serve_fake_in_process(conn: Connection, token: str,
             if command == "clear":
                 fake.clear()
                 conn.send(True)
+            elif command == "chats":  # the chat of every accepted send, to count repeats
+                conn.send([chat for _at, chat in fake.accepted_sends()])
             elif command == "stats":
                 conn.send({"accepted": len(fake.accepted_sends()),
                            "calls": len(fake.calls),

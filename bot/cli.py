@@ -12,6 +12,7 @@ import click
 
 from bot.cli_access import member, team_members
 from bot.cli_common import Env, friendly, pass_env
+from bot.cli_content import broadcast, content
 from bot.cli_export import export
 from bot.cli_outbox import outbox
 from bot.cli_safeguarding import consent, member_erase, retention, safeguarding
@@ -466,6 +467,8 @@ for _group in (safeguarding, consent, retention, member):
 member.add_command(member_erase)
 team.add_command(team_members)
 cli.add_command(export)
+cli.add_command(content)
+cli.add_command(broadcast)
 
 
 def main() -> None:

@@ -108,6 +108,10 @@ class Config:
     # Host suffixes members' pictures may be downloaded from, by channel (HTTPS only).
     media_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(MEDIA_HOSTS))
     webchat_session_days: int = 30
+    # Zalo OA's monthly proactive messages (1,000 free for a verified OA), and how many of
+    # them broadcasts leave for reminders.
+    zalo_proactive_quota: int = 1000
+    zalo_proactive_reserve: int = 200
 
     def limits_for(self, channel: str, default: Limits) -> Limits:
         """A channel's send limits: the platform's published numbers unless overridden."""
@@ -310,6 +314,14 @@ def load_config(
         except ValueError as exc:
             raise ConfigError(f"{RATE_LIMIT_ENV[channel]}: {exc}") from None
 
+    proactive: dict[str, int] = {}
+    for name, default in (("ZALO_PROACTIVE_QUOTA", "1000"), ("ZALO_PROACTIVE_RESERVE", "200")):
+        value = (env.get(name) or default).strip()
+        if not value.isdigit():
+            raise ConfigError(f"{name} must be a whole number of messages a month, got "
+                              f"{value!r}")
+        proactive[name] = int(value)
+
     return Config(
         database_url=database_url,
         secret_key=env.get("SECRET_KEY") or _secret_key(instance),
@@ -348,4 +360,6 @@ def load_config(
         web_proxy_hops=_whole(env, "WEB_PROXY_HOPS", 0, 0, 5),
         media_hosts={channel: _hosts(env, channel) for channel in MEDIA_HOSTS},
         webchat_session_days=_whole(env, "WEBCHAT_SESSION_DAYS", 30, 1, 365),
+        zalo_proactive_quota=proactive["ZALO_PROACTIVE_QUOTA"],
+        zalo_proactive_reserve=proactive["ZALO_PROACTIVE_RESERVE"],
     )

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from bot.channels.base import ChannelSender, SendResult
 from bot.dispatcher import Wakeup
 from bot.ratelimit import Pacer
+from bot.send_journal import SendJournal
 from storage import outbox
 from storage.db import Database
 from storage.models import utcnow
@@ -26,7 +27,9 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SenderSettings:
     batch: int = 200
-    lease: timedelta = timedelta(seconds=60)
+    # Short, so rows of a worker that died go again soon; the send journal keeps those the
+    # platform already took from going twice.
+    lease: timedelta = timedelta(seconds=30)
     # A row whose chat may not be written to for longer than this goes back to the queue,
     # so no row sits leased while it waits (and no lease expires under a slow chat).
     max_hold_seconds: float = 5.0
@@ -63,8 +66,10 @@ class OutboxSender:
     """Claims due rows, sends them paced per channel and per chat, and records every outcome."""
 
     def __init__(self, db: Database, channels: list[ChannelSender], wakeup: Wakeup | None = None,
-                 settings: SenderSettings | None = None) -> None:
+                 settings: SenderSettings | None = None,
+                 journal: SendJournal | None = None) -> None:
         self.db = db
+        self.journal = journal
         self.channels = {c.name: c for c in channels}
         self.pacers = {c.name: Pacer(c.limits) for c in channels}
         self.wakeup = wakeup or Wakeup()
@@ -192,6 +197,26 @@ class OutboxSender:
                 if delivery.status == "outside_window":
                     outbox.divert(session, delivery.outbox_id, now=now)
             outbox.announce(session)
+        if self.journal is not None:
+            self.journal.recorded([d.outbox_id for d in deliveries])
+
+    def recover(self) -> int:
+        """Before sending: rows dead workers' journals show as taken by the platform are sent.
+
+        Returns how many rows were marked sent; rows left in doubt go again after their lease.
+        """
+        if self.journal is None:
+            return 0
+        found = self.journal.leftovers()
+        if not found.files:
+            return 0
+        with self.db.transaction() as session:
+            marked = outbox.reconcile_sent(session, found.sent, now=utcnow())
+        for path in found.files:
+            path.unlink(missing_ok=True)
+        log.info("send journal: %d rows a stopped worker sent are marked sent; %d were on "
+                 "the wire when it stopped and go again", marked, len(found.in_doubt))
+        return marked
 
     async def _send_chat(self, rows: list[OutboundMessage], gate: asyncio.Semaphore,
                          earlier: asyncio.Task[list[Delivery]] | None = None) -> list[Delivery]:
@@ -221,7 +246,11 @@ class OutboxSender:
                 # then kept waiting would reach the platform bunched with later ones.
                 while paced and (late := pacer.admit()) > 0:
                     await asyncio.sleep(late)
+                if self.journal is not None:
+                    self.journal.begin(row.id)
                 result = await self._attempt(channel, row)
+                if self.journal is not None and result.ok:
+                    self.journal.done(row.id, result.platform_message_id)
             delivery = self._outcome(row, result)
             done.append(delivery)
             if result.retry_after:

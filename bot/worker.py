@@ -9,11 +9,13 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.broadcaster import Broadcaster
 from bot.channels.base import ChannelSender, ChannelStart
 from bot.channels.webchat_sender import WebChatSender
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Wakeup
 from bot.media_fetcher import MediaFetcher
+from bot.send_journal import SendJournal
 from bot.sender import OutboxSender, SenderSettings
 from storage.db import Database
 from storage.leases import Lease
@@ -76,7 +78,9 @@ class Worker:
         self.channels: list[ChannelSender] = [WebChatSender()]
         self.fetchers: dict[str, Callable[[str], Awaitable[bytes]]] = {}
         self.pollers: list[tuple[str, Any]] = []
-        self.sender = OutboxSender(db, self.channels, self.wakeup, self.sender_settings)
+        self.journal = SendJournal(config.instance_path / "sendlog")
+        self.sender = OutboxSender(db, self.channels, self.wakeup, self.sender_settings,
+                                   self.journal)
 
     async def start_channels(self) -> None:
         """Connect the platforms whose tokens are set; one failing does not stop the others."""
@@ -96,7 +100,8 @@ class Worker:
             self.closers += started.closers
             if started.poller is not None:
                 self.pollers.append((name, started.poller))
-        self.sender = OutboxSender(self.db, self.channels, self.wakeup, self.sender_settings)
+        self.sender = OutboxSender(self.db, self.channels, self.wakeup, self.sender_settings,
+                                   self.journal)
 
     async def deliver_once(self) -> int:
         """One sender round (tests drive the worker step by step with this)."""
@@ -104,10 +109,13 @@ class Worker:
 
     async def run(self, stop: threading.Event) -> None:
         await self.start_channels()
+        await asyncio.to_thread(self.sender.recover)
         listener = self._listen(stop)
         tasks = [asyncio.create_task(self.sender.run(stop), name="sender"),
                  asyncio.create_task(MediaFetcher(self.db, self.config.media_path,
-                                                  self.fetchers).run(stop), name="media")]
+                                                  self.fetchers).run(stop), name="media"),
+                 asyncio.create_task(Broadcaster(self.config, self.db, self.wakeup).run(stop),
+                                     name="broadcasts")]
         tasks += [asyncio.create_task(poll_exclusively(self.db, name, poller, stop),
                                       name=f"poller-{name}")
                   for name, poller in self.pollers]
@@ -122,6 +130,7 @@ class Worker:
                     await task
             for close in self.closers:
                 await close()
+            self.journal.close()
             if listener is not None:
                 listener.join(timeout=5)
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from handlers import linking, menu, onboarding, parsing, report, safeguarding
+from handlers import content, linking, menu, onboarding, parsing, report, safeguarding
 from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, typed
 from handlers.types import Inbound
 from messages_vi import _
@@ -167,6 +167,9 @@ def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
             return
     # "Không phải tôi" under a link announcement undoes that link, whatever the member is doing.
     if linking.handle(ctx, inbound):
+        return
+    # Campaign material: "Tài liệu", and the Đã nhận / Đã dùng ở thôn buttons under an item.
+    if content.route(ctx, inbound, text):
         return
     command = _command(inbound, text)
     if command is not None:

@@ -46,7 +46,8 @@ _CLAIM_FOR = HotStatement(
     " (SELECT draft FROM conversation_states WHERE identity_id = :identity_id) AS draft,"
     " (SELECT updated_at FROM conversation_states WHERE identity_id = :identity_id) AS updated_at,"
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = :identity_id"
-    f" AND outbox.status = '{OutboxStatus.OUTSIDE_WINDOW}') AS held")
+    f" AND outbox.status IN ('{OutboxStatus.OUTSIDE_WINDOW}',"
+    f" '{OutboxStatus.HELD_QUOTA}')) AS held")
 _UPSERT_IDENTITY = HotStatement(
     "INSERT INTO identities (channel, external_id, locale, consent, created_at, last_inbound_at)"
     f" VALUES (:channel, :external_id, :locale, '{Consent.PENDING}', :now, :now)"
@@ -115,7 +116,7 @@ _ENTER_PG = HotStatement(
     " SELECT ident.id, ident.member_id, ident.consent, ident.locale, event.id AS inbound_id,"
     " state.flow, state.step, state.draft, state.updated_at, state.created,"
     " EXISTS (SELECT 1 FROM outbox WHERE outbox.identity_id = ident.id"
-    f" AND outbox.status = '{OutboxStatus.OUTSIDE_WINDOW}') AS held"
+    f" AND outbox.status IN ('{OutboxStatus.OUTSIDE_WINDOW}', '{OutboxStatus.HELD_QUOTA}')) AS held"
     " FROM ident LEFT JOIN event ON true LEFT JOIN state ON true"
 )
 

@@ -22,6 +22,9 @@ class OutboxStatus(StrEnum):
     FAILED = "failed"
     UNREACHABLE = "unreachable"  # the platform refuses messages to this person
     ERASED = "erased"  # its words were erased with the member it was for
+    PAUSED = "paused"  # a broadcast's row while the broadcast is paused
+    CANCELLED = "cancelled"  # a broadcast's row never sent: the broadcast was cancelled
+    HELD_QUOTA = "held_quota"  # Zalo OA's monthly proactive quota is spent; held until they write
 
 
 class Consent(StrEnum):

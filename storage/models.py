@@ -306,6 +306,11 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # What the row is (reply | broadcast | reminder), the broadcast it belongs to, and a key
+    # that lets a row be written at most once (a broadcast's "b:<broadcast>:<member>").
+    kind: Mapped[str] = mapped_column(String(16), default="reply", server_default="reply")
+    broadcast_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
 
 
 class Setting(Base):
@@ -395,4 +400,4 @@ class AuditLog(Base):
     object_id: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 # Tables of other modules, so Base.metadata (migrations, tests) knows every one of them.
-from storage import models_safeguarding, models_security  # noqa: E402,F401
+from storage import models_content, models_safeguarding, models_security  # noqa: E402,F401

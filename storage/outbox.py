@@ -30,6 +30,9 @@ PRIORITY_ACK = -1
 PRIORITY_REPLY = 0
 PRIORITY_BULK = 10
 NOTIFY_CHANNEL = "duan8_outbox"
+# A proactive message the platform's monthly quota has no room for: it waits, like a row
+# outside the window, for the member's next message (then it is a free reply).
+HELD_QUOTA = OutboxStatus.HELD_QUOTA
 # Queued on every message, so on the DBAPI cursor (storage.hotsql says why). The column list
 # every new row is written with (also by storage.conversation.save_and_queue).
 INSERT_INTO = ("INSERT INTO outbox (identity_id, channel, payload, status, priority, attempts,"
@@ -76,19 +79,25 @@ def enqueue(
 
 def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
     """One statement takes a batch: pick due rows, lease them, return them with their chat."""
-    due = ("SELECT id FROM outbox WHERE channel IN :channels"
-           f" AND ((status = '{OutboxStatus.PENDING}' AND next_attempt_at <= :now)"
-           f" OR (status = '{OutboxStatus.SENDING}' AND lease_until < :now))")
-    if one_identity:
-        due += " AND identity_id = :identity_id"
-    due += " ORDER BY priority, id LIMIT :limit"
-    if postgres:
-        due += " FOR UPDATE SKIP LOCKED"  # several senders at once; each row goes to one
+    # Due rows and rows whose sender's lease ran out, each picked on its own so the index
+    # on (status, priority, id) yields them in queue order and the walk stops at the limit:
+    # with a broadcast's 100,000 rows waiting, one condition with OR sorted them all per claim.
+    picks = []
+    for status, when in ((OutboxStatus.PENDING, "next_attempt_at <= :now"),
+                         (OutboxStatus.SENDING, "lease_until < :now")):
+        pick = (f"SELECT id FROM outbox WHERE status = '{status}' AND {when}"
+                " AND channel IN :channels")
+        if one_identity:
+            pick += " AND identity_id = :identity_id"
+        pick += " ORDER BY priority, id LIMIT :limit"
+        if postgres:
+            pick += " FOR UPDATE SKIP LOCKED"  # several senders at once; each row goes to one
+        picks.append(pick)
     sql = text(
-        f"WITH due AS ({due})"
+        f"WITH due AS ({picks[0]}), stale AS ({picks[1]})"
         f" UPDATE outbox SET status = '{OutboxStatus.SENDING}', lease_until = :lease_until,"
         " attempts = attempts + 1"
-        " WHERE id IN (SELECT id FROM due)"
+        " WHERE id IN (SELECT id FROM due) OR id IN (SELECT id FROM stale)"
         " RETURNING id, identity_id, channel, payload, attempts, priority,"
         " (SELECT external_id FROM identities WHERE identities.id = outbox.identity_id)"
         " AS external_id,"
@@ -116,9 +125,10 @@ def claim_due(
                               "lease_until": now + lease}
     if identity_id is not None:
         params["identity_id"] = identity_id
-    claimed = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params)
+    rows = list(session.connection().execute(_CLAIMS[postgres, identity_id is not None],
+                                             params).all())
     # RETURNING keeps no order: the queue's order is priority, then age.
-    rows = sorted(claimed, key=lambda r: (r.priority, r.id))
+    rows.sort(key=lambda r: (r.priority, r.id))
     return [OutboundMessage(r.id, r.identity_id, r.channel, r.external_id, dict(r.payload),
                             r.attempts, r.last_inbound_at, r.priority) for r in rows]
 
@@ -244,7 +254,8 @@ def divert(session: Session, outbox_id: int, *, now: datetime) -> str | None:
     if target is None:
         return None
     payload = cast(MessagePayload, {**row.payload, "tried": sorted(tried)})
-    enqueue(session, target.id, target.channel, payload, priority=row.priority, now=now)
+    copy = enqueue(session, target.id, target.channel, payload, priority=row.priority, now=now)
+    _same_kind(session, copy, row)
     row.status = OutboxStatus.DIVERTED
     row.last_error = f"outside the {row.channel} window; sent by {target.channel} instead"
     return target.channel
@@ -259,7 +270,8 @@ def catch_up(session: Session, identity_id: int, header: MessagePayload, *, now:
     """
     rows = session.scalars(
         select(Outbox).where(Outbox.identity_id == identity_id,
-                             Outbox.status == OutboxStatus.OUTSIDE_WINDOW)
+                             Outbox.status.in_((OutboxStatus.OUTSIDE_WINDOW,
+                                                OutboxStatus.HELD_QUOTA)))
         .order_by(Outbox.id).limit(limit)
     ).all()
     if not rows:
@@ -269,5 +281,26 @@ def catch_up(session: Session, identity_id: int, header: MessagePayload, *, now:
         queued.append(enqueue(session, identity_id, row.channel,
                               cast(OutboxPayload, dict(row.payload)),
                               priority=PRIORITY_REPLY, now=now))
+        _same_kind(session, queued[-1], row)
         row.status = OutboxStatus.CAUGHT_UP
     return queued
+
+
+def _same_kind(session: Session, copy_id: int, row: Outbox) -> None:
+    """A row's copy on another channel, or caught up later, still belongs to its broadcast."""
+    if row.broadcast_id is not None or row.kind != "reply":
+        session.execute(update(Outbox).where(Outbox.id == copy_id)
+                        .values(kind=row.kind, broadcast_id=row.broadcast_id))
+
+
+def reconcile_sent(session: Session, sent: dict[int, str | None], *, now: datetime) -> int:
+    """Rows a dead sender's journal shows the platform took: sent, never to go again."""
+    if not sent:
+        return 0
+    result = session.connection().execute(
+        text("UPDATE outbox SET status = 'sent', sent_at = :now, lease_until = NULL,"
+             " platform_message_id = :pid, last_error = NULL"
+             " WHERE id = :id AND status IN ('sending', 'pending')")
+        .bindparams(bindparam("now", type_=UTCDateTime())),
+        [{"id": row_id, "pid": pid, "now": now} for row_id, pid in sent.items()])
+    return int(result.rowcount or 0)

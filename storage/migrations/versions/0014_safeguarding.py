@@ -20,9 +20,10 @@ depends_on: str | Sequence[str] | None = None
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 When = sa.DateTime(timezone=True)
 
-# The outbox's statuses as of this revision: "erased" is new (storage/enums.py OutboxStatus).
+# The outbox's statuses as of this revision (storage/enums.py OutboxStatus): broadcasts'
+# paused, cancelled and held_quota (revision 0011), and erased.
 OUTBOX_STATUSES = ("pending", "sending", "sent", "diverted", "caught_up", "outside_window",
-                   "failed", "unreachable", "erased")
+                   "failed", "unreachable", "erased", "paused", "cancelled", "held_quota")
 # Redefined here (the same shape as 0006's); tests/test_enums.py reads the latest definition.
 CHECKS = (("outbox", "ck_outbox_status", "status", OUTBOX_STATUSES, True),)
 
@@ -111,8 +112,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.execute("DELETE FROM outbox WHERE status = 'erased'")
-    _replace_checks((("outbox", "ck_outbox_status", "status", OUTBOX_STATUSES[:-1], True),))
+    op.execute("DELETE FROM outbox WHERE status IN ('erased', 'paused', 'cancelled', "
+               "'held_quota')")
+    _replace_checks((("outbox", "ck_outbox_status", "status", OUTBOX_STATUSES[:8], True),))
     with op.batch_alter_table("media") as batch:
         batch.drop_column("identifiable")
     op.drop_table("consent_records")
