@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from bot.cli_common import Env, friendly, pass_env
+from bot.cli_deadlines import deadlines, officers, reminders
 from bot.cli_outbox import outbox
 from bot.config import Config
 
@@ -454,6 +455,8 @@ def i18n_compile() -> None:
 
 
 cli.add_command(outbox)
+for _group in (deadlines, reminders, officers):
+    cli.add_command(_group)
 
 
 def main() -> None:

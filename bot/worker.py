@@ -14,6 +14,7 @@ from bot.channels.webchat_sender import WebChatSender
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Wakeup
 from bot.media_fetcher import MediaFetcher
+from bot.scheduler import start_scheduler
 from bot.sender import OutboxSender, SenderSettings
 from storage.db import Database
 from storage.leases import Lease
@@ -105,6 +106,7 @@ class Worker:
     async def run(self, stop: threading.Event) -> None:
         await self.start_channels()
         listener = self._listen(stop)
+        scheduler = start_scheduler(self.config, self.db, self.wakeup)
         tasks = [asyncio.create_task(self.sender.run(stop), name="sender"),
                  asyncio.create_task(MediaFetcher(self.db, self.config.media_path,
                                                   self.fetchers).run(stop), name="media")]
@@ -114,6 +116,7 @@ class Worker:
         try:
             await asyncio.to_thread(stop.wait)
         finally:
+            await asyncio.to_thread(scheduler.stop)
             self.wakeup.notify()
             for task in tasks:
                 task.cancel()

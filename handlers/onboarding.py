@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from handlers import deadline_chat
 from handlers.flow import Ctx, Flow, Step, answer_value, step_button, typed
 from handlers.menu import show_menu
 from handlers.types import Inbound
@@ -98,6 +99,8 @@ def try_code(ctx: Ctx, raw: str) -> None:
         ctx.refresh_identity()
         ctx.say(_("Linked. You are {name} of {team}.", name=member.name, team=member.team_name))
         show_menu(ctx)
+        return
+    if deadline_chat.try_officer_code(ctx, code):
         return
     invite = members.find_invite(ctx.session, code, ctx.now)
     if invite.status != "ok":

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from handlers import menu, onboarding, parsing, report
+from handlers import deadline_chat, menu, onboarding, parsing, report
 from handlers.flow import STALE, Ctx, Flow, typed
 from handlers.types import Button, Inbound
 from messages_vi import _
@@ -123,6 +123,8 @@ def handle(ctx: Ctx, inbound: Inbound) -> None:
                      else "type")
         else:
             report.start(ctx)
+        return
+    if deadline_chat.route(ctx, command, COMMANDS):
         return
     if command in COMMANDS:
         COMMANDS[command](ctx)

@@ -53,6 +53,7 @@ class DueReminder:
     role: str
     identity_id: int
     channel: str
+    locale: str = "vi"
 
 
 def _best_identity() -> Any:
@@ -81,7 +82,7 @@ def due_reminders(session: Session, dues: Sequence[PeriodDue]) -> list[DueRemind
     rows = session.execute(
         select(c.c.occ, c.c.deadline_id, c.c.period, c.c.offset_days, c.c.team_id,
                c.c.team_name, Member.id, Member.display_name, Member.role, best.c.id,
-               best.c.channel)
+               best.c.channel, Member.locale)
         .select_from(c)
         .join(Member, and_(Member.team_id == c.c.team_id, Member.erased_at.is_(None), role_ok))
         .join(best, and_(best.c.member_id == Member.id, best.c.rank == 1))
@@ -206,6 +207,7 @@ class Officer:
     area_name: str
     identity_id: int
     channel: str
+    locale: str
 
 
 def officers(session: Session, roles: Sequence[str]) -> list[Officer]:
@@ -213,7 +215,7 @@ def officers(session: Session, roles: Sequence[str]) -> list[Officer]:
     best = _best_identity()
     rows = session.execute(
         select(OfficerGrant.member_id, OfficerGrant.role, OfficerGrant.area_id, Area.name,
-               best.c.id, best.c.channel)
+               best.c.id, best.c.channel, Member.locale)
         .join(Member, and_(Member.id == OfficerGrant.member_id, Member.erased_at.is_(None)))
         .join(Area, Area.id == OfficerGrant.area_id)
         .join(best, and_(best.c.member_id == OfficerGrant.member_id, best.c.rank == 1))
@@ -292,6 +294,25 @@ def use_officer_invite(session: Session, code: str, identity_id: int, now: datet
                          object_type="area", object_id=area.code,
                          detail={"member": member.id, "role": invite.role}))
     return OfficerJoin("ok", invite.role, area.name)
+
+
+@dataclass(frozen=True)
+class Contact:
+    member_id: int
+    team_id: int | None
+    identity_id: int
+    channel: str
+    locale: str
+
+
+def contact(session: Session, member_id: int) -> Contact | None:
+    """The member's team and the chat to reach them on, or None (erased, unreachable)."""
+    best = _best_identity()
+    row = session.execute(
+        select(Member.id, Member.team_id, best.c.id, best.c.channel, Member.locale)
+        .join(best, and_(best.c.member_id == Member.id, best.c.rank == 1))
+        .where(Member.id == member_id, Member.erased_at.is_(None))).first()
+    return Contact(*row) if row else None
 
 
 def team_names(session: Session, team_ids: Sequence[int]) -> dict[int, str]:
