@@ -146,7 +146,7 @@ def subtree_ids(parents: dict[int, int | None], roots: set[int]) -> set[int]:
 
 
 def area_parents(session: Session) -> dict[int, int | None]:
-    return dict(session.execute(select(Area.id, Area.parent_id)).tuples().all())
+    return dict(session.execute(select(Area.id, Area.parent_id)).all())
 
 
 def load_rules(session: Session) -> list[Rule]:
@@ -157,8 +157,8 @@ def load_rules(session: Session) -> list[Rule]:
     for i, (plan_id, start, end) in enumerate(plans):
         later = [s for _, s, _ in plans[i + 1:] if s > start]
         phase[plan_id] = (start, min([end, *(s - timedelta(days=1) for s in later)]))
-    kinds = dict(session.execute(select(TeamKind.code, TeamKind.id)).tuples().all())
-    area_codes = dict(session.execute(select(Area.code, Area.id)).tuples().all())
+    kinds = dict(session.execute(select(TeamKind.code, TeamKind.id)).all())
+    area_codes = dict(session.execute(select(Area.code, Area.id)).all())
     parents: dict[int, int | None] | None = None
     rules = []
     for d in session.scalars(select(Deadline).where(Deadline.active.is_(True))

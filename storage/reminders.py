@@ -317,4 +317,4 @@ def contact(session: Session, member_id: int) -> Contact | None:
 
 def team_names(session: Session, team_ids: Sequence[int]) -> dict[int, str]:
     return dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(list(team_ids))))
-                .tuples().all())
+                .all())
