@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import click
 
@@ -28,7 +29,7 @@ def deadlines_list(env: Env, as_json: bool) -> None:
     today = utcnow().astimezone(env.config.tz).date()
     with database.sessions() as session:
         rules = load_rules(session)
-    items = []
+    items: list[dict[str, Any]] = []
     for rule in rules:
         nxt = next(iter(occurrences([rule], today, today + timedelta(days=800))), None)
         items.append({

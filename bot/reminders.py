@@ -158,7 +158,7 @@ def _snoozes(session: Any, rules: list[Rule], clock: Clock, now: datetime) -> in
         who = ledger.contact(session, snooze.member_id)
         still_owed = (occurrence is not None and who is not None and who.team_id is not None
                       and now < clock.start_of(occurrence.due))
-        if still_owed and occurrence is not None and who is not None:
+        if still_owed and occurrence is not None and who is not None and who.team_id:
             status = team_completeness(session, [due_of(occurrence)], team_ids=[who.team_id])
             still_owed = bool(status) and not status[0].reported
         if not still_owed or occurrence is None or who is None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     Integer,
     Select,
@@ -27,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import CTE
+from sqlalchemy.types import TypeEngine
 
 from storage.models import Member, Report, Team
 from storage.models_deadlines import NilReport
@@ -70,7 +73,8 @@ class TeamCompleteness:
         return self.reports > 0 or self.nil
 
 
-def _rows_cte(name: str, rows: list[tuple[object, ...]], columns: list[tuple[str, object]]) -> CTE:
+def _rows_cte(name: str, rows: Sequence[tuple[Any, ...]],
+              columns: list[tuple[str, TypeEngine[Any]]]) -> CTE:
     """A small literal table as a CTE (UNION ALL of SELECTs: SQLite and PostgreSQL alike)."""
     selects = [select(*(literal(v, t).label(c) for v, (c, t) in zip(row, columns, strict=True)))
                for row in rows]
@@ -98,7 +102,7 @@ def completeness_select(
         ("occ", Integer()), ("deadline_id", Integer()), ("period", String()),
         ("start", Date()), ("end", Date()), ("any_kind", Integer()), ("any_area", Integer()),
         ("roles", String()), ("offset_days", Integer())])
-    conditions = [Team.active.is_(True)]
+    conditions: list[ColumnElement[bool]] = [Team.active.is_(True)]
     kind_rows = [(i, k) for i, d in enumerate(dues) for k in d.team_kind_ids]
     if kind_rows:
         kinds = _rows_cte("occ_kind", kind_rows, [("occ", Integer()), ("kind_id", Integer())])

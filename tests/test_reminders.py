@@ -6,6 +6,7 @@ import json
 import threading
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,7 +26,7 @@ from storage import conversation, outbox
 from storage.completeness import PeriodDue, team_completeness
 from storage.db import Database
 from storage.deadlines import load_rules, occurrences, period_of
-from storage.models import Area, Identity, Member, Outbox, Report, Team, TeamKind
+from storage.models import ActivityType, Area, Identity, Member, Outbox, Report, Team, TeamKind
 from storage.models_deadlines import ReminderLedger
 from storage.plan_file import read_plan_file
 from storage.plans import load_plan
@@ -65,9 +66,7 @@ def make_team(db: Database, village: str, members: int = 2) -> tuple[int, list[i
 
 def report(db: Database, team_id: int, member_id: int, day: date, at: datetime) -> None:
     with db.transaction() as s:
-        type_id = s.scalar(select(func.min(Report.activity_type_id))) or s.execute(
-            select(func.min(__import__("storage.models", fromlist=["ActivityType"])
-                            .ActivityType.id))).scalar_one()
+        type_id = s.execute(select(func.min(ActivityType.id))).scalar_one()
         s.add(Report(number=f"BC-{member_id}-{day}", member_id=member_id, team_id=team_id,
                      activity_type_id=type_id, activity_date=day, total=10, created_at=at))
 
@@ -89,7 +88,7 @@ def run_through(db: Database, start: datetime, end: datetime, step: timedelta,
 
 
 def test_a_year_reminds_only_teams_that_have_not_reported(plan_db: Database) -> None:
-    quiet, (q1, q2) = make_team(plan_db, VILLAGES[0])
+    _quiet, (q1, q2) = make_team(plan_db, VILLAGES[0])
     busy, (b1, b2) = make_team(plan_db, VILLAGES[1])
     report(plan_db, busy, b1, date(2024, 11, 3), datetime(2024, 11, 3, tzinfo=UTC))
     report(plan_db, busy, b2, date(2025, 2, 1), datetime(2025, 2, 1, tzinfo=UTC))
@@ -188,7 +187,7 @@ def render_reply_text(ctx: Ctx) -> str:
     return "\n".join(render_reply(r, "vi")["text"] for r in ctx.replies)
 
 
-def _last_payload(db: Database, member_id: int) -> dict:
+def _last_payload(db: Database, member_id: int) -> Any:
     with db.sessions() as s:
         return s.execute(select(Outbox.payload).join(Identity, Identity.id == Outbox.identity_id)
                          .where(Identity.member_id == member_id).order_by(Outbox.id.desc())
@@ -255,7 +254,7 @@ def test_two_workers_at_once_send_each_reminder_once(plan_db: Database) -> None:
             barrier.wait()
             for minute in range(0, 20, 5):
                 run_due(other, CLOCK, local("2025-08-27 08:00") + timedelta(minutes=minute))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             other.dispose()
@@ -281,7 +280,7 @@ def test_a_report_at_2330_local_on_9_september_counts_for_10_september(
         s.add(ident)
         s.flush()
         assert use_officer_invite(s, code, ident.id, at).status == "ok"
-    other, _ = make_team(plan_db, VILLAGES[1], 1)
+    _other, _ = make_team(plan_db, VILLAGES[1], 1)
     assert run_due(plan_db, CLOCK, local("2025-09-10 08:00")).escalations == 1
     with plan_db.sessions() as s:
         (text,) = [p["text"] for p in s.scalars(select(Outbox.payload))
@@ -413,3 +412,36 @@ def test_cli_preview_json(plan_db: Database, config: object, monkeypatch: pytest
     with plan_db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(ReminderLedger)) == 0
         assert s.scalar(select(func.count()).select_from(Outbox)) == 0
+
+
+def test_only_the_scheduler_leader_runs_and_the_job_catches_up_at_start(
+        plan_db: Database) -> None:
+    from bot.scheduler import JOB_DEFAULTS, ReminderScheduler
+
+    _team, (m1, _m2) = make_team(plan_db, VILLAGES[0])
+    first, second = ReminderScheduler(plan_db, CLOCK), ReminderScheduler(plan_db, CLOCK)
+    try:
+        assert first.tick(local("2025-08-27 08:00")) is not None
+        assert second.tick(local("2025-08-27 08:01")) is None  # another worker leads
+        assert len(reminders_to(plan_db, m1)) == 1
+        first.lease.release()
+        assert second.tick(local("2025-09-07 09:00")) is not None  # it takes over
+        assert len(reminders_to(plan_db, m1)) == 2
+    finally:
+        first.stop()
+        second.stop()
+    # A run missed while down is run however late, once: the ledger decides what is owed.
+    assert JOB_DEFAULTS == {"coalesce": True, "misfire_grace_time": None, "max_instances": 1}
+
+
+def test_the_scheduler_runs_its_job_at_start(plan_db: Database) -> None:
+    from bot.scheduler import ReminderScheduler
+
+    ran = threading.Event()
+    scheduler = ReminderScheduler(plan_db, CLOCK, tick_seconds=3600)
+    scheduler.tick = lambda now=None: ran.set()  # type: ignore[method-assign]
+    scheduler.start()
+    try:
+        assert ran.wait(10)
+    finally:
+        scheduler.stop()
