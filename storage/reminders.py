@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -69,26 +69,56 @@ def _best_identity() -> Any:
 
 
 def due_reminders(session: Session, dues: Sequence[PeriodDue]) -> list[DueReminder]:
-    """Everyone owed a reminder for these dues (each with its offset), in one query."""
+    """Everyone owed a reminder for these dues (each with its offset), in three queries.
+
+    The completeness query once per team, then the members (with their best chat) of the teams
+    that have not reported, then the ledger rows already written for these dues; joined here,
+    so the per-team counts are not run again for every member.
+    """
     if not dues:
         return []
-    c = completeness_select(dues).subquery("c")
+    conn = session.connection()
+    late: dict[int, list[tuple[int, int, str]]] = {}  # team -> [(occ, team, name)]
+    for row in conn.execute(completeness_select(dues)):
+        if not (row.reports or row.nil):
+            late.setdefault(row.team_id, []).append((row.occ, row.team_id, row.team_name))
+    if not late:
+        return []
     best = _best_identity()
-    role_ok = or_(c.c.roles == "", c.c.roles.like("%," + Member.role + ",%"))
-    sent = exists().where(ReminderLedger.deadline_id == c.c.deadline_id,
-                          ReminderLedger.period == c.c.period,
-                          ReminderLedger.member_id == Member.id,
-                          ReminderLedger.offset_days == c.c.offset_days)
-    rows = session.execute(
-        select(c.c.occ, c.c.deadline_id, c.c.period, c.c.offset_days, c.c.team_id,
-               c.c.team_name, Member.id, Member.display_name, Member.role, best.c.id,
+    teams = list(late)
+    members = conn.execute(
+        select(Member.team_id, Member.id, Member.display_name, Member.role, best.c.id,
                best.c.channel, Member.locale)
-        .select_from(c)
-        .join(Member, and_(Member.team_id == c.c.team_id, Member.erased_at.is_(None), role_ok))
         .join(best, and_(best.c.member_id == Member.id, best.c.rank == 1))
-        .where(c.c.reports == 0, not_(c.c.nil), not_(sent))
-        .order_by(c.c.occ, c.c.team_name, Member.id))
-    return [DueReminder(*row) for row in rows]
+        .where(Member.team_id.in_(teams), Member.erased_at.is_(None))
+        .order_by(Member.team_id, Member.id)).all()
+    keys = {(d.deadline_id, d.period, d.offset_days) for d in dues}
+    sent = {tuple(r) for r in conn.execute(
+        select(ReminderLedger.deadline_id, ReminderLedger.period, ReminderLedger.offset_days,
+               ReminderLedger.member_id)
+        .where(or_(*(and_(ReminderLedger.deadline_id == k[0], ReminderLedger.period == k[1],
+                          ReminderLedger.offset_days == k[2]) for k in keys))))}
+    by_team: dict[int, list[Any]] = {}
+    for m in members:
+        by_team.setdefault(m[0], []).append(m)
+    owed = []
+    for occ, due in enumerate(dues):
+        roles = set(due.roles)
+        for team_id, rows in late.items():
+            for o, _team, team_name in rows:
+                if o != occ:
+                    continue
+                for _t, member_id, name, role, identity_id, channel, locale in by_team.get(
+                        team_id, ()):
+                    if roles and role not in roles:
+                        continue
+                    if (due.deadline_id, due.period, due.offset_days, member_id) in sent:
+                        continue
+                    owed.append(DueReminder(occ, due.deadline_id, due.period, due.offset_days,
+                                            team_id, team_name, member_id, name, role,
+                                            identity_id, channel, locale))
+    owed.sort(key=lambda r: (r.occ, r.team_name, r.member_id))
+    return owed
 
 
 def _insert(session: Session, model: type) -> Any:
