@@ -104,6 +104,7 @@ def preview(db: Database, clock: Clock, now: datetime) -> list[Planned]:
     with db.sessions() as session:
         pairs = reminder_dues(load_rules(session), now, clock)
         owed = ledger.due_reminders(session, [d for _, d in pairs])
+    owed.sort(key=lambda r: (r.occ, r.team_name, r.member_id))
     return [Planned(pairs[r.occ][0], r) for r in owed]
 
 

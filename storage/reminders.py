@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,9 +38,11 @@ def escalation_offset(days_after_due: int) -> int:
     return -1 - days_after_due
 
 
-@dataclass(frozen=True)
-class DueReminder:
-    """One member of a team that has not reported, owed the reminder at `offset_days`."""
+class DueReminder(NamedTuple):
+    """One member of a team that has not reported, owed the reminder at `offset_days`.
+
+    A named tuple: a run may build hundreds of thousands of them.
+    """
 
     occ: int  # index into the dues the query was asked for
     deadline_id: int
@@ -70,6 +72,8 @@ def _best_identity() -> Any:
 
 def due_reminders(session: Session, dues: Sequence[PeriodDue]) -> list[DueReminder]:
     """Everyone owed a reminder for these dues (each with its offset), in three queries.
+
+    In no particular order (the preview sorts what it prints).
 
     The completeness query once per team, then the members (with their best chat) of the teams
     that have not reported, then the ledger rows already written for these dues; joined here,
@@ -102,22 +106,18 @@ def due_reminders(session: Session, dues: Sequence[PeriodDue]) -> list[DueRemind
     for m in members:
         by_team.setdefault(m[0], []).append(m)
     owed = []
-    for occ, due in enumerate(dues):
-        roles = set(due.roles)
-        for team_id, rows in late.items():
-            for o, _team, team_name in rows:
-                if o != occ:
+    for team_id, rows in late.items():
+        people = by_team.get(team_id, ())
+        for occ, _team, team_name in rows:
+            due = dues[occ]
+            for _t, member_id, name, role, identity_id, channel, locale in people:
+                if due.roles and role not in due.roles:
                     continue
-                for _t, member_id, name, role, identity_id, channel, locale in by_team.get(
-                        team_id, ()):
-                    if roles and role not in roles:
-                        continue
-                    if (due.deadline_id, due.period, due.offset_days, member_id) in sent:
-                        continue
-                    owed.append(DueReminder(occ, due.deadline_id, due.period, due.offset_days,
-                                            team_id, team_name, member_id, name, role,
-                                            identity_id, channel, locale))
-    owed.sort(key=lambda r: (r.occ, r.team_name, r.member_id))
+                if sent and (due.deadline_id, due.period, due.offset_days, member_id) in sent:
+                    continue
+                owed.append(DueReminder(occ, due.deadline_id, due.period, due.offset_days,
+                                        team_id, team_name, member_id, name, role,
+                                        identity_id, channel, locale))
     return owed
 
 
