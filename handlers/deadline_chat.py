@@ -174,11 +174,13 @@ def _snooze(ctx: Ctx, entry: reminders.LedgerEntry) -> None:
     ctx.say(_("All right, I will remind you again tomorrow."), buttons=MENU_BUTTONS)
 
 
-def view_period(today: date) -> Period:
-    """The month the team view counts: the last one while this one has just begun."""
+def view_window(today: date) -> tuple[date, date]:
+    """The days the team view counts: this month so far, and the whole last month too while
+    this one has just begun (on the 1st nobody has reported "this month" yet)."""
+    this_month = deadlines.period_of("month", today)
     if today.day <= MONTH_JUST_BEGUN_DAYS:
-        return deadlines.period_of("month", today, -1)
-    return deadlines.period_of("month", today)
+        return deadlines.period_of("month", today, -1).start, today
+    return this_month.start, today
 
 
 def show_team(ctx: Ctx, page: int = 1) -> None:
@@ -187,14 +189,13 @@ def show_team(ctx: Ctx, page: int = 1) -> None:
     if member is None or member.role != "leader" or member.team_id is None:
         ctx.say(_("Only a team leader can see the team's reports."), buttons=MENU_BUTTONS)
         return
-    period = view_period(ctx.today)
-    rows = completeness.member_activity(ctx.session, member.team_id, period.start, period.end)
+    start, end = view_window(ctx.today)
+    rows = completeness.member_activity(ctx.session, member.team_id, start, end)
     pages = max(1, -(-len(rows) // PAGE_SIZE))
     page = min(max(page, 1), pages)
-    parts: list[Text | str] = [_("{team}: reports in {period} ({start} – {end}), page {page} of "
-                                 "{pages}", team=member.team_name, period=period_label(period),
-                                 start=period.start, end=period.end, page=str(page),
-                                 pages=str(pages))]
+    parts: list[Text | str] = [_("{team}: reports from {start} to {end}, page {page} of "
+                                 "{pages}", team=member.team_name, start=start, end=end,
+                                 page=str(page), pages=str(pages))]
     if page == 1:
         status = _deadline_status(ctx, member.team_id)
         if status:

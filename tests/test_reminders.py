@@ -367,7 +367,7 @@ def test_team_view_pages_and_counts_last_month_when_this_one_has_just_begun(
         deadline_chat.show_team(ctx)
         (reply,) = ctx.replies
         text = render_reply(reply, "vi")["text"]
-        assert "09/2025" in text and "01/09/2025" in text and "trang 1/2" in text.lower()
+        assert "từ 01/09/2025 đến 02/10/2025" in text and "trang 1/2" in text.lower()
         assert "1 báo cáo" in text
         assert [b.payload for b in reply.buttons] == ["cmd:team:2", "cmd:menu"]
         ctx.replies.clear()
@@ -375,7 +375,8 @@ def test_team_view_pages_and_counts_last_month_when_this_one_has_just_begun(
         assert [b.payload for b in ctx.replies[0].buttons] == ["cmd:team:1", "cmd:menu"]
         ctx2 = _ctx(s, members[0], local("2025-10-20 10:00"))
         deadline_chat.show_team(ctx2)
-        assert "10/2025" in render_reply(ctx2.replies[0], "vi")["text"]
+        later = render_reply(ctx2.replies[0], "vi")["text"]
+        assert "từ 01/10/2025 đến 20/10/2025" in later and "1 báo cáo" not in later
 
 
 def test_completeness_is_one_query(plan_db: Database) -> None:
