@@ -446,3 +446,46 @@ def test_the_scheduler_runs_its_job_at_start(plan_db: Database) -> None:
         assert ran.wait(10)
     finally:
         scheduler.stop()
+
+
+KILLED_WORKER = """
+import sys, time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+from bot import reminders as engine
+from bot.quiet_hours import QuietHours
+from storage.db import Database
+real = engine.outbox.enqueue
+count = [0]
+def slow(*a, **k):
+    count[0] += 1
+    if count[0] == 3:
+        print("mid-run", flush=True)
+        time.sleep(60)
+    return real(*a, **k)
+engine.outbox.enqueue = slow
+tz = ZoneInfo("Asia/Ho_Chi_Minh")
+engine.run_due(Database(sys.argv[1]), engine.Clock(tz, QuietHours.parse("off")),
+               datetime(2025, 8, 27, 8, 0, tzinfo=tz))
+"""
+
+
+def test_a_worker_killed_mid_run_and_restarted_loses_and_repeats_nothing(
+        plan_db: Database) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    members = [m for v in VILLAGES for m in make_team(plan_db, v, 2)[1]]
+    child = subprocess.Popen([sys.executable, "-c", KILLED_WORKER, plan_db.url],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "mid-run"
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(30)
+    assert sum(len(reminders_to(plan_db, m)) for m in members) == 0
+    run_due(plan_db, CLOCK, local("2025-08-27 08:00"))
+    run_due(plan_db, CLOCK, local("2025-08-27 08:01"))
+    assert [len(reminders_to(plan_db, m)) for m in members] == [1] * len(members)
