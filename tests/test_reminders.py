@@ -489,3 +489,15 @@ def test_a_worker_killed_mid_run_and_restarted_loses_and_repeats_nothing(
     run_due(plan_db, CLOCK, local("2025-08-27 08:00"))
     run_due(plan_db, CLOCK, local("2025-08-27 08:01"))
     assert [len(reminders_to(plan_db, m)) for m in members] == [1] * len(members)
+
+
+@pytest.mark.parametrize("value", ["8", "24:00", "08:60", "eight"])
+def test_a_bad_reminder_time_is_refused_naming_the_variable(value: str, tmp_path: Any) -> None:
+    from bot.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="REMINDER_TIME"):
+        load_config({"REMINDER_TIME": value, "DUAN8_ENV_FILE": str(tmp_path / "absent.env")},
+                    instance_path=tmp_path)
+    good = load_config({"REMINDER_TIME": "07:30", "DUAN8_ENV_FILE": str(tmp_path / "absent")},
+                       instance_path=tmp_path)
+    assert good.reminder_time == "07:30"
