@@ -18,7 +18,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from storage.models import Area, Deadline, Plan, TeamKind
-from storage.textfold import fold_name
 
 DEFAULT_OFFSETS = (14, 7, 3, 1)
 PERIODS = ("year", "quarter", "month")
@@ -267,8 +266,3 @@ def add_deadline(session: Session, new: NewDeadline, *, plan_code: str | None,
     session.add(row)
     session.flush()
     return row
-
-
-def name_matches(rule: Rule, typed: str) -> bool:
-    """Whether typed text names this deadline (its code, or its name without diacritics)."""
-    return fold_name(typed) in (fold_name(rule.code), fold_name(rule.name))

@@ -1,10 +1,10 @@
 """The reminder ledger: who is owed a reminder, and the record that makes each one go out once.
 
-The due query joins members onto the completeness query, so only members of teams that have not
-reported are found, with the one chat each is best reached on, leaving out whoever the ledger
-already has for that (deadline, period, member, offset). Writing a ledger row and queueing its
-message happen in one transaction, and the ledger's unique key refuses a second writer: each
-reminder exactly once across restarts and several workers.
+The due reminders start from the completeness query, so only members of teams that have not
+reported are found, each with the one chat they are best reached on, leaving out whoever the
+ledger already has for that (deadline, period, member, offset). Writing a ledger row and
+queueing its message happen in one transaction, and the ledger's unique key refuses a second
+writer: each reminder exactly once across restarts and several workers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.completeness import PeriodDue, completeness_select
-from storage.models import Area, AuditLog, Identity, Member, Team
+from storage.models import Area, AuditLog, Identity, Member
 from storage.models_deadlines import (
     DigestLedger,
     NilReport,
@@ -164,13 +164,6 @@ def entry(session: Session, entry_id: int) -> LedgerEntry | None:
         return None
     return LedgerEntry(row.id, row.kind, row.deadline_id, row.period, row.member_id,
                        row.offset_days)
-
-
-def ledger_id(session: Session, deadline_id: int, period: str, member_id: int,
-              offset_days: int) -> int | None:
-    return session.scalar(select(ReminderLedger.id).where(
-        ReminderLedger.deadline_id == deadline_id, ReminderLedger.period == period,
-        ReminderLedger.member_id == member_id, ReminderLedger.offset_days == offset_days))
 
 
 def snooze(session: Session, of: LedgerEntry, *, until: datetime, now: datetime) -> bool:
@@ -343,8 +336,3 @@ def contact(session: Session, member_id: int) -> Contact | None:
         .join(best, and_(best.c.member_id == Member.id, best.c.rank == 1))
         .where(Member.id == member_id, Member.erased_at.is_(None))).first()
     return Contact(*row) if row else None
-
-
-def team_names(session: Session, team_ids: Sequence[int]) -> dict[int, str]:
-    return dict(session.execute(select(Team.id, Team.name).where(Team.id.in_(list(team_ids))))
-                .all())
