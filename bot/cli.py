@@ -13,6 +13,7 @@ import click
 from bot.cli_access import member, team_members
 from bot.cli_common import Env, friendly, pass_env
 from bot.cli_content import broadcast, content
+from bot.cli_deadlines import deadlines, officers, reminders
 from bot.cli_export import export
 from bot.cli_outbox import outbox
 from bot.cli_safeguarding import consent, member_erase, retention, safeguarding
@@ -469,6 +470,8 @@ team.add_command(team_members)
 cli.add_command(export)
 cli.add_command(content)
 cli.add_command(broadcast)
+for _group in (deadlines, reminders, officers):
+    cli.add_command(_group)
 
 
 def main() -> None:

@@ -70,6 +70,7 @@ class Config:
     # Local hours in which nothing the service starts itself (broadcasts, reminders) is sent.
     quiet_hours: QuietHours = field(default_factory=lambda: QuietHours.parse(DEFAULT_QUIET_HOURS))
     plan_file: Path | None = DEFAULT_PLAN
+    reminder_time: str = "08:00"  # local HH:MM reminders and escalations go out (REMINDER_TIME)
     media_dir: Path | None = None
     max_photo_bytes: int = 5 * 1024 * 1024
     telegram_bot_token: str | None = None
@@ -258,6 +259,10 @@ def load_config(
     except ValueError as exc:
         raise ConfigError(f"QUIET_HOURS: {exc}") from None
 
+    reminder_time = (env.get("REMINDER_TIME") or "08:00").strip()
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", reminder_time):
+        raise ConfigError(f"REMINDER_TIME must be a local time HH:MM, got {reminder_time!r}")
+
     port_text = env.get("PORT") or "5000"
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(f"PORT must be a number between 1 and 65535, got {port_text!r}")
@@ -330,6 +335,7 @@ def load_config(
         tz_name=tz_name,
         quiet_hours=quiet_hours,
         plan_file=plan_file,
+        reminder_time=reminder_time,
         media_dir=Path(env["MEDIA_DIR"]) if env.get("MEDIA_DIR") else None,
         max_photo_bytes=int(max_photo),
         telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,

@@ -15,6 +15,7 @@ from bot.channels.webchat_sender import WebChatSender
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Wakeup
 from bot.media_fetcher import MediaFetcher
+from bot.scheduler import start_scheduler
 from bot.send_journal import SendJournal
 from bot.sender import OutboxSender, SenderSettings
 from storage.db import Database
@@ -111,6 +112,7 @@ class Worker:
         await self.start_channels()
         await asyncio.to_thread(self.sender.recover)
         listener = self._listen(stop)
+        scheduler = start_scheduler(self.config, self.db, self.wakeup)
         tasks = [asyncio.create_task(self.sender.run(stop), name="sender"),
                  asyncio.create_task(MediaFetcher(self.db, self.config.media_path,
                                                   self.fetchers).run(stop), name="media"),
@@ -122,6 +124,7 @@ class Worker:
         try:
             await asyncio.to_thread(stop.wait)
         finally:
+            await asyncio.to_thread(scheduler.stop)
             self.wakeup.notify()
             for task in tasks:
                 task.cancel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from handlers import linking
+from handlers import deadline_chat, linking
 from handlers.flow import Ctx, Flow, Step, typed
 from handlers.menu import show_menu
 from handlers.types import Inbound
@@ -116,6 +116,8 @@ def try_code(ctx: Ctx, raw: str) -> None:
         linking.announce(ctx, member.id)
         ctx.say(_("Linked. You are {name} of {team}.", name=member.name, team=member.team_name))
         show_menu(ctx)
+        return
+    if deadline_chat.try_officer_code(ctx, code):
         return
     invite = members.find_invite(ctx.session, code, ctx.now)
     if invite.status == "unknown":

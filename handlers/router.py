@@ -14,7 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from handlers import content, linking, menu, onboarding, parsing, report, safeguarding
+from handlers import (
+    content,
+    deadline_chat,
+    linking,
+    menu,
+    onboarding,
+    parsing,
+    report,
+    safeguarding,
+)
 from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, typed
 from handlers.types import Inbound
 from messages_vi import _
@@ -172,6 +181,9 @@ def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if content.route(ctx, inbound, text):
         return
     command = _command(inbound, text)
+    # The team view's pages and a reminder's buttons carry an argument after the command.
+    if deadline_chat.route(ctx, command, FALLBACKS):
+        return
     if command is not None:
         FALLBACKS.get(command, _stale)(ctx)
         return

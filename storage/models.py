@@ -179,6 +179,15 @@ class Deadline(Base):
     day: Mapped[int] = mapped_column(Integer)
     remind_days_before: Mapped[list[Any]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Which period a due date asks for (storage.deadlines): its unit, 0 = the one the due date
+    # falls in, -1 = the one before; who must report (empty = everyone); plan or admin.
+    period: Mapped[str] = mapped_column(String(8), default="year", server_default="year")
+    period_offset: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    team_kinds: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    roles: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    area_codes: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+    remind_at: Mapped[str | None] = mapped_column(String(5))  # local HH:MM, else the setting
+    origin: Mapped[str] = mapped_column(String(8), default="plan", server_default="plan")
 
 
 # --- teams and people --------------------------------------------------------------------
@@ -400,4 +409,9 @@ class AuditLog(Base):
     object_id: Mapped[str] = mapped_column(String(64), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 # Tables of other modules, so Base.metadata (migrations, tests) knows every one of them.
-from storage import models_content, models_safeguarding, models_security  # noqa: E402,F401
+from storage import (  # noqa: E402,F401
+    models_content,
+    models_deadlines,
+    models_safeguarding,
+    models_security,
+)

@@ -84,6 +84,8 @@ class DeadlineSpec:
     month: int | None
     day: int
     remind_days_before: tuple[int, ...]
+    period: str = "year"  # the unit a due date asks about: year | quarter | month
+    period_offset: int = 0  # 0: the period the due date falls in; -1: the one before
 
 
 @dataclass(frozen=True)
@@ -373,11 +375,22 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
         path = f"deadlines[{i}]"
         data = reader.mapping(item, path)
         recurrence = data.get("recurrence")
-        if not isinstance(recurrence, str) or recurrence not in {"yearly", "monthly"}:
-            raise reader.fail(f"{path}.recurrence", "expected yearly or monthly")
-        month = reader.integer(data, "month", path, 1, 12) if recurrence == "yearly" else None
+        if not isinstance(recurrence, str) or recurrence not in {"yearly", "quarterly",
+                                                                 "monthly"}:
+            raise reader.fail(f"{path}.recurrence", "expected yearly, quarterly or monthly")
+        unit = {"yearly": "year", "quarterly": "quarter", "monthly": "month"}[recurrence]
+        period = data.get("period", unit)
+        if period not in {"year", "quarter", "month"}:
+            raise reader.fail(f"{path}.period", "expected year, quarter or month")
+        offset = data.get("period_offset", 0)
+        if offset not in (0, -1) or isinstance(offset, bool):
+            raise reader.fail(f"{path}.period_offset", "expected 0 (this period) or -1 (the "
+                                                       "previous one)")
+        month = (reader.integer(data, "month", path, 1, 12) if recurrence == "yearly"
+                 else reader.integer(data, "month", path, 1, 3) if recurrence == "quarterly"
+                 else None)
         day = reader.integer(data, "day", path, 1, 31)
-        if month is not None and day > calendar.monthrange(2024, month)[1]:
+        if recurrence == "yearly" and month and day > calendar.monthrange(2024, month)[1]:
             raise reader.fail(f"{path}.day", f"month {month} has no day {day}")
         reminders = reader.items(data.get("remind_days_before", []), f"{path}.remind_days_before")
         for k, days in enumerate(reminders):
@@ -391,9 +404,11 @@ def parse_plan(raw: str, source: str) -> PlanSpec:
             month=month,
             day=day,
             remind_days_before=tuple(sorted(set(reminders), reverse=True)),
+            period=str(period),
+            period_offset=int(offset),
         ))
         reader.known(data, path, {"code", "name", "recurrence", "month", "day",
-                                  "remind_days_before"})
+                                  "remind_days_before", "period", "period_offset"})
     reader.unique([d.code for d in deadlines], "deadlines")
 
     return PlanSpec(

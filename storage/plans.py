@@ -156,8 +156,11 @@ def load_plan(session: Session, spec: PlanSpec, *, actor: str = "system") -> Loa
         _upsert(session, summary, deadlines, Deadline, dl.code, {
             "plan_id": plan.id, "name": dl.name, "recurrence": dl.recurrence, "month": dl.month,
             "day": dl.day, "remind_days_before": list(dl.remind_days_before), "active": True,
+            "period": dl.period, "period_offset": dl.period_offset,
         })
-    summary.deactivated += _deactivate(deadlines, {d.code for d in spec.deadlines})
+    # Deadlines an admin added are not the file's to retire.
+    summary.deactivated += _deactivate({c: d for c, d in deadlines.items() if d.origin != "admin"},
+                                       {d.code for d in spec.deadlines})
 
     if plan.content_sha256 != spec.sha256 or summary.changed:
         plan.content_sha256 = spec.sha256
