@@ -111,3 +111,22 @@ def test_retention_settings_are_checked(tmp_path):
                         ("RETENTION_WARN_DAYS", "40")):
         with pytest.raises(ConfigError, match=name):
             load_config({**env, name: value}, instance_path=tmp_path)
+
+
+def test_the_scheduler_leader_runs_retention_and_others_do_not(app, config):
+    from bot.reminders import Clock
+    from bot.scheduler import ReminderScheduler
+
+    member_with_draft(app)
+    db = db_of(app)
+    clock = Clock(config.tz, config.quiet_hours, config.reminder_time)
+    leader = ReminderScheduler(db, clock, config=config)
+    try:
+        pruned = leader.retention(at_local(31))
+        assert pruned is not None and pruned.drafts == 1
+        if not config.is_sqlite:  # on PostgreSQL a second worker finds the lease taken
+            other = ReminderScheduler(db, clock, config=config)
+            assert other.retention(at_local(32)) is None
+            other.lease.release()
+    finally:
+        leader.lease.release()
