@@ -90,7 +90,7 @@ def test_buttons_beyond_zalos_limits_leave_the_numbered_list_alone(zh):
     long_payload = [{"label": "dài", "payload": "p" * 201}]
     for buttons in (five, six, long_title, long_payload):
         _reply(zh, buttons)
-    zh.send_all(unpaced=True)
+    zh.send_all()
     sent = zh.fake.sent(USER)
     assert len(sent) == 4
     assert [len(b) for b in zh.fake.sent_buttons(USER)] == [5, 0, 0, 0]

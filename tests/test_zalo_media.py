@@ -195,12 +195,12 @@ def test_the_ninth_message_after_one_inbound_waits_for_the_next(zh):
     with zh.db.sessions() as session:
         identity = session.scalar(select(Identity.id).where(Identity.external_id == USER))
     rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(2, 10)]
-    zh.send_all(unpaced=True)  # all eight in one batch: unrecorded sends count too
+    zh.send_all()  # all eight in one batch: unrecorded sends count too
     statuses = [_row(zh, r).status for r in rows]
     assert statuses == ["sent"] * 7 + ["outside_window"]
     assert len(zh.fake.sent(USER)) == 8
     zh.say("xin chao", deliver=False)  # the member writes again: a fresh quota
-    zh.send_all(unpaced=True)
+    zh.send_all()
     assert zh.fake.sent_texts(USER)[-1] == "tin 9"  # held back, then caught up
     with zh.db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Outbox).where(
@@ -213,7 +213,7 @@ def test_a_row_of_several_messages_uses_that_many(zh):
     first = _queue(zh, identity, {"text": "ba ảnh", "media": media})  # 3 messages
     second = _queue(zh, identity, {"text": "tiếp", "media": media[:2]})  # 2 more: 5 of 5
     third = _queue(zh, identity, {"text": "thêm một"})
-    zh.send_all(unpaced=True, quota=5)
+    zh.send_all(quota=5)
     assert [_row(zh, r).status for r in (first, second, third)] == \
         ["sent", "sent", "outside_window"]
 
@@ -222,7 +222,7 @@ def test_messages_sent_before_the_last_inbound_do_not_count(zh):
     identity = _member(zh, USER, age=timedelta(hours=2))
     for n in range(3):
         _queue(zh, identity, {"text": f"cũ {n}"})
-    zh.send_all(unpaced=True, quota=3)
+    zh.send_all(quota=3)
     with zh.db.transaction() as session:
         session.get_one(Identity, identity).last_inbound_at = utcnow()
     row = _queue(zh, identity, {"text": "mới"})
@@ -240,9 +240,9 @@ def test_the_quota_is_configuration(zh, monkeypatch):
     assert zh.sender().quota.limit == 2
     identity = _member(zh, USER)
     rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(3)]
-    zh.send_all(unpaced=True)
+    zh.send_all()
     assert [_row(zh, r).status for r in rows] == ["sent", "sent", "outside_window"]
     monkeypatch.setenv("ZALO_CS_QUOTA", "0")
     more = [_queue(zh, identity, {"text": f"thêm {n}"}) for n in range(10)]
-    zh.send_all(unpaced=True)
+    zh.send_all()
     assert {_row(zh, r).status for r in more} == {"sent"}
