@@ -9,8 +9,8 @@ from typing import Any, Protocol
 
 import httpx
 
+from bot.channels.port import OutboundMessage
 from bot.ratelimit import Limits
-from storage.outbox import OutboundMessage
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
-from sqlalchemy.orm import Session
 
 from bot.channels import numbered
+from bot.channels.port import ChannelPort, Choice
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 
@@ -47,14 +48,14 @@ bp = Blueprint("zalo_bot", __name__)
 BUTTONS = "zalo_bot.buttons."  # numbered.remember / numbered.shown key prefix
 
 
-def remember_buttons(session: Session, external_id: str, choices: list[dict[str, str]]) -> None:
+def remember_buttons(port: ChannelPort, external_id: str, choices: list[Choice]) -> None:
     """Store the numbered choices this chat was just shown."""
-    numbered.remember(session, BUTTONS, external_id, choices)
+    port.remember_choices(numbered.settings_key(BUTTONS, external_id), choices)
 
 
-def shown_buttons(session: Session, external_id: str) -> list[dict[str, str]]:
+def shown_buttons(port: ChannelPort, external_id: str) -> list[Choice]:
     """The numbered choices this chat saw last."""
-    return numbered.shown(session, BUTTONS, external_id)
+    return port.shown_choices(numbered.settings_key(BUTTONS, external_id))
 
 
 def unwrap(body: Any) -> dict[str, Any] | None:
@@ -103,7 +104,7 @@ def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def to_incoming(update: dict[str, Any],
-                buttons: list[dict[str, str]] | None = None) -> Incoming | None:
+                buttons: Sequence[Mapping[str, str]] | None = None) -> Incoming | None:
     """The part of an event a conversation uses; None for events that need no answer."""
     name = str(update.get("event_name") or "")
     message = update.get("message")
@@ -134,7 +135,7 @@ def to_incoming(update: dict[str, Any],
     return Incoming(**base, text="")
 
 
-def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[dict[str, str]]:
+def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[Choice]:
     """Look up the shown choices only when the member typed nothing but a number."""
     message = update.get("message") if isinstance(update.get("message"), dict) else {}
     where = chat_of(update)
@@ -142,8 +143,7 @@ def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[dict[st
     if update.get("event_name") != TEXT_EVENT or where is None or not isinstance(text, str) \
             or numbered.CHOICE.match(text) is None:
         return []
-    with dispatcher.db.sessions() as session:
-        return shown_buttons(session, where[0])
+    return shown_buttons(ChannelPort(dispatcher.db), where[0])
 
 
 def handle_update(dispatcher: Dispatcher, data: Any) -> None:
