@@ -13,7 +13,7 @@ from typing import Any
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
-from telegram.warnings import PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.base import ChannelStart, SendResult, split_text
@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 # library warns that send_message exists; we measured that advice, so that one warning is quiet.
 warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'",
                         category=PTBUserWarning)
+# python-telegram-bot 22 is moving RetryAfter.retry_after from seconds to a timedelta and warns
+# on every 429 until a process opts in through an environment variable; _failure reads either
+# type, so that one notice is quiet instead of the package setting a variable at import.
+warnings.filterwarnings("ignore", message=r".*attribute `retry_after` will be of type",
+                        category=PTBDeprecationWarning)
 
 TEXT_LIMIT = 4096  # Bot API: a message's text after entity parsing
 BUTTONS_PER_ROW = 2
