@@ -132,8 +132,8 @@ def make_config(db_url, tmp_path, graph, **extra: str):
 
 
 @pytest.fixture
-def fb(db_url, tmp_path, graph):
-    harness = Harness(make_config(db_url, tmp_path, graph), graph)
+def fb(started_db_url, tmp_path, graph):
+    harness = Harness(make_config(started_db_url, tmp_path, graph), graph)
     yield harness
     harness.close()
 

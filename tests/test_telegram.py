@@ -42,10 +42,10 @@ def fake():
 
 
 @pytest.fixture
-def tg(db_url, tmp_path, fake):
+def tg(started_db_url, tmp_path, fake):
     """A configured app, dispatcher and a way to run the worker's sender to completion."""
     secret = secrets.token_urlsafe(24)
-    config = channel_config(db_url, tmp_path, TELEGRAM_BOT_TOKEN=TOKEN,
+    config = channel_config(started_db_url, tmp_path, TELEGRAM_BOT_TOKEN=TOKEN,
                             TELEGRAM_WEBHOOK_SECRET=secret, TELEGRAM_API_URL=fake.url)
     harness = Harness(config, secret, fake)
     yield harness

@@ -94,9 +94,9 @@ class Harness(ChannelHarness):
 
 
 @pytest.fixture
-def zb(db_url, tmp_path, fake):
+def zb(started_db_url, tmp_path, fake):
     secret = secrets.token_urlsafe(24)
-    config = channel_config(db_url, tmp_path, ZALO_BOT_TOKEN=TOKEN,
+    config = channel_config(started_db_url, tmp_path, ZALO_BOT_TOKEN=TOKEN,
                             ZALO_BOT_WEBHOOK_SECRET=secret, ZALO_BOT_API_URL=fake.url)
     harness = Harness(config, secret, fake)
     yield harness

@@ -25,9 +25,9 @@ from storage.models import Identity, InboundEvent, utcnow
 
 
 @pytest.fixture
-def zh(db_url: str, tmp_path: Path) -> Iterator[Harness]:
+def zh(started_db_url: str, tmp_path: Path) -> Iterator[Harness]:
     """The app against a fake OA API, on the database under test."""
-    with running(db_url, tmp_path) as harness:
+    with running(started_db_url, tmp_path) as harness:
         yield harness
 
 
