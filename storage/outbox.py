@@ -71,13 +71,11 @@ def enqueue(
     return int(row_id)
 
 
-def _claim_sql(postgres: bool, one_identity: bool) -> TextClause:
+def _claim_sql(postgres: bool) -> TextClause:
     """One statement takes a batch: pick due rows, lease them, return them with their chat."""
     due = ("SELECT id FROM outbox WHERE channel IN :channels"
            " AND ((status = 'pending' AND next_attempt_at <= :now)"
            " OR (status = 'sending' AND lease_until < :now))")
-    if one_identity:
-        due += " AND identity_id = :identity_id"
     due += " ORDER BY priority, id LIMIT :limit"
     if postgres:
         due += " FOR UPDATE SKIP LOCKED"  # several senders at once; each row goes to one
@@ -98,12 +96,11 @@ def _claim_sql(postgres: bool, one_identity: bool) -> TextClause:
                        external_id=String(), last_inbound_at=UTCDateTime())
 
 
-_CLAIMS = {(pg, one): _claim_sql(pg, one) for pg in (False, True) for one in (False, True)}
+_CLAIMS = {pg: _claim_sql(pg) for pg in (False, True)}
 
 
 def claim_due(
     session: Session, channels: list[str], *, now: datetime, limit: int, lease: timedelta,
-    identity_id: int | None = None,
 ) -> list[OutboundMessage]:
     """Take due rows under a lease; a sender that dies leaves them to be retaken later."""
     if not channels:
@@ -111,9 +108,7 @@ def claim_due(
     postgres = session.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {"channels": list(channels), "now": now, "limit": limit,
                               "lease_until": now + lease}
-    if identity_id is not None:
-        params["identity_id"] = identity_id
-    rows = session.connection().execute(_CLAIMS[postgres, identity_id is not None], params).all()
+    rows = session.connection().execute(_CLAIMS[postgres], params).all()
     # RETURNING keeps no order: the queue's order is priority, then age.
     rows.sort(key=lambda r: (r.priority, r.id))
     return [OutboundMessage(r.id, r.identity_id, r.channel, r.external_id, dict(r.payload),
