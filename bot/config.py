@@ -195,10 +195,10 @@ def load_config(
         raise ConfigError(f"PORT must be a number between 1 and 65535, got {port_text!r}")
 
     plan_text = env.get("PLAN_FILE")
-    plan_file = Path(plan_text) if plan_text else DEFAULT_PLAN
+    plan_file: Path | None = Path(plan_text) if plan_text else DEFAULT_PLAN
     if plan_text is not None and plan_text.lower() in {"", "none", "off"}:
         plan_file = None
-    elif not plan_file.is_file():
+    elif plan_file is not None and not plan_file.is_file():
         raise ConfigError(f"PLAN_FILE does not exist: {plan_file}")
 
     max_photo = env.get("MAX_PHOTO_BYTES") or str(5 * 1024 * 1024)

@@ -68,10 +68,14 @@ def unwrap(body: Any) -> dict[str, Any] | None:
     return body
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def event_id(update: dict[str, Any]) -> str:
     """Event name + message id; a message without an id is known by its content's digest."""
     name = str(update.get("event_name") or "")
-    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    message = _dict(update.get("message"))
     message_id = message.get("message_id")
     if isinstance(message_id, str | int) and str(message_id):
         return f"{name}:{message_id}"
@@ -95,8 +99,8 @@ def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
     message = update.get("message")
     if not isinstance(message, dict):
         return None
-    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
-    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat = _dict(message.get("chat"))
+    sender = _dict(message.get("from"))
     chat_id = chat.get("id") or sender.get("id")
     if not isinstance(chat_id, str | int) or not str(chat_id):
         return None
@@ -112,10 +116,11 @@ def to_incoming(update: dict[str, Any],
     if not MESSAGE_EVENT.match(name) or not isinstance(message, dict) or where is None:
         return None
     chat_id, chat_type = where
-    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    sender = _dict(message.get("from"))
     if chat_type != "PRIVATE" or sender.get("is_bot") is True or len(chat_id) > EXTERNAL_ID_LIMIT:
         return None  # groups and other bots: no conversation there
-    base = {"channel": CHANNEL, "external_id": chat_id, "event_id": event_id(update)}
+    base: dict[str, Any] = {"channel": CHANNEL, "external_id": chat_id,
+                            "event_id": event_id(update)}
     if name == TEXT_EVENT:
         text = str(message.get("text") or "")
         choice = numbered.pressed(text, buttons or [])
@@ -137,7 +142,7 @@ def to_incoming(update: dict[str, Any],
 
 def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[Choice]:
     """Look up the shown choices only when the member typed nothing but a number."""
-    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    message = _dict(update.get("message"))
     where = chat_of(update)
     text = message.get("text")
     if update.get("event_name") != TEXT_EVENT or where is None or not isinstance(text, str) \
