@@ -93,11 +93,16 @@ def started_template(database_template: str, tmp_path_factory: pytest.TempPathFa
 def started_db_url(db_url: str, started_template: str) -> str:
     """`db_url` as after the service's first start: migrated, the shipped plan loaded.
 
-    On SQLite a copy of a file, instead of a plan load per test; on PostgreSQL the empty
-    database, where the app's own start-up loads the plan.
+    On SQLite a copy of a file, instead of a plan load per test; on PostgreSQL the plan is
+    loaded into the emptied database, as start-up loads it.
     """
     if started_template:
         shutil.copyfile(started_template, make_url(db_url).database or "")
+        return db_url
+    database = Database(db_url)
+    with database.transaction() as session:
+        load_plan(session, read_plan_file(DEFAULT_PLAN), actor="startup")
+    database.dispose()
     return db_url
 
 
