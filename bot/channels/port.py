@@ -17,16 +17,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from storage import settings
+from storage import outbox, settings
+from storage.conversation import get_identity_id
 from storage.db import Database
 from storage.models import utcnow
 from storage.outbox import PRIORITY_REPLY, OutboundMessage
 
-__all__ = ["PRIORITY_REPLY", "ChannelPort", "Choice", "Database", "Memory", "OutboundMessage",
-           "decode_choices", "encode_choices", "utcnow", "write_memories"]
+__all__ = ["PRIORITY_REPLY", "ChannelPort", "Choice", "Database", "Delivered", "Memory",
+           "OutboundMessage", "decode_choices", "encode_choices", "utcnow", "write_memories"]
 
 
 # A button a chat was shown as a numbered line, {"label": …, "payload": …}: what typing its
@@ -40,6 +43,15 @@ class Memory:
 
     key: str
     value: str
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A reply the sender delivered, as a page that polls for its chat reads it."""
+
+    id: int
+    payload: dict[str, Any]
+    sent_at: datetime | None
 
 
 def encode_choices(choices: Iterable[Choice]) -> str:
@@ -104,3 +116,16 @@ class ChannelPort:
     def remember_choices(self, key: str, choices: Iterable[Choice]) -> None:
         """What a typed number presses from now on (an empty list forgets)."""
         self.keep(key, encode_choices(choices))
+
+    # --- a chat's delivered replies (web chat's page reads them)
+
+    def delivered(self, channel: str, external_id: str,
+                  after_id: int) -> tuple[list[Delivered], int]:
+        """Replies delivered to this chat after row `after_id`, and how many are still due."""
+        with self.db.sessions() as session:
+            identity_id = get_identity_id(session, channel, external_id)
+            if identity_id is None:
+                return [], 0
+            rows = outbox.delivered_since(session, identity_id, after_id)
+            pending = outbox.pending_count(session, identity_id)
+        return [Delivered(row_id, payload, sent_at) for row_id, payload, sent_at in rows], pending

@@ -19,11 +19,9 @@ from flask import (
     url_for,
 )
 
+from bot.channels.port import ChannelPort, utcnow
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from messages_vi import _, normalise_locale, render
-from storage import outbox
-from storage.conversation import get_identity_id
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -125,17 +123,13 @@ def get_messages() -> Any:
     """Replies delivered to this visitor after `after`, and whether more are on the way."""
     after = request.args.get("after", "0")
     after_id = int(after) if after.isdigit() else 0
-    db = current_app.extensions["duan8.db"]
-    with db.sessions() as db_session:
-        identity_id = get_identity_id(db_session, CHANNEL, _visitor())
-        if identity_id is None:
-            return jsonify(messages=[], pending=0)
-        rows = outbox.delivered_since(db_session, identity_id, after_id)
-        pending = outbox.pending_count(db_session, identity_id)
+    rows, pending = ChannelPort(current_app.extensions["duan8.db"]).delivered(
+        CHANNEL, _visitor(), after_id)
     return jsonify(pending=pending, messages=[
-        {"id": row_id, "text": payload.get("text", ""), "buttons": payload.get("buttons", []),
-         "at": sent_at.isoformat() if sent_at else utcnow().isoformat()}
-        for row_id, payload, sent_at in rows
+        {"id": row.id, "text": row.payload.get("text", ""),
+         "buttons": row.payload.get("buttons", []),
+         "at": (row.sent_at or utcnow()).isoformat()}
+        for row in rows
     ])
 
 
