@@ -22,14 +22,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from storage import outbox, settings
+from storage import media, outbox, settings
 from storage.conversation import get_identity_id
 from storage.db import Database
+from storage.media import MediaFile
 from storage.models import utcnow
 from storage.outbox import PRIORITY_REPLY, OutboundMessage
 
-__all__ = ["PRIORITY_REPLY", "ChannelPort", "Choice", "Database", "Delivered", "Memory",
-           "OutboundMessage", "decode_choices", "encode_choices", "utcnow", "write_memories"]
+__all__ = ["PRIORITY_REPLY", "ChannelPort", "Choice", "Database", "Delivered", "MediaFile",
+           "Memory", "OutboundMessage", "decode_choices", "encode_choices", "utcnow",
+           "write_memories"]
 
 
 # A button a chat was shown as a numbered line, {"label": …, "payload": …}: what typing its
@@ -92,6 +94,12 @@ class ChannelPort:
         with self.db.transaction() as session:
             settings.put(session, key, value)
 
+    def forget(self, key: str, *, only_if: str) -> None:
+        """Drop a kept value, unless another process has replaced it meanwhile."""
+        with self.db.transaction() as session:
+            if settings.get(session, key) == only_if:
+                settings.delete(session, key)
+
     def poll_offset(self, key: str) -> int:
         """The next update a poller asks for; 0 before the first."""
         return int(self.value(key) or 0)
@@ -129,3 +137,10 @@ class ChannelPort:
             rows = outbox.delivered_since(session, identity_id, after_id)
             pending = outbox.pending_count(session, identity_id)
         return [Delivered(row_id, payload, sent_at) for row_id, payload, sent_at in rows], pending
+
+    # --- stored photos (a platform that uploads them reads the file)
+
+    def stored_photo(self, media_id: int) -> MediaFile | None:
+        """A photo in the media store, or None when it is not there (erased)."""
+        with self.db.sessions() as session:
+            return media.media_file(session, media_id)
