@@ -13,9 +13,9 @@ The data path, one way:
              ──▶ platform
 
 What a channel keeps between requests (poll offsets, webhook or polling, numbered choices, the
-quoted message) goes through channels/port.py, its door to storage; the Zalo OA token pair,
-attachment ids and reply quota, and web chat's history, still open sessions of their own
-(tests/test_channel_port_rule.py lists them). worker.py runs the sender,
+quoted message, uploaded attachments, web chat's delivered replies) goes through
+channels/port.py, its door to storage; the Zalo OA token pair and reply quota still open
+sessions of their own (tests/test_channel_port_rule.py lists them). worker.py runs the sender,
 photo downloads and pollers; app.py serves webhooks and web chat; cli.py and cli_*.py are the
 `duan8` command.
 """
