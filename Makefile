@@ -18,7 +18,7 @@ run: $(BIN)/duan8  ## install, then serve web chat and worker on SQLite at http:
 
 test: $(BIN)/duan8  ## install, then run the whole suite (PostgreSQL too when DUAN8_TEST_DATABASE_URL is set)
 	$(BIN)/ruff check .
-	$(BIN)/mypy handlers storage messages_vi
+	$(BIN)/mypy bot handlers storage messages_vi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 i18n: $(BIN)/duan8  ## re-extract messages and merge them into the catalogs

@@ -1,4 +1,4 @@
-"""The Flask application factory: web chat, webhooks, admin and health, one per process."""
+"""The Flask application factory: web chat, platform webhooks and health, one per process."""
 
 from __future__ import annotations
 

@@ -15,7 +15,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from bot.config import Config
 from bot.dispatcher import Wakeup, render_reply
@@ -26,6 +25,7 @@ from storage import content as library
 from storage.db import Database
 from storage.models import utcnow
 from storage.proactive import Proactive
+from storage.values import MessagePayload
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class Broadcaster:
                 log.info("quiet hours: %d broadcast messages wait until %s", held, until)
 
 
-def payload_preview(config: Config, db: Database, item_id: int) -> dict[str, Any] | None:
+def payload_preview(config: Config, db: Database, item_id: int) -> MessagePayload | None:
     """The Vietnamese message an item becomes, as the outbox would hold it."""
     with db.sessions() as session:
         item = library.get_item(session, item_id)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -148,24 +150,19 @@ class Config:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Read KEY=VALUE lines; the environment wins over the file so deployments can override."""
-    values: dict[str, str] = {}
+    """The KEY=VALUE lines of a `.env` file (python-dotenv's syntax, no ${VAR} expansion).
+
+    A line that is not a setting fails start-up naming the file and line, rather than being
+    skipped with a warning: a mistyped secret must not leave a channel silently off.
+    """
     if not path.is_file():
-        return values
-    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip().isidentifier():
-            raise ConfigError(f"{path}: line {number} is not KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+        return {}
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error or (binding.key is not None and binding.value is None):
+                raise ConfigError(f"{path}: line {binding.original.line} is not KEY=VALUE")
+    values = dotenv_values(path, interpolate=False, encoding="utf-8")
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _secret_key(instance: Path) -> str:
@@ -268,10 +265,10 @@ def load_config(
         raise ConfigError(f"PORT must be a number between 1 and 65535, got {port_text!r}")
 
     plan_text = env.get("PLAN_FILE")
-    plan_file = Path(plan_text) if plan_text else DEFAULT_PLAN
+    plan_file: Path | None = Path(plan_text) if plan_text else DEFAULT_PLAN
     if plan_text is not None and plan_text.lower() in {"", "none", "off"}:
         plan_file = None
-    elif not plan_file.is_file():
+    elif plan_file is not None and not plan_file.is_file():
         raise ConfigError(f"PLAN_FILE does not exist: {plan_file}")
 
     max_photo = env.get("MAX_PHOTO_BYTES") or str(5 * 1024 * 1024)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from bot import inbound_guard
+from bot.channels.port import Memory, write_memories
 from bot.config import Config
 from handlers import router
 from handlers.flow import Ctx, Settings
@@ -54,6 +55,7 @@ class Incoming:
     ack: str | None = None  # a button press the platform wants acknowledged
     edited: bool = False
     origin: str | None = None  # the sender's network address (web chat), for rate limits
+    memories: tuple[Memory, ...] = ()  # per-chat values to keep, written with this message
 
 
 @dataclass
@@ -150,6 +152,7 @@ class Dispatcher:
         identity_id = row.id
         if claimed is None:
             raise _Duplicate  # a retry: roll back the identity's new message time too
+        write_memories(session, incoming.memories)
         identity = conversation.view_of(session, row, incoming.channel)
         photos = self._photos(session, incoming, identity_id, identity.consent == "given")
         inbound = Inbound(
@@ -228,6 +231,7 @@ class Dispatcher:
             inbound_id = conversation.claim_inbound(session, incoming.channel, incoming.event_id)
             if inbound_id is None:
                 return Outcome(duplicate=True)
+            write_memories(session, incoming.memories)
             identity_id = conversation.get_or_create_identity(
                 session, incoming.channel, incoming.external_id,
                 normalise_locale(incoming.locale), now)

@@ -24,6 +24,8 @@ from werkzeug.exceptions import HTTPException
 if TYPE_CHECKING:  # the dispatcher imports this module
     from bot.dispatcher import Incoming
 
+from storage.values import MessagePayload
+
 log = logging.getLogger(__name__)
 
 MAX_DEPTH = 32  # no platform nests its events more than a handful of levels
@@ -161,7 +163,7 @@ def _masked(number: str) -> str:
     return "".join(out)
 
 
-def mask_echoes(payload: dict[str, Any], said: str) -> dict[str, Any]:
+def mask_echoes(payload: MessagePayload, said: str) -> MessagePayload:
     """A reply with every phone or ID number the member just sent hidden before it is queued.
 
     Replies may quote what was typed ("your notes contain 0912 345 678", "I could not find …");
@@ -179,10 +181,7 @@ def mask_echoes(payload: dict[str, Any], said: str) -> dict[str, Any]:
             text = text.replace(number, _masked(number))
         return text
 
-    result = dict(payload)
-    if isinstance(result.get("text"), str):
-        result["text"] = hide(result["text"])
-    if isinstance(result.get("buttons"), list):
-        result["buttons"] = [{**b, "label": hide(b["label"])} if isinstance(b, dict) and
-                             isinstance(b.get("label"), str) else b for b in result["buttons"]]
+    result: MessagePayload = {**payload, "text": hide(payload["text"]),
+                              "buttons": [{**b, "label": hide(b["label"])}
+                                          for b in payload["buttons"]]}
     return result

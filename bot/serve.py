@@ -21,7 +21,7 @@ def gunicorn_app(*, host: str, port: int, workers: int) -> Any:
 
     from bot import gunicorn_conf
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):
         def load_config(self) -> None:
             for name in ("worker_class", "threads", "reuse_port"):
                 self.cfg.set(name, getattr(gunicorn_conf, name))

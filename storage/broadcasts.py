@@ -9,6 +9,7 @@ member gets a second row. A broadcast is taken by one worker at a time under a l
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -212,7 +213,7 @@ class BatchResult:
     stopped: bool = False  # paused or cancelled meanwhile
 
 
-def fan_out_batch(session: Session, broadcast_id: int, payloads: dict[str, dict[str, Any]], *,
+def fan_out_batch(session: Session, broadcast_id: int, payloads: Mapping[str, Any], *,
                   now: datetime, not_before: datetime, limit: int, lease: timedelta,
                   proactive: Proactive | None = None) -> BatchResult:
     """Write the next `limit` members' rows and move the cursor, in the caller's transaction.

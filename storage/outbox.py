@@ -77,7 +77,7 @@ def enqueue(
     return int(row_id)
 
 
-def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
+def _claim_sql(postgres: bool) -> TextualSelect:
     """One statement takes a batch: pick due rows, lease them, return them with their chat."""
     # Due rows and rows whose sender's lease ran out, each picked on its own so the index
     # on (status, priority, id) yields them in queue order and the walk stops at the limit:
@@ -87,8 +87,6 @@ def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
                          (OutboxStatus.SENDING, "lease_until < :now")):
         pick = (f"SELECT id FROM outbox WHERE status = '{status}' AND {when}"
                 " AND channel IN :channels")
-        if one_identity:
-            pick += " AND identity_id = :identity_id"
         pick += " ORDER BY priority, id LIMIT :limit"
         if postgres:
             pick += " FOR UPDATE SKIP LOCKED"  # several senders at once; each row goes to one
@@ -110,12 +108,11 @@ def _claim_sql(postgres: bool, one_identity: bool) -> TextualSelect:
                        external_id=String(), last_inbound_at=UTCDateTime())
 
 
-_CLAIMS = {(pg, one): _claim_sql(pg, one) for pg in (False, True) for one in (False, True)}
+_CLAIMS = {pg: _claim_sql(pg) for pg in (False, True)}
 
 
 def claim_due(
     session: Session, channels: list[str], *, now: datetime, limit: int, lease: timedelta,
-    identity_id: int | None = None,
 ) -> list[OutboundMessage]:
     """Take due rows under a lease; a sender that dies leaves them to be retaken later."""
     if not channels:
@@ -123,10 +120,7 @@ def claim_due(
     postgres = session.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {"channels": list(channels), "now": now, "limit": limit,
                               "lease_until": now + lease}
-    if identity_id is not None:
-        params["identity_id"] = identity_id
-    rows = list(session.connection().execute(_CLAIMS[postgres, identity_id is not None],
-                                             params).all())
+    rows = list(session.connection().execute(_CLAIMS[postgres], params).all())
     # RETURNING keeps no order: the queue's order is priority, then age.
     rows.sort(key=lambda r: (r.priority, r.id))
     return [OutboundMessage(r.id, r.identity_id, r.channel, r.external_id, dict(r.payload),

@@ -75,6 +75,7 @@ class MessagePayload(TypedDict):
     buttons: list[ButtonPayload]
     media: list[int]  # media ids
     tried: NotRequired[list[str]]  # channels a diverted message was already queued on
+    purpose: NotRequired[str]  # reminder | escalation | digest: what the scheduler queued it for
 
 
 class AckPayload(TypedDict):

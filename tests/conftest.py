@@ -75,6 +75,37 @@ def db_url(database_template: str, tmp_path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+@pytest.fixture(scope="session")
+def started_template(database_template: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """SQLite: the migrated template with the shipped plan loaded as a first start loads it."""
+    if PG_URL:
+        return ""
+    path = tmp_path_factory.mktemp("started") / "started.db"
+    shutil.copyfile(database_template, path)
+    database = Database(f"sqlite:///{path}")
+    with database.transaction() as session:
+        load_plan(session, read_plan_file(DEFAULT_PLAN), actor="startup")
+    database.dispose()
+    return str(path)
+
+
+@pytest.fixture
+def started_db_url(db_url: str, started_template: str) -> str:
+    """`db_url` as after the service's first start: migrated, the shipped plan loaded.
+
+    On SQLite a copy of a file, instead of a plan load per test; on PostgreSQL the plan is
+    loaded into the emptied database, as start-up loads it.
+    """
+    if started_template:
+        shutil.copyfile(started_template, make_url(db_url).database or "")
+        return db_url
+    database = Database(db_url)
+    with database.transaction() as session:
+        load_plan(session, read_plan_file(DEFAULT_PLAN), actor="startup")
+    database.dispose()
+    return db_url
+
+
 @pytest.fixture
 def db(db_url: str) -> Iterator[Database]:
     database = Database(db_url)

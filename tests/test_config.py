@@ -310,3 +310,36 @@ def test_workers_starting_together_agree_on_one_secret_key(tmp_path):
         assert len(set(keys)) == 1
         assert (instance / "secret_key").read_text(encoding="utf-8") == keys[0]
         assert oct((instance / "secret_key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_importing_the_channels_sets_no_environment_variable(tmp_path: Path) -> None:
+    script = ("import os, bot.channels, bot.channels.telegram_bot, bot.worker; "
+              "print('PTB_TIMEDELTA' in os.environ)")
+    env = {k: v for k, v in os.environ.items() if k != "PTB_TIMEDELTA"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                            text=True, timeout=60, cwd=tmp_path)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_a_429_is_read_in_seconds_whatever_the_library_returns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from telegram.error import RetryAfter
+
+    from bot.channels.telegram_bot import _failure
+
+    monkeypatch.delenv("PTB_TIMEDELTA", raising=False)
+    assert _failure(RetryAfter(7)).retry_after == 7.0  # seconds, as before the change
+    monkeypatch.setenv("PTB_TIMEDELTA", "1")
+    assert _failure(RetryAfter(7)).retry_after == 7.0  # a timedelta, as it will be
+
+
+def test_dotenv_values_are_not_expanded(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("SECRET_KEY=a${HOME}b\nJUST_A_NAME\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config({"DUAN8_ENV_FILE": str(env_file)}, instance_path=tmp_path / "i")
+    assert "line 2" in str(err.value)
+    env_file.write_text("SECRET_KEY=a${HOME}b\n", encoding="utf-8")
+    config = load_config({"DUAN8_ENV_FILE": str(env_file)}, instance_path=tmp_path / "i")
+    assert config.secret_key == "a${HOME}b"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
+import time
 
 from chat_helpers import png_bytes
 
-from bot.channels.console import ConsoleChat
-from bot.dispatcher import Dispatcher
+from bot.channels.console import CHANNEL, ConsoleChat
+from bot.dispatcher import Dispatcher, Incoming
 from bot.startup import prepare_database
 from messages_vi import _, render
 from storage.db import Database
@@ -48,3 +49,19 @@ def test_duan8_chat_runs_in_a_terminal(config, tmp_path, db_url):
     assert result.returncode == 0, result.stderr
     assert vi("Do you agree?") in result.stdout
     assert vi("Thank you. Now let us find your team.") in result.stdout
+
+
+def test_each_terminal_prints_only_its_own_members_replies(config):
+    db = Database(config.database_url)
+    prepare_database(config, db)
+    mine, theirs = io.StringIO(), io.StringIO()
+    me = ConsoleChat(Dispatcher(config, db), db, "me", mine)
+    other = ConsoleChat(Dispatcher(config, db), db, "other", theirs)
+    other.dispatcher.dispatch(Incoming(channel=CHANNEL, external_id="other", event_id="o1",
+                                       text="xin chao"))
+    me.send_line("xin chao")
+    assert mine.getvalue().count(vi("Do you agree?")) == 1
+    time.sleep(0.6)  # the other member's row, left by this terminal, comes due again
+    other.deliver()
+    assert theirs.getvalue().count(vi("Do you agree?")) == 1
+    db.dispose()

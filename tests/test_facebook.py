@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import hashlib
 import hmac
@@ -13,12 +14,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from channel_harness import ChannelHarness, channel_config
 from chat_helpers import png_bytes
 from fakes.graph_api import FakeGraph
 from fakes.telegram_api import FakeTelegram
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
-from bot.app import create_app, db_of
+from bot.app import create_app
 from bot.channels import facebook
 from bot.channels.facebook_bot import (
     FacebookSender,
@@ -33,7 +35,6 @@ from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
 from bot.sender import OutboxSender
-from bot.startup import prepare_database
 from messages_vi import _, render
 from storage import outbox
 from storage.models import ConversationState, Identity, InboundEvent, Media, Member, Outbox, utcnow
@@ -60,13 +61,12 @@ def graph():
         yield server
 
 
-class Harness:
+class Harness(ChannelHarness):
     """The app with Messenger configured, a signed-webhook client and the worker's sender."""
 
-    def __init__(self, app, config, graph):
-        self.app, self.config, self.graph = app, config, graph
-        self.db = db_of(app)
-        self.client = app.test_client()
+    def __init__(self, config, graph):
+        super().__init__(config, facebook.init_app, "facebook")
+        self.graph = graph
         self._mid = 0
 
     def post(self, body: dict | bytes, signature: str | None = "valid"):
@@ -115,58 +115,27 @@ class Harness:
         for text in texts:
             assert self.post(self.text(psid, text)).status_code == 200
 
-    def send_all(self, rounds: int = 50) -> None:
-        """Run the shared sender until nothing is due (retries included)."""
-        async def go() -> None:
-            async with make_client(self.config) as client:
-                sender = OutboxSender(self.db, [FacebookSender(self.config, client)])
-                for _round in range(rounds):
-                    if await sender.deliver_once() == 0 and not self.due():
-                        break
-                    await asyncio.sleep(0.05)
-        asyncio.run(go())
-
-    def deliver_once(self) -> int:
-        async def go() -> int:
-            async with make_client(self.config) as client:
-                return await OutboxSender(self.db, [FacebookSender(self.config, client)]) \
-                    .deliver_once()
-        return asyncio.run(go())
-
-    def due(self) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.status.in_(["pending", "sending"]))) or 0
-
-    def count(self, model) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model)) or 0
+    @contextlib.asynccontextmanager
+    async def senders(self):
+        async with make_client(self.config) as client:
+            yield [FacebookSender(self.config, client)]
 
     def texts_to(self, psid: str) -> list[str]:
         return [m["message"]["text"] for m in self.graph.sent_messages()
                 if m["recipient"]["id"] == psid]
 
-    def rows(self) -> list[Outbox]:
-        with self.db.sessions() as session:
-            return list(session.scalars(select(Outbox).order_by(Outbox.id)))
-
 
 def make_config(db_url, tmp_path, graph, **extra: str):
-    env = {"DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "none.env"),
-           "FB_PAGE_ACCESS_TOKEN": graph.token, "FB_APP_SECRET": secrets.token_hex(32),
+    env = {"FB_PAGE_ACCESS_TOKEN": graph.token, "FB_APP_SECRET": secrets.token_hex(32),
            "FB_VERIFY_TOKEN": secrets.token_hex(16), "FB_GRAPH_URL": graph.url, **extra}
-    return load_config(env, instance_path=tmp_path / "instance")
+    return channel_config(db_url, tmp_path, **env)
 
 
 @pytest.fixture
-def fb(db_url, tmp_path, graph):
-    config = make_config(db_url, tmp_path, graph)
-    app = create_app(config)
-    if "facebook" not in app.blueprints:  # until the app factory registers the channel
-        facebook.init_app(app)
-    prepare_database(config, db_of(app))
-    yield Harness(app, config, graph)
-    db_of(app).dispose()
+def fb(started_db_url, tmp_path, graph):
+    harness = Harness(make_config(started_db_url, tmp_path, graph), graph)
+    yield harness
+    harness.close()
 
 
 # --- verification and signatures --------------------------------------------------------------

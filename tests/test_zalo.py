@@ -28,6 +28,7 @@ from zalo_helpers import USER, Harness, now_ms, payload, running, vi
 
 from bot.app import create_app, db_of
 from bot.channels import zalo
+from bot.channels.port import ChannelPort
 from bot.channels.zalo_api import TokenKeeper, ZaloApi, ZaloSender, start
 from bot.channels.zalo_tokens import (
     EXPIRES_KEY,
@@ -46,9 +47,9 @@ from storage.models import ConversationState, Identity, InboundEvent, Media, Out
 
 
 @pytest.fixture
-def zh(db_url: str, tmp_path: Path) -> Iterator[Harness]:
+def zh(started_db_url: str, tmp_path: Path) -> Iterator[Harness]:
     """The app against a fake OA API, on the database under test."""
-    with running(db_url, tmp_path) as harness:
+    with running(started_db_url, tmp_path) as harness:
         yield harness
 
 
@@ -612,3 +613,13 @@ def test_code_from_redirect_takes_a_url_or_a_bare_code_and_checks_state():
     assert code_from_redirect("https://x.org/cb?code=abc&state=s1&oa_id=9", "s1") == "abc"
     with pytest.raises(ValueError, match="state"):
         code_from_redirect("https://x.org/cb?code=abc&state=other", "s1")
+
+
+def test_a_retried_event_leaves_the_quoted_message_as_it_was(zh):
+    """Zalo retries an old event after the member wrote again: the next reply still quotes the
+    newest message, because the quote id is kept in the message's own transaction."""
+    first = zh.say("xin chao", deliver=False)
+    second = zh.say("dong y", deliver=False)
+    assert zh.post(first).status_code == 200  # the retry of the first, after the second
+    assert zh.count(InboundEvent) == 2
+    assert ChannelPort(zh.db).value(zalo.quote_key(USER)) == second["message"]["msg_id"]

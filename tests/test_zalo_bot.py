@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import json
 import secrets
@@ -10,11 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from channel_harness import ChannelHarness, channel_config
 from chat_helpers import png_bytes
 from fakes.zalo_bot_api import FakeZaloBot
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from bot.app import create_app, db_of
+from bot.app import create_app
 from bot.channels import zalo_bot
 from bot.channels.zalo_bot_api import (
     MODE_KEY,
@@ -33,7 +35,6 @@ from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
 from bot.sender import OutboxSender
-from bot.startup import prepare_database
 from messages_vi import _, render
 from storage import conversation, outbox, settings
 from storage.models import ConversationState, Identity, InboundEvent, Media, Outbox, utcnow
@@ -57,11 +58,10 @@ def fake():
         yield server
 
 
-class Harness:
-    def __init__(self, app, config, secret, fake):
-        self.app, self.config, self.secret, self.fake = app, config, secret, fake
-        self.db = db_of(app)
-        self.client = app.test_client()
+class Harness(ChannelHarness):
+    def __init__(self, config, secret, fake):
+        super().__init__(config, zalo_bot.init_app, "zalo_bot")
+        self.secret, self.fake = secret, fake
         self.counter = 0
 
     def post(self, body: dict, secret: str | None = "default"):
@@ -80,26 +80,13 @@ class Harness:
         event["message"]["message_id"] = f"msg{self.counter:05d}{chat[:6]}"
         return self.post(body if wrapped else event)
 
-    def send_all(self, rounds: int = 50) -> None:
-        """Run the shared sender until nothing is due (retries included)."""
-        async def go() -> None:
-            api = ZaloBotApi(self.config)
-            sender = OutboxSender(self.db, [ZaloBotSender(api, self.db)])
-            for _round in range(rounds):
-                if await sender.deliver_once() == 0 and not self.due():
-                    break
-                await asyncio.sleep(0.05)
+    @contextlib.asynccontextmanager
+    async def senders(self):
+        api = ZaloBotApi(self.config)
+        try:
+            yield [ZaloBotSender(api, self.db)]
+        finally:
             await api.aclose()
-        asyncio.run(go())
-
-    def due(self) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.status.in_(["pending", "sending"]))) or 0
-
-    def count(self, model) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model)) or 0
 
     def only_row(self) -> Outbox:
         with self.db.sessions() as session:
@@ -107,19 +94,13 @@ class Harness:
 
 
 @pytest.fixture
-def zb(db_url, tmp_path, fake):
+def zb(started_db_url, tmp_path, fake):
     secret = secrets.token_urlsafe(24)
-    config = load_config({
-        "DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "none.env"),
-        "ZALO_BOT_TOKEN": TOKEN, "ZALO_BOT_WEBHOOK_SECRET": secret,
-        "ZALO_BOT_API_URL": fake.url,
-    }, instance_path=tmp_path / "instance")
-    app = create_app(config)
-    if "zalo_bot" not in app.blueprints:  # until the app factory registers it
-        zalo_bot.init_app(app)
-    prepare_database(config, db_of(app))
-    yield Harness(app, config, secret, fake)
-    db_of(app).dispose()
+    config = channel_config(started_db_url, tmp_path, ZALO_BOT_TOKEN=TOKEN,
+                            ZALO_BOT_WEBHOOK_SECRET=secret, ZALO_BOT_API_URL=fake.url)
+    harness = Harness(config, secret, fake)
+    yield harness
+    harness.close()
 
 
 def _join(zb: Harness, chat: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from zalo_helpers import USER, Harness, payload, running, vi
 
 from bot.channels import zalo
+from bot.channels.port import ChannelPort
 from bot.channels.zalo_buttons import PREFIX, tapped
 from bot.channels.zalo_media import compose
 from storage import outbox
@@ -24,9 +25,9 @@ from storage.models import Identity, InboundEvent, utcnow
 
 
 @pytest.fixture
-def zh(db_url: str, tmp_path: Path) -> Iterator[Harness]:
+def zh(started_db_url: str, tmp_path: Path) -> Iterator[Harness]:
     """The app against a fake OA API, on the database under test."""
-    with running(db_url, tmp_path) as harness:
+    with running(started_db_url, tmp_path) as harness:
         yield harness
 
 
@@ -49,8 +50,7 @@ def test_a_reply_with_buttons_carries_them_under_the_numbered_text(zh):
     message = zh.fake.sent(USER)[-1].params["message"]
     assert f"1. {vi('Agree')}" in message["text"] and f"2. {vi('Do not agree')}" in message["text"]
     assert message["quote_message_id"] == first["message"]["msg_id"]
-    with zh.db.sessions() as session:
-        shown = zalo.shown_buttons(session, USER)  # typing "1" keeps working
+    shown = zalo.shown_buttons(ChannelPort(zh.db), USER)  # typing "1" keeps working
     assert [c["label"] for c in shown] == [vi("Agree"), vi("Do not agree")]
     assert message["attachment"] == {"type": "template", "payload": {"buttons": [
         {"title": c["label"], "type": "oa.query.hide", "payload": PREFIX + c["payload"]}
@@ -92,7 +92,7 @@ def test_buttons_beyond_zalos_limits_leave_the_numbered_list_alone(zh):
     long_payload = [{"label": "dài", "payload": "p" * 201}]
     for buttons in (five, six, long_title, long_payload):
         _reply(zh, buttons)
-    zh.send_all(unpaced=True)
+    zh.send_all()
     sent = zh.fake.sent(USER)
     assert len(sent) == 4
     assert [len(b) for b in zh.fake.sent_buttons(USER)] == [5, 0, 0, 0]
@@ -101,8 +101,7 @@ def test_buttons_beyond_zalos_limits_leave_the_numbered_list_alone(zh):
     assert "1. Truyền thông sân khấu" in sent[2].params["message"]["text"]
     assert zh.fake.calls_to(CS_PATH) and all(c.answer.get("error") == 0
                                              for c in zh.fake.calls_to(CS_PATH))
-    with zh.db.sessions() as session:
-        assert [c["payload"] for c in zalo.shown_buttons(session, USER)] == ["p" * 201]
+    assert [c["payload"] for c in zalo.shown_buttons(ChannelPort(zh.db), USER)] == ["p" * 201]
 
 
 def test_refused_buttons_still_deliver_the_numbered_text_with_its_quote(zh):

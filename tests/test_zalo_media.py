@@ -25,9 +25,9 @@ from storage.models import Identity, Media, Outbox, utcnow
 
 
 @pytest.fixture
-def zh(db_url: str, tmp_path: Path) -> Iterator[Harness]:
+def zh(started_db_url: str, tmp_path: Path) -> Iterator[Harness]:
     """The app against a fake OA API, on the database under test."""
-    with running(db_url, tmp_path) as harness:
+    with running(started_db_url, tmp_path) as harness:
         yield harness
 
 
@@ -207,12 +207,12 @@ def test_the_ninth_message_after_one_inbound_waits_for_the_next(zh):
     with zh.db.sessions() as session:
         identity = session.scalar(select(Identity.id).where(Identity.external_id == USER))
     rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(2, 10)]
-    zh.send_all(unpaced=True, quota=8)  # all eight in one batch: unrecorded sends count too
+    zh.send_all(quota=8)  # all eight in one batch: unrecorded sends count too
     statuses = [_row(zh, r).status for r in rows]
     assert statuses == ["sent"] * 7 + ["outside_window"]
     assert len(zh.fake.sent(USER)) == 8
     zh.say("xin chao", deliver=False)  # the member writes again: a fresh quota
-    zh.send_all(unpaced=True, quota=8)
+    zh.send_all(quota=8)
     assert zh.fake.sent_texts(USER)[-1] == "tin 9"  # held back, then caught up
     with zh.db.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Outbox).where(
@@ -225,7 +225,7 @@ def test_a_row_of_several_messages_uses_that_many(zh):
     first = _queue(zh, identity, {"text": "ba ảnh", "media": media})  # 3 messages
     second = _queue(zh, identity, {"text": "tiếp", "media": media[:2]})  # 2 more: 5 of 5
     third = _queue(zh, identity, {"text": "thêm một"})
-    zh.send_all(unpaced=True, quota=5)
+    zh.send_all(quota=5)
     assert [_row(zh, r).status for r in (first, second, third)] == \
         ["sent", "sent", "outside_window"]
 
@@ -234,7 +234,7 @@ def test_messages_sent_before_the_last_inbound_do_not_count(zh):
     identity = _member(zh, USER, age=timedelta(hours=2))
     for n in range(3):
         _queue(zh, identity, {"text": f"cũ {n}"})
-    zh.send_all(unpaced=True, quota=3)
+    zh.send_all(quota=3)
     with zh.db.transaction() as session:
         session.get_one(Identity, identity).last_inbound_at = utcnow()
     row = _queue(zh, identity, {"text": "mới"})
@@ -254,7 +254,7 @@ def test_the_quota_is_configuration(zh):
     assert zh.sender(quota=2).quota.limit == 2
     identity = _member(zh, USER)
     rows = [_queue(zh, identity, {"text": f"tin {n}"}) for n in range(3)]
-    zh.send_all(unpaced=True, quota=2)
+    zh.send_all(quota=2)
     assert [_row(zh, r).status for r in rows] == ["sent", "sent", "outside_window"]
 
 

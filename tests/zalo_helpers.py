@@ -6,31 +6,26 @@ by name would read as an unused import that the test arguments shadow.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import itertools
 import json
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
+from channel_harness import ChannelHarness, channel_config
 from fakes.zalo_api import FakeZalo, sign
-from sqlalchemy import func, select
 
-from bot.app import create_app, db_of
 from bot.channels import zalo
+from bot.channels.base import ChannelSender
 from bot.channels.zalo_api import ZaloApi, ZaloSender
 from bot.channels.zalo_tokens import EXPIRES_KEY, ZaloTokens, read_pair
-from bot.config import load_config
-from bot.ratelimit import UNLIMITED
-from bot.sender import OutboxSender
-from bot.startup import prepare_database
 from messages_vi import _, render
 from storage import settings
-from storage.models import Outbox, utcnow
+from storage.models import utcnow
 
 PAYLOADS = Path(__file__).parent / "payloads" / "zalo"
 USER = "7654321098765432109"  # longer than 2^53, like every Zalo id
@@ -54,25 +49,17 @@ def payload(name: str) -> dict:
     return json.loads((PAYLOADS / f"{name}.json").read_text(encoding="utf-8"))
 
 
-class Harness:
+class Harness(ChannelHarness):
     """The real app with the Zalo channel configured against the fake, and a way to send."""
 
     def __init__(self, db_url: str, tmp_path: Path, fake: FakeZalo, **env: str) -> None:
         self.fake = fake
         self.oa_secret = secrets.token_urlsafe(24)
-        self.config = load_config({
-            "DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "none.env"),
+        super().__init__(channel_config(db_url, tmp_path, **{
             "ZALO_APP_ID": fake.app_id, "ZALO_APP_SECRET": fake.app_secret,
             "ZALO_OA_SECRET_KEY": self.oa_secret, "ZALO_OA_ACCESS_TOKEN": fake.access_token,
             "ZALO_OA_REFRESH_TOKEN": fake.refresh_token, "ZALO_API_URL": fake.url,
-            "ZALO_OAUTH_URL": fake.url, **env,
-        }, instance_path=tmp_path / "instance")
-        self.app = create_app(self.config)
-        if "zalo" not in self.app.blueprints:  # until the integrator registers it in create_app
-            zalo.init_app(self.app)
-        self.db = db_of(self.app)
-        prepare_database(self.config, self.db)
-        self.client = self.app.test_client()
+            "ZALO_OAUTH_URL": fake.url, **env}), zalo.init_app, "zalo")
 
     # --- webhook
 
@@ -119,32 +106,13 @@ class Harness:
         return ZaloSender(ZaloApi(self.config), ZaloTokens(self.config, self.db), self.db,
                           max_photo_bytes=self.config.max_photo_bytes, **kwargs)
 
-    def send_all(self, rounds: int = 50, *, unpaced: bool = False, **kwargs: object) -> None:
-        """Run the shared sender until nothing is due (retries included).
-
-        `unpaced` lifts the one-a-second per-chat pace, so many rows to one member go in one
-        batch without the test waiting for them.
-        """
-        async def go() -> None:
-            sender = self.sender(**kwargs)
-            if unpaced:
-                sender.limits = UNLIMITED
-            outbox_sender = OutboxSender(self.db, [sender])
-            for _round in range(rounds):
-                if await outbox_sender.deliver_once() == 0 and not self.due():
-                    break
-                await asyncio.sleep(0.05)
+    @contextlib.asynccontextmanager
+    async def senders(self, **kwargs: object) -> AsyncIterator[list[ChannelSender]]:
+        sender = self.sender(**kwargs)
+        try:
+            yield [sender]
+        finally:
             await sender.api.aclose()
-        asyncio.run(go())
-
-    def due(self) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(Outbox).where(
-                Outbox.status.in_(["pending", "sending"]))) or 0
-
-    def count(self, model: type) -> int:
-        with self.db.sessions() as session:
-            return session.scalar(select(func.count()).select_from(model)) or 0
 
     def stored(self):
         with self.db.sessions() as session:
@@ -156,10 +124,6 @@ class Harness:
         with self.db.transaction() as session:
             settings.put(session, EXPIRES_KEY, (utcnow() + left).isoformat())
 
-    def rows(self) -> list[Outbox]:
-        with self.db.sessions() as session:
-            return list(session.scalars(select(Outbox).order_by(Outbox.id)))
-
 
 @contextlib.contextmanager
 def running(db_url: str, tmp_path: Path) -> Iterator[Harness]:
@@ -169,4 +133,4 @@ def running(db_url: str, tmp_path: Path) -> Iterator[Harness]:
         try:
             yield harness
         finally:
-            harness.db.dispose()
+            harness.close()

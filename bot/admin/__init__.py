@@ -39,13 +39,13 @@ class _Catalog:
 class CatalogDomain(Domain):
     """flask-babel reading the catalogs compiled in memory by messages_vi."""
 
-    def get_translations(self) -> _Catalog:  # type: ignore[override]
+    def get_translations(self) -> _Catalog:
         return _Catalog(translations(normalise_locale(str(get_locale() or "vi"))))
 
 
 class CatalogBabel(Babel):
     @cached_property
-    def domain_instance(self) -> Domain:  # type: ignore[override]
+    def domain_instance(self) -> Domain:
         return CatalogDomain()
 
 

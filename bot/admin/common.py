@@ -40,18 +40,18 @@ def fingerprint(password_hash: str) -> str:
 
 
 def config() -> Config:
-    return current_app.extensions["duan8.config"]  # type: ignore[no-any-return]
+    return current_app.extensions["duan8.config"]
 
 
 def database() -> Database:
-    return current_app.extensions["duan8.db"]  # type: ignore[no-any-return]
+    return current_app.extensions["duan8.db"]
 
 
 def me() -> AdminAccount:
     user: Any = current_user
     if not getattr(user, "is_authenticated", False):
         abort(401)
-    return user.account  # type: ignore[no-any-return]
+    return user.account
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from bot.channels.port import OutboundMessage
 from bot.ratelimit import Limits
-from storage.outbox import OutboundMessage
 
 
 @dataclass(frozen=True)

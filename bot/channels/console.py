@@ -2,26 +2,56 @@
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
+from bot.channels.base import SendResult
+from bot.channels.port import Database, OutboundMessage
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
-from storage import outbox
-from storage.conversation import get_identity_id
-from storage.db import Database
-from storage.models import utcnow
+from bot.ratelimit import UNLIMITED
+from bot.sender import OutboxSender
 
 CHANNEL = "console"
 QUIT_WORDS = {"/quit", "/exit", "/thoat"}
-_LEASE = timedelta(seconds=30)
+
+
+class ConsoleSender:
+    """The console's delivery, driven by the shared sender: a reply is printed to the terminal.
+
+    One terminal speaks as one member; a row for another console member (a second terminal
+    on the same database) is left for that terminal's sender to print.
+    """
+
+    name = CHANNEL
+    limits = UNLIMITED
+
+    def __init__(self, user: str, show: Callable[[dict[str, Any]], None]) -> None:
+        self.user = user
+        self.show = show
+
+    def is_group(self, external_id: str) -> bool:
+        return False
+
+    def is_paced(self, payload: dict[str, Any]) -> bool:
+        return False
+
+    def may_send(self, message: OutboundMessage, now: datetime) -> bool:
+        return True  # no messaging window in a terminal
+
+    async def send(self, message: OutboundMessage) -> SendResult:
+        if message.external_id != self.user:
+            return SendResult(ok=False, error="for another console member", retry_after=0.5)
+        self.show(message.payload)
+        return SendResult(ok=True)
 
 
 class ConsoleChat:
-    """Reads lines, dispatches them, then delivers this member's console rows by printing."""
+    """Reads lines, dispatches them, then lets the shared sender deliver by printing."""
 
     def __init__(self, dispatcher: Dispatcher, db: Database, user: str, out: TextIO,
                  new_id: Callable[[], str] = lambda: uuid.uuid4().hex) -> None:
@@ -31,6 +61,8 @@ class ConsoleChat:
         self.out = out
         self.new_id = new_id
         self.buttons: list[dict[str, str]] = []
+        self.sender = OutboxSender(db, [ConsoleSender(user, self._print)],
+                                   wakeup=dispatcher.wakeup)
 
     def send_line(self, line: str) -> None:
         """One line typed by the person: a number presses a shown button, /photo sends a file."""
@@ -56,19 +88,15 @@ class ConsoleChat:
         self.deliver()
 
     def deliver(self) -> int:
-        """Print every queued reply for this member and mark it sent."""
-        with self.db.transaction() as session:
-            identity_id = get_identity_id(session, CHANNEL, self.user)
-            if identity_id is None:
-                return 0
-            rows = outbox.claim_due(session, [CHANNEL], now=utcnow(), limit=100,
-                                    lease=_LEASE, identity_id=identity_id)
-            for row in rows:
-                self._print(row.payload)
-                outbox.mark_sent(session, row.id, now=utcnow(), platform_message_id=None)
-        return len(rows)
+        """Print every reply queued for this member; returns the rows the sender handled."""
+        async def drain() -> int:
+            handled = 0
+            while (count := await self.sender.deliver_once()) > 0:
+                handled += count
+            return handled
+        return asyncio.run(drain())
 
-    def _print(self, payload: dict[str, object]) -> None:
+    def _print(self, payload: dict[str, Any]) -> None:
         self.out.write(f"\n🤖 {payload.get('text', '')}\n")
         buttons = payload.get("buttons") or []
         if isinstance(buttons, list) and buttons:

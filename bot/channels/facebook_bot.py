@@ -27,12 +27,11 @@ from bot.channels.base import (
     text_to_send,
 )
 from bot.channels.facebook import CHANNEL, GET_STARTED
+from bot.channels.port import Database, OutboundMessage
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
 from messages_vi import _, render
-from storage.db import Database
-from storage.outbox import OutboundMessage
 
 log = logging.getLogger(__name__)
 

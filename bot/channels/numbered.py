@@ -1,20 +1,16 @@
 """Buttons as numbered choices: Zalo Bot has no inline buttons, and on Zalo OA a typed number
 works next to the query buttons, whether or not a member's client shows them.
 
-The choices a chat was shown are remembered (storage.settings, one row per chat), so a member
-typing just "1" presses the first button, as the console channel does in memory.
+The choices a chat was shown are remembered through the channel port (one value per chat), so a
+member typing just "1" presses the first button, as the console channel does in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
-
-from sqlalchemy.orm import Session
-
-from storage import settings
 
 CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
@@ -28,24 +24,7 @@ def settings_key(prefix: str, name: str) -> str:
     return f"{prefix}sha256:{hashlib.sha256(name.encode()).hexdigest()[:48]}"
 
 
-def remember(session: Session, prefix: str, chat: str, choices: list[dict[str, str]]) -> None:
-    """Store the numbered choices a chat was just shown (an empty list forgets them)."""
-    settings.put(session, settings_key(prefix, chat), json.dumps(choices, ensure_ascii=False))
-
-
-def shown(session: Session, prefix: str, chat: str) -> list[dict[str, str]]:
-    """The numbered choices this chat saw last; [] when none or unreadable."""
-    raw = settings.get(session, settings_key(prefix, chat))
-    try:
-        value = json.loads(raw) if raw else []
-    except ValueError:
-        return []
-    if not isinstance(value, list):
-        return []
-    return [b for b in value if isinstance(b, dict) and isinstance(b.get("payload"), str)]
-
-
-def pressed(text: str, choices: list[dict[str, str]]) -> dict[str, str] | None:
+def pressed(text: str, choices: Sequence[Mapping[str, str]]) -> Mapping[str, str] | None:
     """The choice a member made by typing its number ("1", "2." or "3)"), if any."""
     match = CHOICE.match(text)
     if match is None:

@@ -48,7 +48,7 @@ def to_incoming(update: Update, max_photo_bytes: int) -> Incoming | None:
     message = update.message or edited
     if message is None or message.chat.type != "private":
         return None  # groups, channels, member updates: no conversation there
-    user = message.from_user
+    sender = message.from_user
     text = message.text or message.caption or ""
     start_param = None
     if message.text and message.text.startswith("/start"):
@@ -74,7 +74,7 @@ def to_incoming(update: Update, max_photo_bytes: int) -> Incoming | None:
     return Incoming(
         channel=CHANNEL, external_id=chat_key(message.chat.id), event_id=event_id, text=text,
         photos=tuple(photos), oversize_photos=oversize, start_param=start_param,
-        locale=user.language_code if user else None, edited=edited is not None,
+        locale=sender.language_code if sender else None, edited=edited is not None,
     )
 
 

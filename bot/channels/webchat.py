@@ -21,11 +21,9 @@ from flask import (
 )
 
 from bot import web_guard
+from bot.channels.port import ChannelPort, utcnow
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from messages_vi import _, normalise_locale, render
-from storage import outbox, throttle
-from storage.conversation import get_identity_id
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -79,11 +77,8 @@ def _too_fast(kind: str) -> Any | None:
     per_session, per_address = ((web_guard.MESSAGES_PER_SESSION, web_guard.MESSAGES_PER_ADDRESS)
                                 if kind == "message" else
                                 (web_guard.PHOTOS_PER_SESSION, web_guard.PHOTOS_PER_ADDRESS))
-    db = current_app.extensions["duan8.db"]
-    with db.transaction() as db_session:
-        wait = throttle.hit(db_session, [(per_session, _visitor()),
-                                         (per_address, web_guard.client_address(request))],
-                            utcnow())
+    wait = ChannelPort(current_app.extensions["duan8.db"]).hit_limits(
+        [(per_session, _visitor()), (per_address, web_guard.client_address(request))], utcnow())
     if wait is None:
         return None
     seconds = max(1, math.ceil(wait.total_seconds()))
@@ -174,17 +169,13 @@ def get_messages() -> Any:
     if not _AFTER.fullmatch(after):
         return jsonify(error="after must be a message id (a whole number)"), 400
     after_id = int(after)
-    db = current_app.extensions["duan8.db"]
-    with db.sessions() as db_session:
-        identity_id = get_identity_id(db_session, CHANNEL, _visitor())
-        if identity_id is None:
-            return jsonify(messages=[], pending=0)
-        rows = outbox.delivered_since(db_session, identity_id, after_id)
-        pending = outbox.pending_count(db_session, identity_id)
+    rows, pending = ChannelPort(current_app.extensions["duan8.db"]).delivered(
+        CHANNEL, _visitor(), after_id)
     return jsonify(pending=pending, messages=[
-        {"id": row_id, "text": payload.get("text", ""), "buttons": payload.get("buttons", []),
-         "at": sent_at.isoformat() if sent_at else utcnow().isoformat()}
-        for row_id, payload, sent_at in rows
+        {"id": row.id, "text": row.payload.get("text", ""),
+         "buttons": row.payload.get("buttons", []),
+         "at": (row.sent_at or utcnow()).isoformat()}
+        for row in rows
     ])
 
 

@@ -6,8 +6,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.channels.base import SendResult
+from bot.channels.port import OutboundMessage
 from bot.ratelimit import UNLIMITED
-from storage.outbox import OutboundMessage
 
 
 class WebChatSender:

@@ -38,17 +38,18 @@ import json
 import logging
 import re
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
-from sqlalchemy.orm import Session
 
 from bot.channels import numbered
+from bot.channels.port import ChannelPort, Choice, Memory
 from bot.channels.zalo_buttons import PAYLOAD_LIMIT, tapped
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import BadBody, guarded, safe_loads
-from storage import settings
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +76,14 @@ bp = Blueprint("zalo", __name__)
 BUTTONS = "zalo.buttons."  # numbered.remember / numbered.shown key prefix
 
 
-def remember_buttons(session: Session, user_id: str, choices: list[dict[str, str]]) -> None:
+def remember_buttons(port: ChannelPort, user_id: str, choices: list[Choice]) -> None:
     """Store the numbered choices this chat was just shown."""
-    numbered.remember(session, BUTTONS, user_id, choices)
+    port.remember_choices(numbered.settings_key(BUTTONS, user_id), choices)
 
 
-def shown_buttons(session: Session, user_id: str) -> list[dict[str, str]]:
+def shown_buttons(port: ChannelPort, user_id: str) -> list[Choice]:
     """The numbered choices this chat saw last."""
-    return numbered.shown(session, BUTTONS, user_id)
+    return port.shown_choices(numbered.settings_key(BUTTONS, user_id))
 
 
 def parse_body(raw: bytes) -> dict[str, Any] | None:
@@ -215,7 +216,7 @@ def image_attachments(message: dict[str, Any]) -> list[tuple[str, int]]:
     return found
 
 
-def to_incoming(event: dict[str, Any], choices: list[dict[str, str]] | None = None,
+def to_incoming(event: dict[str, Any], choices: Sequence[Mapping[str, str]] | None = None,
                 max_photo_bytes: int = 5 * 1024 * 1024) -> Incoming | None:
     """The part of an event a conversation uses; None for events that need no answer."""
     name = _text(event.get("event_name"))
@@ -255,25 +256,24 @@ def to_incoming(event: dict[str, Any], choices: list[dict[str, str]] | None = No
 # --- handling -----------------------------------------------------------------------------------
 
 
-def _choices_for(dispatcher: Dispatcher, event: dict[str, Any]) -> list[dict[str, str]]:
+def _choices_for(dispatcher: Dispatcher, event: dict[str, Any]) -> list[Choice]:
     """Look the shown choices up only when the member typed nothing but a number."""
     text = _text(_dict(event.get("message")).get("text"))
     user = user_of(event)
     if event.get("event_name") != TEXT_EVENT or user is None or numbered.CHOICE.match(text) is None:
         return []
-    with dispatcher.db.sessions() as session:
-        return shown_buttons(session, user)
+    return shown_buttons(ChannelPort(dispatcher.db), user)
 
 
-def _keep_context(dispatcher: Dispatcher, event: dict[str, Any], incoming: Incoming) -> None:
-    """Before the reply is queued: the member's message id, which the reply must quote."""
+def with_context(event: dict[str, Any], incoming: Incoming) -> Incoming:
+    """The member's message id, which the reply must quote: kept with the message itself, so
+    a retried (duplicate) event changes nothing."""
     message = _dict(event.get("message"))
     msg_id = _text(message.get("msg_id"))
     quote = msg_id if msg_id and OTHER_MESSAGE.match(_text(event.get("event_name"))) else None
     if quote is None:
-        return
-    with dispatcher.db.transaction() as session:
-        settings.put(session, quote_key(incoming.external_id), quote)
+        return incoming
+    return replace(incoming, memories=(Memory(quote_key(incoming.external_id), quote),))
 
 
 def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
@@ -298,8 +298,7 @@ def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
     if incoming is None:
         dispatcher.note_seen(CHANNEL, event_id(event))
         return
-    _keep_context(dispatcher, event, incoming)
-    dispatcher.dispatch(incoming)
+    dispatcher.dispatch(with_context(event, incoming))
 
 
 @bp.post("/webhooks/zalo")

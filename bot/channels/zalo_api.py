@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 
 from bot.channels.base import ChannelStart, MediaHosts, SendResult, download_capped
+from bot.channels.port import PRIORITY_REPLY, ChannelPort, Database, OutboundMessage, utcnow
 from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
 from bot.channels.zalo_buttons import with_buttons
 from bot.channels.zalo_media import (
@@ -53,10 +54,6 @@ from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
-from storage import settings
-from storage.db import Database
-from storage.models import utcnow
-from storage.outbox import PRIORITY_REPLY, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -360,13 +357,11 @@ class ZaloSender:
 
     def _setting(self, key: str) -> str | None:
         """A small stored value (the quote id, a long photo URL), read off the event loop."""
-        with self.db.sessions() as session:
-            return settings.get(session, key)
+        return ChannelPort(self.db).value(key)
 
     def _remember(self, user_id: str, choices: list[dict[str, str]]) -> None:
         """Record what a typed number means for this member from now on."""
-        with self.db.transaction() as session:
-            remember_buttons(session, user_id, choices)
+        remember_buttons(ChannelPort(self.db), user_id, choices)
 
     async def fetch_media(self, url: str) -> bytes:
         """Download a member's photo from the URL its event carried."""

@@ -23,12 +23,13 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
-from sqlalchemy.orm import Session
 
 from bot.channels import numbered
+from bot.channels.port import ChannelPort, Choice
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import guarded
@@ -50,14 +51,14 @@ bp = Blueprint("zalo_bot", __name__)
 BUTTONS = "zalo_bot.buttons."  # numbered.remember / numbered.shown key prefix
 
 
-def remember_buttons(session: Session, external_id: str, choices: list[dict[str, str]]) -> None:
+def remember_buttons(port: ChannelPort, external_id: str, choices: list[Choice]) -> None:
     """Store the numbered choices this chat was just shown."""
-    numbered.remember(session, BUTTONS, external_id, choices)
+    port.remember_choices(numbered.settings_key(BUTTONS, external_id), choices)
 
 
-def shown_buttons(session: Session, external_id: str) -> list[dict[str, str]]:
+def shown_buttons(port: ChannelPort, external_id: str) -> list[Choice]:
     """The numbered choices this chat saw last."""
-    return numbered.shown(session, BUTTONS, external_id)
+    return port.shown_choices(numbered.settings_key(BUTTONS, external_id))
 
 
 def unwrap(body: Any) -> dict[str, Any] | None:
@@ -70,10 +71,14 @@ def unwrap(body: Any) -> dict[str, Any] | None:
     return body
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def event_id(update: dict[str, Any]) -> str:
     """Event name + message id; a message without an id is known by its content's digest."""
     name = str(update.get("event_name") or "")
-    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    message = _dict(update.get("message"))
     message_id = message.get("message_id")
     if isinstance(message_id, str | int) and str(message_id):
         return f"{name}:{message_id}"
@@ -106,8 +111,8 @@ def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
     message = update.get("message")
     if not isinstance(message, dict):
         return None
-    chat = message.get("chat") if isinstance(message.get("chat"), dict) else {}
-    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    chat = _dict(message.get("chat"))
+    sender = _dict(message.get("from"))
     chat_id = chat.get("id") or sender.get("id")
     if not isinstance(chat_id, str | int) or not str(chat_id):
         return None
@@ -115,7 +120,7 @@ def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
 
 
 def to_incoming(update: dict[str, Any],
-                buttons: list[dict[str, str]] | None = None) -> Incoming | None:
+                buttons: Sequence[Mapping[str, str]] | None = None) -> Incoming | None:
     """The part of an event a conversation uses; None for events that need no answer."""
     name = str(update.get("event_name") or "")
     message = update.get("message")
@@ -123,10 +128,11 @@ def to_incoming(update: dict[str, Any],
     if not MESSAGE_EVENT.match(name) or not isinstance(message, dict) or where is None:
         return None
     chat_id, chat_type = where
-    sender = message.get("from") if isinstance(message.get("from"), dict) else {}
+    sender = _dict(message.get("from"))
     if chat_type != "PRIVATE" or sender.get("is_bot") is True or len(chat_id) > EXTERNAL_ID_LIMIT:
         return None  # groups and other bots: no conversation there
-    base = {"channel": CHANNEL, "external_id": chat_id, "event_id": event_id(update)}
+    base: dict[str, Any] = {"channel": CHANNEL, "external_id": chat_id,
+                            "event_id": event_id(update)}
     if name == TEXT_EVENT:
         text = str(message.get("text") or "")
         choice = numbered.pressed(text, buttons or [])
@@ -146,16 +152,15 @@ def to_incoming(update: dict[str, Any],
     return Incoming(**base, text="")
 
 
-def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[dict[str, str]]:
+def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[Choice]:
     """Look up the shown choices only when the member typed nothing but a number."""
-    message = update.get("message") if isinstance(update.get("message"), dict) else {}
+    message = _dict(update.get("message"))
     where = chat_of(update)
     text = message.get("text")
     if update.get("event_name") != TEXT_EVENT or where is None or not isinstance(text, str) \
             or numbered.CHOICE.match(text) is None:
         return []
-    with dispatcher.db.sessions() as session:
-        return shown_buttons(session, where[0])
+    return shown_buttons(ChannelPort(dispatcher.db), where[0])
 
 
 def handle_update(dispatcher: Dispatcher, data: Any) -> None:

@@ -20,13 +20,11 @@ import httpx
 
 from bot.channels.base import ChannelStart, MediaHosts, SendResult, download_capped, split_text
 from bot.channels.numbered import with_choices
+from bot.channels.port import PRIORITY_REPLY, ChannelPort, Database, OutboundMessage
 from bot.channels.zalo_bot import CHANNEL, handle_update, remember_buttons
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
-from storage import settings
-from storage.db import Database
-from storage.outbox import PRIORITY_REPLY, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +134,7 @@ class ZaloBotSender:
                  max_photo_bytes: int = 5 * 1024 * 1024) -> None:
         self.api = api
         self.db = db
+        self.port = ChannelPort(db)
         self.max_photo_bytes = max_photo_bytes
 
     def is_group(self, external_id: str) -> bool:
@@ -175,8 +174,7 @@ class ZaloBotSender:
     def _remember(self, external_id: str, choices: list[dict[str, str]]) -> None:
         """Keep what a typed number presses next, for the webhook and poller to read."""
         try:
-            with self.db.transaction() as session:
-                remember_buttons(session, external_id, choices)
+            remember_buttons(self.port, external_id, choices)
         except Exception:
             # The message is already delivered; failing here would make the sender send it
             # again. The member can still type the label instead of its number.
@@ -248,14 +246,12 @@ class ZaloBotPoller:
 
 def polling_wanted(db: Database) -> bool:
     """Polling is the default; `duan8 zalo-bot set-webhook` switches it off."""
-    with db.sessions() as session:
-        return settings.get(session, MODE_KEY) != "webhook"
+    return ChannelPort(db).polling_wanted(MODE_KEY)
 
 
 def _set_mode(db: Database, mode: str) -> None:
     """Remember webhook or polling, so every worker process agrees after a restart."""
-    with db.transaction() as session:
-        settings.put(session, MODE_KEY, mode)
+    ChannelPort(db).set_mode(MODE_KEY, webhook=mode == "webhook")
 
 
 async def set_webhook(config: Config, db: Database, url: str) -> None:

@@ -36,9 +36,8 @@ from typing import Any
 
 from bot.channels.base import split_text
 from bot.channels.numbered import with_choices
+from bot.channels.port import ChannelPort, Database
 from bot.channels.zalo_buttons import query_buttons
-from storage import media, settings
-from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +137,7 @@ def read_photo(db: Database, media_dir: Path | None, media_id: int) -> tuple[byt
     """The bytes, file name and type of a stored photo Zalo will take, or PhotoRefused."""
     if media_dir is None:
         raise PhotoRefused("no media directory is configured for the Zalo sender")
-    with db.sessions() as session:
-        info = media.media_file(session, media_id)
+    info = ChannelPort(db).stored_photo(media_id)
     if info is None:
         raise PhotoRefused(f"photo {media_id} is not in the media store (erased?)")
     if info.status == "pending":
@@ -174,6 +172,7 @@ class Attachments:
 
     def __init__(self, db: Database, media_dir: Path | None) -> None:
         self.db = db
+        self.port = ChannelPort(db)
         self.media_dir = media_dir
         self._known: dict[int, str] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -204,14 +203,10 @@ class Attachments:
             await asyncio.to_thread(self._drop, media_id, attachment_id)
 
     def _stored(self, media_id: int) -> str | None:
-        with self.db.sessions() as session:
-            return settings.get(session, attachment_key(media_id))
+        return self.port.value(attachment_key(media_id))
 
     def _store(self, media_id: int, attachment_id: str) -> None:
-        with self.db.transaction() as session:
-            settings.put(session, attachment_key(media_id), attachment_id)
+        self.port.keep(attachment_key(media_id), attachment_id)
 
     def _drop(self, media_id: int, attachment_id: str) -> None:
-        with self.db.transaction() as session:
-            if settings.get(session, attachment_key(media_id)) == attachment_id:
-                settings.delete(session, attachment_key(media_id))
+        self.port.forget(attachment_key(media_id), only_if=attachment_id)

@@ -151,7 +151,7 @@ def _parse_answer(response: httpx.Response, now: datetime) -> TokenPair:
         code = body.get("error")
         words = body.get("error_description") or body.get("error_name") or body.get("message")
         raise ZaloTokenError(f"Zalo OAuth refused: {code} {words or 'no token in the answer'}",
-                             int(code) if str(code).lstrip("-").isdigit() else None)
+                             int(str(code)) if str(code).lstrip("-").isdigit() else None)
     seconds = str(body.get("expires_in") or "")
     lifetime = timedelta(seconds=int(seconds)) if seconds.isdigit() else DEFAULT_LIFETIME
     return TokenPair(str(body["access_token"]), str(body["refresh_token"]), now + lifetime)
@@ -294,7 +294,7 @@ def code_from_redirect(answer: str, state: str | None = None) -> str:
             raise ValueError("no code given")
         return answer
     query = parse_qs(urlsplit(answer).query or answer.lstrip("?"))
-    given_state = (query.get("state") or [None])[0]
+    given_state = (query.get("state") or [""])[0] or None
     if state is not None and given_state is not None and given_state != state:
         raise ValueError("the state in the redirect does not match: start again")
     code = (query.get("code") or [""])[0]

@@ -22,10 +22,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
+
+from fakes.server import FakeServer, Handler
 
 JSONDict = dict[str, Any]
 
@@ -86,7 +86,7 @@ class _Drop(Exception):
     """Close the connection without answering, like a network failure."""
 
 
-class FakeGraph:
+class FakeGraph(FakeServer):
     """The Graph API subset duan8 uses, on 127.0.0.1 and an ephemeral port."""
 
     def __init__(self, token: str = DEFAULT_TOKEN) -> None:
@@ -94,36 +94,9 @@ class FakeGraph:
         self.calls: list[Call] = []
         self._faults: list[str] = []
         self._images: dict[str, tuple[bytes, str]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._counter = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
-        host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def start(self) -> FakeGraph:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeGraph:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
+        self._start("127.0.0.1", "FakeGraph")
 
     # ------------------------------------------------------------------ steering
 
@@ -256,56 +229,34 @@ class FakeGraph:
         with self._lock:
             self.calls.append(call)
 
-
-def _handler_for(graph: FakeGraph) -> type[BaseHTTPRequestHandler]:
-    """A request handler class bound to one FakeGraph."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Quiet: tests read calls, not logs."""
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def _serve(self, method: str) -> None:
-            parts = urlsplit(self.path)
-            query = dict(parse_qsl(parts.query, keep_blank_values=True))
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body: Any = None
-            if raw:
-                try:
-                    body = json.loads(raw)
-                except ValueError:
-                    body = raw.decode("utf-8", "replace")
-            trace = f"AFake{int(time.monotonic() * 1e6) % 10**9:09d}"
+    def _serve(self, handler: Handler) -> None:
+        """Record the call and answer as Graph does, or fail as steered."""
+        parts = urlsplit(handler.path)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        raw = handler.read_body()
+        body: Any = None
+        if raw:
             try:
-                status, content_type, payload = graph.handle(
-                    method, parts.path, query, body, self.headers.get("Authorization", ""))
-            except _Drop:
-                graph.record(Call(method, parts.path, query, body, time.time(), 0,
-                                  self.headers.get("Authorization", "")))
-                self.close_connection = True
-                self.connection.close()
-                return
-            except GraphError as exc:
-                status, content_type = exc.status, "application/json"
-                payload = json.dumps(exc.body(trace)).encode()
-            graph.record(Call(method, parts.path, query, body, time.time(), status,
-                              self.headers.get("Authorization", "")))
-            try:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except (BrokenPipeError, ConnectionResetError):
-                # The client hung up (e.g. it refused a download over its size cap).
-                self.close_connection = True
-
-    return Handler
+                body = json.loads(raw)
+            except ValueError:
+                body = raw.decode("utf-8", "replace")
+        method = handler.command
+        trace = f"AFake{int(time.monotonic() * 1e6) % 10**9:09d}"
+        try:
+            auth = handler.headers.get("Authorization", "")
+            status, content_type, payload = self.handle(method, parts.path, query, body, auth)
+        except _Drop:
+            self.record(Call(method, parts.path, query, body, time.time(), 0, auth))
+            handler.close_connection = True
+            handler.connection.close()
+            return
+        except GraphError as exc:
+            status, content_type = exc.status, "application/json"
+            payload = json.dumps(exc.body(trace)).encode()
+        self.record(Call(method, parts.path, query, body, time.time(), status,
+                         handler.headers.get("Authorization", "")))
+        try:
+            handler.answer(status, payload, content_type)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client hung up (e.g. it refused a download over its size cap).
+            handler.close_connection = True

@@ -37,22 +37,19 @@ Typical use::
 from __future__ import annotations
 
 import base64
-import contextlib
 import email.parser
 import email.policy
 import hashlib
 import json
 import secrets
-import socket
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Final, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fakes.server import FakeServer, Handler
 
 JSONDict = dict[str, Any]
 FaultKind = Literal["error", "500", "slow", "drop", "answer_lost"]
@@ -113,57 +110,7 @@ class _Drop(Exception):
     """Close the connection without answering, like a network failure."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Hands every request to the owning FakeZalo; keep-alive, no logging."""
-
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        """Remember the socket so close() can cut idle keep-alive connections."""
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        """Forget the socket once the connection ends."""
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
-
-    def do_GET(self) -> None:
-        """Permission page and images."""
-        self.server.fake._serve(self)
-
-    def do_POST(self) -> None:
-        """Messages and tokens."""
-        self.server.fake._serve(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet in test output."""
-
-    def read_body(self) -> bytes:
-        """The request body, by Content-Length."""
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def answer(self, status: int, body: bytes, content_type: str = "application/json",
-               extra: dict[str, str] | None = None) -> None:
-        """Write a complete response by hand, so a Location header can be added."""
-        head = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", f"Content-Type: {content_type}",
-                f"Content-Length: {len(body)}"]
-        head += [f"{k}: {v}" for k, v in (extra or {}).items()]
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-
-
-class _Server(ThreadingHTTPServer):
-    """A threading server that knows its FakeZalo."""
-
-    daemon_threads = True
-    fake: FakeZalo
-
-
-class FakeZalo:
+class FakeZalo(FakeServer):
     """A real HTTP server imitating Zalo's OA API and OAuth host, steerable from tests."""
 
     def __init__(self, *, app_id: str = DEFAULT_APP_ID, app_secret: str | None = None,
@@ -183,39 +130,8 @@ class FakeZalo:
         self.quota_remaining: dict[str, int] = {}  # user id -> free messages Zalo reports
         self.access_token = ""
         self.refresh_token = ""
-        self._connections: set[socket.socket] = set()
-        self._closed = False
         self.issue_pair()
-        self._server = _Server((host, 0), _Handler)
-        self._server.fake = self
-        bound_host, port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=f"FakeZalo:{port}")
-        self._thread.start()
-
-    def __enter__(self) -> FakeZalo:
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop serving and cut open connections."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=5)
+        self._start(host, "FakeZalo")
 
     # ------------------------------------------------------------------ steering
 
@@ -303,12 +219,7 @@ class FakeZalo:
 
     # ------------------------------------------------------------------ internals
 
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        """Keep the set of open connections for close()."""
-        with self._lock:
-            (self._connections.add if add else self._connections.discard)(conn)
-
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: Handler) -> None:
         """Record the call, apply a queued fault, answer like Zalo."""
         split = urlsplit(handler.path)
         raw = handler.read_body()
@@ -348,7 +259,7 @@ class FakeZalo:
             return {"_raw": raw.decode("utf-8", "replace")}
         return value if isinstance(value, dict) else {"_raw": value}
 
-    def _answer(self, handler: _Handler, call: Call, fault: _Fault | None) -> JSONDict | None:
+    def _answer(self, handler: Handler, call: Call, fault: _Fault | None) -> JSONDict | None:
         """The JSON answer, or None when the handler already answered (500, 302, 404)."""
         if fault is not None:
             if fault.kind == "drop":
@@ -488,7 +399,7 @@ class FakeZalo:
         return {"access_token": access, "refresh_token": refresh,
                 "expires_in": str(ACCESS_LIFETIME)}
 
-    def _permission(self, handler: _Handler, call: Call) -> None:
+    def _permission(self, handler: Handler, call: Call) -> None:
         """Approve at once and redirect with a code bound to the challenge."""
         params = call.params
         redirect = params.get("redirect_uri", "")
@@ -504,7 +415,7 @@ class FakeZalo:
         call.status = 302
         handler.answer(302, b"", "text/plain", {"Location": location})
 
-    def _serve_image(self, handler: _Handler, path: str) -> None:
+    def _serve_image(self, handler: Handler, path: str) -> None:
         """Bytes added with add_image, as Zalo's CDN would serve them."""
         with self._lock:
             data = self._images.get(path)

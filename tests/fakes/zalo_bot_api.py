@@ -16,20 +16,17 @@ Typical use::
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 import threading
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any, Final, Literal
 from urllib.parse import quote, unquote, urlsplit
+
+from fakes.server import FakeServer, Handler
 
 JSONDict = dict[str, Any]
 FaultKind = Literal["429", "500", "403_blocked", "slow", "drop"]
@@ -78,55 +75,7 @@ class _Drop(Exception):
     """Close the connection without answering, like a network failure."""
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Routes each request to the owning FakeZaloBot; keep-alive, no logging."""
-
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        """Remember the socket so close() can cut idle keep-alive connections."""
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        """Forget the socket once the connection ends."""
-        try:
-            super().finish()
-        finally:
-            self.server.fake._track(self.connection, add=False)
-
-    def do_GET(self) -> None:
-        """Serve downloads (and API calls, which Zalo also takes by GET)."""
-        self.server.fake._serve(self)
-
-    def do_POST(self) -> None:
-        """Serve API calls."""
-        self.server.fake._serve(self)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Stay quiet in test output."""
-
-    def read_body(self) -> bytes:
-        """The request body by Content-Length (clients here never send chunked bodies)."""
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def answer(self, status: int, body: bytes, content_type: str = "application/json") -> None:
-        """Write status, headers and body in one send."""
-        head = (f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\nContent-Type: {content_type}"
-                f"\r\nContent-Length: {len(body)}\r\n\r\n")
-        self.wfile.write(head.encode("latin-1") + body)
-
-
-class _Server(ThreadingHTTPServer):
-    """A threaded server whose threads never block interpreter exit."""
-
-    daemon_threads = True
-    fake: FakeZaloBot
-
-
-class FakeZaloBot:
+class FakeZaloBot(FakeServer):
     """A real HTTP server imitating the Zalo Bot Platform API, steerable from tests."""
 
     def __init__(self, token: str = DEFAULT_TOKEN, *, host: str = "127.0.0.1",
@@ -142,47 +91,17 @@ class FakeZaloBot:
         self._updates: list[JSONDict] = []
         self._files: dict[str, bytes] = {}
         self._webhook: JSONDict = {}
-        self._connections: set[socket.socket] = set()
-        self._closed = False
         self._methods: dict[str, Callable[[JSONDict], Any]] = {
             "getMe": self._get_me, "getUpdates": self._get_updates,
             "setWebhook": self._set_webhook, "deleteWebhook": self._delete_webhook,
             "getWebhookInfo": self._get_webhook_info, "sendMessage": self._send_message,
             "sendPhoto": self._send_photo, "sendChatAction": self._send_chat_action,
         }
-        self._server = _Server((host, 0), _Handler)
-        self._server.fake = self
-        bound_host, port = self._server.server_address[:2]
-        self.url = f"http://{bound_host}:{port}"
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True,
-                                        name=f"FakeZaloBot:{port}")
-        self._thread.start()
+        self._start(host, "FakeZaloBot")
 
-    def __enter__(self) -> FakeZaloBot:
-        """Use as a context manager so the server always gets closed."""
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        """Close on leaving the block, even when the test failed."""
-        self.close()
-
-    def close(self) -> None:
-        """Stop serving, wake long polls and cut open connections."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            self._cv.notify_all()
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            connections = list(self._connections)
-        for conn in connections:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=5)
+    def _on_close(self) -> None:
+        """Wake long polls as closing starts."""
+        self._cv.notify_all()
 
     # ------------------------------------------------------------------ inspection
 
@@ -265,12 +184,7 @@ class FakeZaloBot:
 
     # ------------------------------------------------------------------ HTTP
 
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        """Keep the set of open connections current for close()."""
-        with self._lock:
-            (self._connections.add if add else self._connections.discard)(conn)
-
-    def _serve(self, handler: _Handler) -> None:
+    def _serve(self, handler: Handler) -> None:
         """Answer one request: download, or authorise, parse, record, apply faults, dispatch."""
         arrived = time.monotonic()
         path = urlsplit(handler.path).path
@@ -320,7 +234,7 @@ class FakeZaloBot:
             call.status = status
             self._cv.notify_all()
 
-    def _reply_error(self, handler: _Handler, err: ApiError) -> None:
+    def _reply_error(self, handler: Handler, err: ApiError) -> None:
         handler.answer(err.status, json.dumps(err.body(), ensure_ascii=False).encode())
 
     def _pop_fault(self, method: str) -> _Fault | None:
