@@ -7,6 +7,7 @@ names it may import even so. A name matches a module when it is that module or i
 from __future__ import annotations
 
 import ast
+import keyword
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,7 +114,9 @@ def test_handlers_may_take_the_session_type_and_nothing_else_of_sqlalchemy() -> 
     assert violations(handlers, "import flask_babel_like\nimport botany\n", "handlers.x") == []
 
 
-_segment = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
+# Module names, which a Python keyword ("as", "if", "in"…) can never be.
+_segment = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True).filter(
+    lambda name: not keyword.iskeyword(name))
 
 
 @given(rule=st.sampled_from(RULES), inner=st.lists(_segment, max_size=3), leaf=_segment)
