@@ -454,3 +454,23 @@ def invite_code_in_scope(session: Session, scope: Scope, invite_id: int) -> str 
 def team_code_in_scope(session: Session, scope: Scope, team_code: str) -> bool:
     return session.scalar(select(Team.id).where(Team.code == team_code,
                                                 *_team_scope(scope))) is not None
+
+
+# --- exports --------------------------------------------------------------------------------
+
+
+def area_code_in_scope(session: Session, scope: Scope, area_id: int | None) -> str | None:
+    """The code of an area the reader may export, or None when it is outside their area.
+
+    No area asked means the reader's own: the whole plan (None is returned as "" then) for a
+    province-wide reader, their district or commune for an officer.
+    """
+    if area_id is None:
+        area_id = scope.root_area_id
+        if area_id is None:
+            return ""
+    query = select(Area.code).where(Area.id == area_id, Area.active.is_(True))
+    areas = scope.areas()
+    if areas is not None:
+        query = query.where(Area.id.in_(areas))
+    return session.scalar(query)

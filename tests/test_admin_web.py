@@ -280,3 +280,67 @@ def test_officers_create_and_revoke_invites_for_their_own_teams_only(app):
     with db_of(app).sessions() as session:
         assert session.scalar(select(InviteCode.revoked_at).where(
             InviteCode.code == code)) is not None
+
+
+def _export(client, **fields):
+    token = csrf(client, "/admin/export")
+    return client.post("/admin/export", data={"csrf_token": token, **fields})
+
+
+def test_officers_download_the_workbook_and_csv_of_their_own_area_only(app):
+    import io
+
+    from openpyxl import load_workbook
+
+    bac_ai = add_report(app, BAC_AI_VILLAGE, total=31)
+    add_report(app, THUAN_BAC_VILLAGE, total=47)
+    with db_of(app).sessions() as session:
+        thuan_bac_id = area_id_by_code(session, "nt.thuan-bac")
+        bac_ai_id = area_id_by_code(session, "nt.bac-ai")
+        number = session.get(Report, bac_ai).number
+
+    province = signed_in(app, "tinh")
+    book = _export(province, period="year", year="2026", fmt="xlsx")
+    assert book.status_code == 200
+    assert book.headers["Cache-Control"] == "no-store"
+    assert "attachment" in book.headers["Content-Disposition"]
+    workbook = load_workbook(io.BytesIO(book.data), read_only=True)
+    reports = workbook[vi("Reports")]
+    totals = sorted(row[8] for row in reports.iter_rows(min_row=2, values_only=True))
+    assert totals == [31, 47]
+
+    district = signed_in(app, "bacai")
+    csv_text = _export(district, period="range", start="2026-11-01", end="2026-11-30",
+                       fmt="csv").data.decode("utf-8-sig")
+    assert number in csv_text and ",31," in csv_text and ",47," not in csv_text
+    assert "Pinăng" not in csv_text and "ghi chú" not in csv_text  # no names, no notes
+    # Their own district by id is fine; another district is not found, in any format.
+    assert _export(district, period="year", year="2026", area=str(bac_ai_id),
+                   fmt="csv").status_code == 200
+    for fmt in ("csv", "xlsx"):
+        assert _export(district, period="year", year="2026", area=str(thuan_bac_id),
+                       fmt=fmt).status_code == 404
+    assert _export(district, period="year", year="2026", area="999999999",
+                   fmt="csv").status_code == 404
+
+    with db_of(app).sessions() as session:
+        actors = set(session.scalars(select(AuditLog.actor).where(
+            AuditLog.action.like("%export%"))))
+    assert {"admin:tinh", "admin:bacai"} <= actors
+
+
+def test_export_refuses_bad_periods_forged_posts_and_safeguarding_officers(app):
+    district = signed_in(app, "bacai")
+    assert district.post("/admin/export", data={"period": "year", "year": "2026"}
+                         ).status_code == 400
+    for fields in ({"period": "range", "start": "2026-11-30", "end": "2026-11-01"},
+                   {"period": "range", "start": "2020-01-01", "end": "2026-11-01"},
+                   {"period": "range", "start": "30/11/2026", "end": "x"},
+                   {"period": "year"}, {"period": "decade", "year": "2026"},
+                   {"period": "year", "year": "2026", "fmt": "pdf"},
+                   {"period": "year", "year": "2026", "area": "-3"}):
+        response = _export(district, **fields)
+        assert response.status_code == 422, fields
+        assert vi("Export") in response.text
+    safeguarding = signed_in(app, "baove")
+    assert safeguarding.get("/admin/export").status_code == 404

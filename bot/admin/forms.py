@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, StringField, TextAreaField
-from wtforms.validators import AnyOf, DataRequired, Length, NumberRange
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    PasswordField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
 
 
 class LoginForm(FlaskForm):
@@ -33,3 +40,15 @@ class InviteForm(FlaskForm):
     role = StringField("role", validators=[AnyOf(["member", "leader"])])
     days = IntegerField("days", default=30, validators=[NumberRange(1, 90)])
     max_uses = IntegerField("max_uses", default=30, validators=[NumberRange(1, 200)])
+
+
+class ExportForm(FlaskForm):
+    """The period, area and format of a download; posted so that the token guards it."""
+
+    period = StringField("period", default="year", validators=[AnyOf(["year", "range"])])
+    year = IntegerField("year", validators=[Optional(), NumberRange(2000, 2100)])
+    update_window = BooleanField("update_window")
+    start = DateField("start", validators=[Optional()])
+    end = DateField("end", validators=[Optional()])
+    area = IntegerField("area", validators=[Optional(), NumberRange(1, 2**31 - 1)])
+    fmt = StringField("fmt", default="xlsx", validators=[AnyOf(["xlsx", "csv"])])
