@@ -411,7 +411,7 @@ def test_many_senders_and_two_processes_refresh_only_once(zh):
         tokens = ZaloTokens(zh.config, type(zh.db)(zh.db.url))
         barrier.wait()
         results.append(asyncio.run(tokens.refresh(rejected=second.access_token)).access_token)
-        tokens.db.dispose()
+        tokens.port.db.dispose()
 
     threads = [threading.Thread(target=process) for _ in range(2)]
     for thread in threads:

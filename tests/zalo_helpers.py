@@ -22,7 +22,7 @@ from fakes.zalo_api import FakeZalo, sign
 from bot.channels import zalo
 from bot.channels.base import ChannelSender
 from bot.channels.zalo_api import ZaloApi, ZaloSender
-from bot.channels.zalo_tokens import EXPIRES_KEY, ZaloTokens, read_pair
+from bot.channels.zalo_tokens import EXPIRES_KEY, ZaloTokens, stored_pair
 from messages_vi import _, render
 from storage import settings
 from storage.models import utcnow
@@ -115,8 +115,7 @@ class Harness(ChannelHarness):
             await sender.api.aclose()
 
     def stored(self):
-        with self.db.sessions() as session:
-            return read_pair(session)
+        return stored_pair(self.db)
 
     def known_expiry(self, left: timedelta = timedelta(hours=20)) -> None:
         """As after a refresh: the stored access token's expiry is known."""

@@ -15,7 +15,8 @@ reason.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,14 +25,14 @@ from sqlalchemy.orm import Session
 
 from storage import media, outbox, settings, throttle
 from storage.conversation import get_identity_id
-from storage.db import Database
+from storage.db import Database, lock_exclusively
 from storage.media import MediaFile
 from storage.models import utcnow
 from storage.outbox import PRIORITY_REPLY, OutboundMessage
 
-__all__ = ["PRIORITY_REPLY", "ChannelPort", "Choice", "Database", "Delivered", "MediaFile",
-           "Memory", "OutboundMessage", "decode_choices", "encode_choices", "utcnow",
-           "write_memories"]
+__all__ = ["PRIORITY_REPLY", "ChannelPort", "Choice", "Database", "Delivered", "KeptValues",
+           "MediaFile", "Memory", "OutboundMessage", "decode_choices", "encode_choices",
+           "utcnow", "write_memories"]
 
 
 # A button a chat was shown as a numbered line, {"label": …, "payload": …}: what typing its
@@ -78,6 +79,19 @@ def write_memories(session: Session, memories: Iterable[Memory]) -> None:
         settings.put(session, memory.key, memory.value)
 
 
+class KeptValues:
+    """Named values read and written inside one transaction that holds a lock (see `locked`)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def get(self, key: str) -> str | None:
+        return settings.get(self._session, key)
+
+    def put(self, key: str, value: str) -> None:
+        settings.put(self._session, key, value)
+
+
 class ChannelPort:
     """Typed access to what channels keep, each call its own short transaction."""
 
@@ -99,6 +113,17 @@ class ChannelPort:
         with self.db.transaction() as session:
             if settings.get(session, key) == only_if:
                 settings.delete(session, key)
+
+    @contextmanager
+    def locked(self, lock_key: int) -> Iterator[KeptValues]:
+        """One transaction holding a cross-process lock: what it writes commits together.
+
+        Zalo's token refresh reads the pair, calls Zalo and writes the new pair inside one of
+        these, so two processes never spend the same refresh token.
+        """
+        with self.db.transaction() as session:
+            lock_exclusively(session, lock_key)
+            yield KeptValues(session)
 
     def poll_offset(self, key: str) -> int:
         """The next update a poller asks for; 0 before the first."""
@@ -145,6 +170,14 @@ class ChannelPort:
         """Count one event against each (limit, key), or say how long to wait if one is full."""
         with self.db.transaction() as session:
             return throttle.hit(session, checks, now)
+
+    # --- what was sent to a chat (Zalo's free replies are counted per member message)
+
+    def sent_since(self, identity_id: int, channel: str, since: datetime, *,
+                   limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """(row id, payload) of rows sent to this identity on this channel after `since`."""
+        with self.db.sessions() as session:
+            return outbox.sent_since(session, identity_id, channel, since, limit=limit)
 
     # --- stored photos (a platform that uploads them reads the file)
 

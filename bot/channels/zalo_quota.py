@@ -26,12 +26,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.channels.port import ChannelPort, Database, OutboundMessage
 from bot.channels.zalo import CHANNEL
 from bot.channels.zalo_media import message_count
 from bot.config import Config
-from storage import outbox
-from storage.db import Database
-from storage.outbox import OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ class ReplyQuota:
     """How many free messages a member still has, counted since their last message."""
 
     def __init__(self, db: Database, limit: int | None) -> None:
-        self.db = db
+        self.port = ChannelPort(db)
         self.limit = limit
         # identity id -> outbox id -> (when sent, Zalo messages): sent, not yet recorded.
         self._unrecorded: dict[int, dict[int, tuple[datetime, int]]] = {}
@@ -77,9 +75,8 @@ class ReplyQuota:
 
     def used(self, identity_id: int, since: datetime, now: datetime) -> int:
         """Zalo messages sent to this identity after `since`, recorded or still in memory."""
-        with self.db.sessions() as session:
-            rows = outbox.sent_since(session, identity_id, CHANNEL, since,
-                                     limit=2 * (self.limit or 0) + 20)
+        rows = self.port.sent_since(identity_id, CHANNEL, since,
+                                    limit=2 * (self.limit or 0) + 20)
         counted = {row_id: message_count(payload) for row_id, payload in rows}
         mine = self._unrecorded.get(identity_id, {})
         for row_id, (sent_at, messages) in list(mine.items()):

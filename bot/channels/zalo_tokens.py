@@ -43,12 +43,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from sqlalchemy.orm import Session
 
+from bot.channels.port import ChannelPort, Database, KeptValues, utcnow
 from bot.config import Config
-from storage import settings
-from storage.db import Database, lock_exclusively
-from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -102,40 +99,44 @@ def _fingerprint(config: Config) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def read_pair(session: Session) -> TokenPair:
+def read_pair(values: KeptValues) -> TokenPair:
     """The stored pair, as the last successful refresh left it."""
-    expires = settings.get(session, EXPIRES_KEY)
-    return TokenPair(settings.get(session, ACCESS_KEY) or None,
-                     settings.get(session, REFRESH_KEY) or None,
+    expires = values.get(EXPIRES_KEY)
+    return TokenPair(values.get(ACCESS_KEY) or None, values.get(REFRESH_KEY) or None,
                      datetime.fromisoformat(expires) if expires else None)
 
 
-def _write(session: Session, pair: TokenPair) -> None:
+def stored_pair(db: Database) -> TokenPair:
+    """The stored pair, read under the token lock (never half of a refresh)."""
+    with ChannelPort(db).locked(TOKEN_LOCK_KEY) as values:
+        return read_pair(values)
+
+
+def _write(values: KeptValues, pair: TokenPair) -> None:
     """The one place a pair is written; callers commit right after."""
-    settings.put(session, ACCESS_KEY, pair.access_token or "")
-    settings.put(session, REFRESH_KEY, pair.refresh_token or "")
-    settings.put(session, EXPIRES_KEY,
-                 pair.access_expires_at.isoformat() if pair.access_expires_at else "")
+    values.put(ACCESS_KEY, pair.access_token or "")
+    values.put(REFRESH_KEY, pair.refresh_token or "")
+    values.put(EXPIRES_KEY, pair.access_expires_at.isoformat() if pair.access_expires_at else "")
 
 
-def _seed(session: Session, config: Config) -> TokenPair:
+def _seed(values: KeptValues, config: Config) -> TokenPair:
     """The stored pair; env tokens are adopted when none is stored or when they changed.
 
     The env keeps its first refresh token forever, long after it was spent, so it is adopted
     only when its digest differs from the one adopted last: an admin who pastes a new token
     into the environment is heard, a restart with the old one is not.
     """
-    stored = read_pair(session)
+    stored = read_pair(values)
     if not (config.zalo_oa_access_token or config.zalo_oa_refresh_token):
         return stored
-    seen = settings.get(session, SEED_KEY)
+    seen = values.get(SEED_KEY)
     if seen == _fingerprint(config) and (stored.access_token or stored.refresh_token):
         return stored
-    settings.put(session, SEED_KEY, _fingerprint(config))
+    values.put(SEED_KEY, _fingerprint(config))
     if seen is None and (stored.access_token or stored.refresh_token):
         return stored  # tokens came from `zalo authorize` before the env was ever read
     pair = TokenPair(config.zalo_oa_access_token, config.zalo_oa_refresh_token, None)
-    _write(session, pair)
+    _write(values, pair)
     return pair
 
 
@@ -178,7 +179,7 @@ class ZaloTokens:
     def __init__(self, config: Config, db: Database, *, ahead: timedelta = REFRESH_AHEAD,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self.config = config
-        self.db = db
+        self.port = ChannelPort(db)
         self.ahead = ahead
         self.clock = clock
         # Tests set this to simulate a crash between Zalo's answer and the commit.
@@ -189,9 +190,8 @@ class ZaloTokens:
 
     def load(self) -> TokenPair:
         """Read (and on first use seed from the environment) the stored pair."""
-        with self.db.transaction() as session:
-            lock_exclusively(session, TOKEN_LOCK_KEY)
-            pair = _seed(session, self.config)
+        with self.port.locked(TOKEN_LOCK_KEY) as values:
+            pair = _seed(values, self.config)
         self._pair, self._read_at = pair, time.monotonic()
         return pair
 
@@ -232,9 +232,8 @@ class ZaloTokens:
 
     def _refresh_locked(self, rejected: str | None) -> TokenPair:
         """The whole refresh in one transaction under the token lock (see the module doc)."""
-        with self.db.transaction() as session:
-            lock_exclusively(session, TOKEN_LOCK_KEY)
-            stored = _seed(session, self.config)
+        with self.port.locked(TOKEN_LOCK_KEY) as values:
+            stored = _seed(values, self.config)
             if rejected is not None:
                 needed = not stored.access_token or stored.access_token == rejected
             else:
@@ -254,7 +253,7 @@ class ZaloTokens:
                 raise
             if self.after_answer is not None:
                 self.after_answer(fresh)
-            _write(session, fresh)
+            _write(values, fresh)
         log.info("Zalo access token refreshed; valid until %s", fresh.access_expires_at)
         return fresh
 
@@ -308,12 +307,11 @@ async def exchange_code(config: Config, db: Database, code: str, verifier: str) 
 
     def exchange() -> TokenPair:
         """Runs in a thread: one transaction from the lock to the commit."""
-        with db.transaction() as session:
-            lock_exclusively(session, TOKEN_LOCK_KEY)
-            _seed(session, config)  # records the env digest, so the env never overrides this pair
+        with ChannelPort(db).locked(TOKEN_LOCK_KEY) as values:
+            _seed(values, config)  # records the env digest, so the env never overrides this pair
             pair = _oauth_call(config, {"grant_type": "authorization_code", "code": code,
                                         "code_verifier": verifier}, utcnow())
-            _write(session, pair)
+            _write(values, pair)
         return pair
 
     pair = await asyncio.to_thread(exchange)
