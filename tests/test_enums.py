@@ -130,15 +130,24 @@ def test_a_capitalised_status_or_an_unknown_invite_role_is_refused(db: Database)
         conn.execute(text("UPDATE invite_codes SET role = 'admin'"))
 
 
-def test_consent_and_member_role_are_checked_on_postgresql(db: Database) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite cannot add a CHECK to a referenced table in place (migration 0006)")
+def test_consent_and_member_role_are_checked_on_every_database(db: Database) -> None:
+    """A CHECK on PostgreSQL (0006), a trigger on SQLite (0019): the same refusal."""
     _identity(db)
     with db.engine.begin() as conn, pytest.raises(IntegrityError):
         conn.execute(text("UPDATE identities SET consent = 'maybe'"))
     with db.engine.begin() as conn, pytest.raises(IntegrityError):
         conn.execute(text("INSERT INTO members (display_name, role, locale, created_at)"
                           " VALUES ('x', 'admin', 'vi', CURRENT_TIMESTAMP)"))
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE identities SET consent = 'given'"))
+        conn.execute(text("INSERT INTO members (display_name, role, locale, created_at)"
+                          " VALUES ('y', 'leader', 'vi', CURRENT_TIMESTAMP)"))
+
+
+def test_the_sqlite_triggers_list_what_the_enums_hold() -> None:
+    module = _load(next(VERSIONS.glob("0019_*.py")))
+    assert {name: values for _t, name, _c, values in module.TRIGGER_CHECKS} == {
+        "ck_members_role": tuple(Role), "ck_identities_consent": tuple(Consent)}
 
 
 def test_upgrading_to_0006_keeps_queued_messages_and_people(empty_db_url: str) -> None:
