@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import create_engine, make_url, text
 
 from bot.config import DEFAULT_PLAN, Config, load_config
@@ -23,6 +24,12 @@ from storage.plan_file import read_plan_file
 from storage.plans import load_plan
 
 PG_URL = os.environ.get("DUAN8_TEST_DATABASE_URL", "")
+
+# Property tests check what is computed, not how fast: on a shared, loaded machine one example
+# can take several times its usual time, and Hypothesis' 200 ms deadline then fails a correct
+# test. Speed has its own benchmarks.
+settings.register_profile("duan8", deadline=None)
+settings.load_profile("duan8")
 
 
 def pytest_report_header() -> str:
