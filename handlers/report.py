@@ -12,6 +12,7 @@ from messages_vi import Text, _, join_lines, render
 from storage import members, privacy, reports
 from storage.enums import PhotoError
 from storage.search import NameMatch
+from storage.values import Village
 
 COUNT_FIELDS = ("total", "women", "ethnic", "children")
 DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
@@ -103,35 +104,66 @@ def start(ctx: Ctx) -> None:
     ctx.goto(TYPE)
 
 
+def quick_inputs(ctx: Ctx) -> tuple[dict[str, str], list[Village], dict[str, str]]:
+    """What a quick report is read against: activity words and names, villages, topics."""
+    keywords = {k: t.code for t in ctx.plan.activity_types for k in (*t.keywords, t.name)}
+    topics = {t.code: t.name for t in ctx.plan.topics}
+    return keywords, members.villages(ctx.session), topics
+
+
+def read_quick(ctx: Ctx, text: str) -> parsing.QuickReport:
+    """A message read as a quick report against the plan's words and places."""
+    keywords, villages, topics = quick_inputs(ctx)
+    return parsing.parse_quick_report(text, ctx.today, ctx.plan.phase_start, keywords,
+                                      villages, topics)
+
+
 def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
-    """Begin a report from one message with several fields; ask only for what is missing."""
+    """Begin a report from one message with several fields; ask only for what is missing.
+
+    Nothing is guessed: a part that cannot be taken is said, with the reason, and a part with
+    two readings (two activity types, a range, a village name two communes share) is asked.
+    """
     draft: dict[str, object] = {"media": []}
-    choice = next((t for t in ctx.plan.activity_types if t.code == quick.activity_keyword), None)
+    notes: list[Text] = []
+    types = ctx.plan.activity_types
+    choice = next((t for t in types if t.code == quick.activity_keyword), None)
     if choice:
         draft.update(type_id=choice.id, type_name=choice.name)
+    elif quick.activity_codes:
+        draft["type_choices"] = [t.id for t in types if t.code in quick.activity_codes]
+    topic = next((t for t in ctx.plan.topics if t.code == quick.topic_code), None)
+    if topic:
+        draft["topic"] = {"id": topic.id, "name": topic.name}
     if quick.date:
         draft["date"] = quick.date.isoformat()
+    elif quick.date_week:
+        draft["date_week"] = quick.date_week.isoformat()
+    elif quick.date_problem:
+        reason, typed = quick.date_problem
+        notes.append(_("The date \u201c{typed}\u201d was not taken: {reason}", typed=typed,
+                       reason=DATE_ERRORS.get(reason) or DATE_ERRORS["format"]))
     for name in COUNT_FIELDS:
         value = getattr(quick, name)
         if value is not None:
             draft[name] = value
-    home = ctx.identity.member.team_area_id if ctx.identity.member else None
-    if quick.place_text:
-        hits = members.search_places(ctx.session, quick.place_text, near=home)
-        if hits:
-            draft.update(area_id=hits[0].id, place_name=hits[0].name)
-    elif quick.leftovers:
-        # Words left over may be a village typed without "thôn"; only a close match counts.
-        hits = members.search_places(ctx.session, quick.leftovers, near=home)
-        if hits and hits[0].rank <= 1:
-            draft.update(area_id=hits[0].id, place_name=hits[0].name)
-    problem = _participants_problem(draft)
-    if problem:
-        for name in COUNT_FIELDS[1:]:
-            draft.pop(name, None)
+    for name, low, high in quick.ranges:
+        draft[f"{name}_range"] = [low, high]
+    for name, typed in quick.out_of_range:
+        notes.append(_("{part} \u201c{typed}\u201d was not taken: it is more than {limit}, "
+                       "which cannot be right for one activity.", part=FIELD_LABELS[name],
+                       typed=typed, limit=parsing.REPORT_COUNT_MAX))
+    total = draft.get("total")
+    for name in COUNT_FIELDS[1:]:
+        part = draft.get(name)
+        if isinstance(total, int) and isinstance(part, int) and part > total:
+            notes.append(_("{part} ({count}) was not taken: it cannot be more than the total "
+                           "({total}).", part=FIELD_LABELS[name], count=part, total=total))
+            draft.pop(name)
+    _quick_place(ctx, quick, draft)
     ctx.state.draft = draft
     ctx.state.flow = REPORT.name
-    ctx.say(_("I understood:"), summary_text(ctx))
+    ctx.say(_("I understood:"), summary_text(ctx), *notes)
     for step in REPORT.steps.values():
         if not _answered(ctx, step):
             ctx.goto(step)
@@ -139,10 +171,53 @@ def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
     ctx.goto(CONFIRM)
 
 
+def _quick_place(ctx: Ctx, quick: parsing.QuickReport, draft: dict[str, object]) -> None:
+    """The village of a quick report, or the villages to choose from when it is not sure."""
+    home = ctx.identity.member.team_area_id if ctx.identity.member else None
+    ids: list[int] = list(quick.village_ids)
+    if not ids and quick.place_text:
+        ids = _best_hits(ctx, quick.place_text, home, closest=2)
+    elif not ids and quick.leftovers:
+        # Words left over may be a village typed without "thôn"; only a close match counts.
+        ids = _best_hits(ctx, quick.leftovers, home, closest=1)
+    chosen = _own_commune(ctx, ids, home)
+    if chosen is not None:
+        area = members.area_choice(ctx.session, chosen)
+        if area is not None:
+            draft.update(area_id=area.id, place_name=area.name)
+    elif len(ids) > 1:
+        draft["place_choices"] = ids
+
+
+def _best_hits(ctx: Ctx, text: str, home: int | None, closest: int) -> list[int]:
+    """The equally best places matching a typed name (rank at most `closest`)."""
+    hits = members.search_places(ctx.session, parsing.arabic_numerals(text), near=home)
+    if not hits or hits[0].rank > closest:
+        return []
+    return [h.id for h in hits if h.rank == hits[0].rank]
+
+
+def _own_commune(ctx: Ctx, ids: list[int], home: int | None) -> int | None:
+    """One place, or the one of several in the member's own commune; None when unsure."""
+    if len(ids) == 1:
+        return ids[0]
+    commune = members.commune_of(ctx.session, home)
+    if commune is None:
+        return None
+    own = [i for i in ids if i == home or members.commune_of(ctx.session, i) == commune]
+    return own[0] if len(own) == 1 else None
+
+
 # --- steps ---------------------------------------------------------------------------------
 
 
 def type_prompt(ctx: Ctx) -> None:
+    choices = ctx.draft.get("type_choices") or []
+    if choices:
+        ctx.say(_("Your message names more than one activity. Which one was it?"), buttons=[
+            TYPE.button(t.name, str(t.id)) for t in ctx.plan.activity_types if t.id in choices
+        ])
+        return
     ctx.say(_("What activity are you reporting?"), buttons=[
         TYPE.button(t.name, str(t.id)) for t in ctx.plan.activity_types
     ])
@@ -160,6 +235,7 @@ def type_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         type_prompt(ctx)
         return
     ctx.draft.update(type_id=chosen.id, type_name=chosen.name)
+    ctx.draft.pop("type_choices", None)
     _next_step(ctx, TYPE)
 
 
@@ -168,6 +244,14 @@ def typed_name(name: str) -> str:
 
 
 def date_prompt(ctx: Ctx) -> None:
+    week = ctx.draft.get("date_week")
+    if week:
+        monday = date.fromisoformat(week)
+        days = [monday + timedelta(days=n) for n in range(7)]
+        ctx.say(_("Which day of the week from {start} to {end}?", start=days[0], end=days[-1]),
+                buttons=[DATE.button(d.strftime("%d/%m"), d.isoformat()) for d in days
+                         if d <= ctx.today])
+        return
     yesterday = ctx.today - timedelta(days=1)
     ctx.say(_("On what date? (day/month/year)"), buttons=[
         DATE.button(_("Today"), ctx.today.isoformat()),
@@ -181,6 +265,10 @@ def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if value:
         raw = date.fromisoformat(value).strftime("%d/%m/%Y")
     result = parsing.parse_date(raw, ctx.today, ctx.plan.phase_start)
+    if result.error == "week" and result.week is not None:
+        ctx.draft["date_week"] = result.week.isoformat()
+        date_prompt(ctx)
+        return
     if result.value is None:
         error = result.error or "format"
         ctx.say(DATE_ERRORS.get(error) or _(
@@ -188,10 +276,20 @@ def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         date_prompt(ctx)
         return
     ctx.draft["date"] = result.value.isoformat()
+    ctx.draft.pop("date_week", None)
+    if not value:
+        # A typed date is shown back at once, so a misreading is seen before the next answer.
+        ctx.say(_("Date: {value}", value=result.value))
     _next_step(ctx, DATE)
 
 
 def place_prompt(ctx: Ctx) -> None:
+    choices = ctx.draft.get("place_choices") or []
+    if choices:
+        ctx.say(_("Villages in several communes have this name. Which one?"), buttons=[
+            PLACE.button(members.place_label(ctx.session, i), str(i)) for i in choices[:8]
+        ])
+        return
     member = ctx.identity.member
     buttons: list[Button] = []
     home = members.team_home(ctx.session, member.team_id) if member and member.team_id else None
@@ -205,13 +303,26 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     value = PLACE.value(inbound)
     member = ctx.identity.member
     chosen: Choice | NameMatch | None = None
+    hits: list[NameMatch] = []
     if value and value.isdigit():
         chosen = members.area_choice(ctx.session, int(value))
     elif text in HERE_WORDS and member and member.team_id:
         chosen = members.team_home(ctx.session, member.team_id)
     elif text:
         home = member.team_area_id if member else None
-        hits = members.search_places(ctx.session, inbound.text, near=home)
+        exact = list(parsing.match_villages(inbound.text, members.villages(ctx.session)))
+        if len(exact) > 1:
+            own = _own_commune(ctx, exact, home)
+            if own is None:
+                ctx.draft["place_choices"] = exact
+                place_prompt(ctx)
+                return
+            exact = [own]
+        if exact:
+            chosen = members.area_choice(ctx.session, exact[0])
+        else:
+            hits = members.search_places(ctx.session, parsing.arabic_numerals(inbound.text),
+                                         near=home)
         ambiguous = len(hits) > 1 and hits[0].rank == hits[1].rank
         if ambiguous and home is not None and members.same_commune(ctx.session, hits[0].id, home):
             ambiguous = False
@@ -221,18 +332,27 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
                 for h in hits[:8]
             ])
             return
-        chosen = hits[0] if hits else None
+        chosen = chosen or (hits[0] if hits else None)
     if chosen is None:
         ctx.say(_("I could not find \u201c{text}\u201d in the plan's villages. Check the name.",
                   text=inbound.text[:60] or "…"))
         place_prompt(ctx)
         return
     ctx.draft.update(area_id=chosen.id, place_name=chosen.name)
+    ctx.draft.pop("place_choices", None)
     _next_step(ctx, PLACE)
 
 
 def _count_prompt(name: str) -> Callable[[Ctx], None]:
     def prompt(ctx: Ctx) -> None:
+        bounds = ctx.draft.get(f"{name}_range")
+        if bounds:
+            low, high = bounds
+            ctx.say(_("{part}: you wrote {low}-{high}. Which number is right? Choose one or "
+                      "type the exact number.", part=FIELD_LABELS[name], low=low, high=high),
+                    buttons=[COUNTS[name].button(str(low), str(low)),
+                             COUNTS[name].button(str(high), str(high))])
+            return
         buttons = [COUNTS[name].button("0", "0")] if name != "total" else []
         ctx.say(COUNT_QUESTIONS[name], buttons=buttons)
 
@@ -253,6 +373,10 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
     def answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         value = COUNTS[name].value(inbound)
         result = parsing.parse_count(value if value is not None else inbound.text)
+        if result.error == "ambiguous" and len(result.choices) == 2:
+            ctx.draft[f"{name}_range"] = list(result.choices)
+            _count_prompt(name)(ctx)
+            return
         if result.value is None:
             ctx.say(COUNT_ERRORS.get(result.error or "not_number", COUNT_ERRORS["not_number"]))
             _count_prompt(name)(ctx)
@@ -268,6 +392,10 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
             _count_prompt(name)(ctx)
             return
         ctx.draft[name] = result.value
+        ctx.draft.pop(f"{name}_range", None)
+        if value is None:
+            # A typed count is shown back at once, so a misreading is seen before the next answer.
+            ctx.say(_("{label}: {value}", label=FIELD_LABELS[name], value=result.value))
         _next_step(ctx, COUNTS[name])
 
     return answer
@@ -428,6 +556,8 @@ def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if value is None:
         value = {"gui": "send", "send": "send", "sua": "edit", "edit": "edit",
                  "huy": "cancel", "cancel": "cancel"}.get(text)
+    if value is None and parsing.is_agreement(text):
+        value = "send"
     if value == "send":
         had_photos = bool(ctx.draft.get("media"))
         number = reports.save_report(ctx.session, new_report(ctx))
