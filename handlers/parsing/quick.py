@@ -88,7 +88,6 @@ class _Item:
     consumed: bool = False
     low_high: tuple[int, int] | None = None  # a range "30-40"
     too_big: bool = False  # a number beyond REPORT_COUNT_MAX
-    place: bool = False  # a recognised village: a number after it is not part of a name
 
 
 @lru_cache(maxsize=1)
@@ -169,7 +168,7 @@ def parse_quick_report(
     if hit is not None:
         village_ids = hit.ids
         place_span = (hit.marker_start if hit.marker_start is not None else hit.start, hit.end)
-        blocks.append(_Item(_BLOCK, "", hit.start, hit.end, consumed=True, place=True))
+        blocks.append(_Item(_BLOCK, "", hit.start, hit.end, consumed=True))
         if hit.marker_start is not None:
             blocks.append(_Item(_BLOCK, "", hit.marker_start, hit.start, consumed=True))
 
@@ -312,11 +311,9 @@ def _join_thousands(folded: str, items: list[_Item]) -> list[_Item]:
 
 
 def _after_place(items: list[_Item], index: int) -> bool:
-    """Whether the number at `index` follows a unit word ("thôn 2") or a recognised village."""
+    """Whether the number at `index` follows a unit word, as in "thôn 2", so it is no count."""
     before = items[index - 1] if index > 0 else None
-    if before is None:
-        return False
-    return (before.kind == _WORD and before.text in _PLACE_UNITS) or before.place
+    return before is not None and before.kind == _WORD and before.text in _PLACE_UNITS
 
 
 def _ranges(folded: str, items: list[_Item]) -> list[_Item]:

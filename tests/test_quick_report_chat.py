@@ -1,0 +1,331 @@
+"""The quick report and everyday answers through the web chat: right, or asked, never wrong.
+
+Each example is one a volunteer sent; it goes the way a platform message goes (the chat API,
+the dispatcher, the outbox) and is checked three ways: what the bot answered, what the draft
+holds, and the figures stored once the member sends the report.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+from chat_helpers import WebChatUser
+from sqlalchemy import select
+from test_conversation import make_invite, state_of, vi
+
+from bot.app import create_app, db_of
+from bot.config import Config
+from bot.startup import prepare_database
+from storage.models import Area, Report, Topic
+
+OWN_VILLAGE = "nt.bac-ai.phuoc-dai.ta-lu-1"
+PLACE_QUESTION = vi("Where did it take place? Choose your village or type the village name.")
+
+
+@pytest.fixture
+def app(config: Config, started_db_url: str):
+    application = create_app(config)
+    prepare_database(config, db_of(application))
+    yield application
+    db_of(application).dispose()
+
+
+@pytest.fixture
+def today(config: Config) -> date:
+    return datetime.now(config.tz).date()
+
+
+def member(app, village: str = OWN_VILLAGE) -> WebChatUser:
+    """A volunteer who has joined the team of `village` and sees the menu."""
+    code = make_invite(app, village)
+    user = WebChatUser(app)
+    user.send("xin chào")
+    user.press(vi("Agree"))
+    user.send(code)
+    user.send("Pinăng Thị Hoa")
+    assert vi("What would you like to do?") in user.last_text()
+    return user
+
+
+def draft(app, user: WebChatUser) -> dict[str, Any]:
+    return dict(state_of(app, user).draft)
+
+
+def finish(user: WebChatUser, pick: dict[str, str] | None = None) -> str:
+    """Answer whatever is still asked with the plainest choice, then send; the last answer."""
+    pick = pick or {}
+    for _ in range(15):
+        buttons = user.buttons()
+        chosen = next((label for label in pick if label in buttons), None)
+        if chosen is not None:
+            user.press(pick.pop(chosen))
+        elif vi("Send") in buttons:
+            return user.text_of(user.press(vi("Send")))
+        elif vi("Done") in buttons:
+            user.press(vi("Done"))
+        elif vi("No notes") in buttons:
+            user.press(vi("No notes"))
+        elif "0" in buttons:
+            user.press("0")
+        elif buttons and (vi("What was the topic? Choose one or type it.") in user.last_text()
+                          or PLACE_QUESTION in user.last_text()):
+            user.press(buttons[0])
+        else:
+            raise AssertionError(f"unexpected question: {user.last_text()!r} {buttons}")
+    raise AssertionError("the report never reached its summary")
+
+
+def stored(app) -> Report:
+    with db_of(app).sessions() as session:
+        reports = session.scalars(select(Report).order_by(Report.id)).all()
+        assert reports, "no report was stored"
+        session.expunge_all()
+        return reports[-1]
+
+
+def area_name(app, area_id: int | None) -> str:
+    with db_of(app).sessions() as session:
+        return session.get_one(Area, area_id).name
+
+
+def topic_name(app, topic_id: int | None) -> str | None:
+    with db_of(app).sessions() as session:
+        return session.get(Topic, topic_id).name if topic_id else None
+
+
+# --- The quick report: right, or asked -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "press", "place", "total"),
+    [
+        # The 2 is the village's; the range is asked with its bounds as buttons.
+        ("truyen thong hom qua thon Ta Lu 2, 30-40 nguoi", "40", "Tà Lú 2", 40),
+        ("truyen thong hom qua thon Ta Lu 2, 30 den 40 nguoi", "30", "Tà Lú 2", 30),
+        ("truyền thông hôm qua thôn Tà Lú 3 30 - 40 người", "30", "Tà Lú 3", 30),
+    ],
+)
+def test_a_number_of_the_place_name_and_a_range_asked(app, today, message, press, place, total):
+    user = member(app)
+    answer = user.text_of(user.send(message))
+    assert place in answer
+    assert user.buttons() == ["30", "40"]
+    assert "30-40" in user.last_text()
+    state = draft(app, user)
+    assert "total" not in state and state["total_range"] == [30, 40]
+    assert state["place_name"] == place
+    user.press(press)
+    finish(user)
+    report = stored(app)
+    assert (report.place_text, report.total) == (place, total)
+    assert report.activity_date == today - timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("message", "total"),
+    [
+        ("truyen thong hom qua thon ta lu 1, 2 000 nguoi", 2000),
+        ("truyen thong hom qua thon ta lu 1, 2.000 nguoi", 2000),
+        ("truyen thong hom qua thon ta lu 1, 2,000 nguoi", 2000),
+        ("truyen thong hom qua thon ta lu 1, 12 500 nguoi", 12500),
+        ("truyen thong hom qua thon ta lu 1 nguoi: 1 200", 1200),
+    ],
+)
+def test_thousands_with_space_or_dot_are_one_number(app, message, total):
+    user = member(app)
+    user.send(message)
+    assert draft(app, user)["total"] == total
+    finish(user)
+    assert stored(app).total == total
+
+
+@pytest.mark.parametrize("message", [
+    "truyen thong hom qua thon ta lu 1, 1000000 nguoi",
+    "truyen thong hom qua thon ta lu 1, 1.000.000 nguoi",
+])
+def test_a_count_out_of_range_is_said_never_cut(app, message):
+    user = member(app)
+    answer = user.text_of(user.send(message))
+    assert "chưa ghi" in answer and "100.000" in answer
+    assert "total" not in draft(app, user)
+    assert vi("How many people took part in total?") in user.last_text()
+    user.send("35")
+    finish(user)
+    assert stored(app).total == 35
+
+
+@pytest.mark.parametrize(
+    ("message", "activity", "topic"),
+    [
+        ("truyền thông phòng chống bạo lực gia đình hôm qua thôn Tà Lú 1, 30 người",
+         "Truyền thông trực tiếp tại cộng đồng", "Phòng chống bạo lực gia đình"),
+        ("truyen thong phong chong bao luc gia dinh hom qua thon ta lu 1 30 nguoi",
+         "Truyền thông trực tiếp tại cộng đồng", "Phòng chống bạo lực gia đình"),
+        ("san khau hoa ve binh dang gioi hom qua thon ta lu 1 30 nguoi",
+         "Truyền thông sân khấu hóa", "Bình đẳng giới"),
+        ("truyền thông sân khấu hóa mua bán phụ nữ và trẻ em hôm qua thôn Tà Lú 1 30 người",
+         "Truyền thông sân khấu hóa", "Phòng chống mua bán phụ nữ và trẻ em"),
+    ],
+)
+def test_a_topic_word_is_the_topic_and_the_type_comes_from_activity_words(
+        app, message, activity, topic):
+    user = member(app)
+    user.send(message)
+    state = draft(app, user)
+    assert state["type_name"] == activity
+    assert state["topic"]["name"] == topic
+    finish(user)
+    report = stored(app)
+    assert topic_name(app, report.topic_id) == topic
+    with db_of(app).sessions() as session:
+        from storage.models import ActivityType
+        assert session.get_one(ActivityType, report.activity_type_id).name == activity
+
+
+def test_two_activity_types_named_are_asked(app):
+    user = member(app)
+    user.send("clb doi thoai hom qua thon ta lu 1 30 nguoi")
+    assert "type_id" not in draft(app, user)
+    assert user.buttons() == ["Đối thoại chính sách", "Sinh hoạt CLB Thủ lĩnh của sự thay đổi"]
+    user.press("Đối thoại chính sách")
+    finish(user)
+    with db_of(app).sessions() as session:
+        from storage.models import ActivityType
+        assert session.get_one(ActivityType, stored(app).activity_type_id).code == "policy_dialogue"
+
+
+@pytest.mark.parametrize(
+    ("village", "typed", "choices"),
+    [
+        ("ma ty", "thon ma ty", ["Ma Ty (Phước Tân)", "Ma Ty (Phước Thắng)"]),
+        ("suoi da", "thon suoi da", ["Suối Đá (Phước Tiến)", "Suối Đá (Lợi Hải)"]),
+    ],
+)
+def test_same_name_villages_are_asked_with_their_commune(app, village, typed, choices):
+    user = member(app)
+    user.send(f"truyen thong hom qua {typed} 30 nguoi")
+    assert "area_id" not in draft(app, user)
+    assert user.buttons() == choices
+    user.press(choices[1])
+    finish(user)
+    report = stored(app)
+    assert report.place_text == choices[1].split(" (")[0]
+    with db_of(app).sessions() as session:
+        assert session.get_one(Area, report.area_id).parent.name == choices[1].split("(")[1][:-1]
+
+
+@pytest.mark.parametrize(
+    ("own", "typed", "commune"),
+    [
+        ("nt.bac-ai.phuoc-thang.ma-ty", "thon ma ty", "Phước Thắng"),
+        ("nt.bac-ai.phuoc-tan.ma-ty", "thon ma ty", "Phước Tân"),
+        ("nt.thuan-bac.loi-hai.suoi-da", "thon suoi da", "Lợi Hải"),
+        ("nt.bac-ai.phuoc-tien.suoi-da", "thon suoi da", "Phước Tiến"),
+    ],
+)
+def test_same_name_villages_resolve_by_the_members_own_commune(app, own, typed, commune):
+    user = member(app, own)
+    user.send(f"truyen thong hom qua {typed} 30 nguoi")
+    finish(user)
+    with db_of(app).sessions() as session:
+        assert session.get_one(Area, stored(app).area_id).parent.name == commune
+
+
+def test_a_part_larger_than_the_total_is_said_not_dropped_silently(app):
+    user = member(app)
+    answer = user.text_of(user.send("truyen thong hom qua thon ta lu 1 30 nguoi 40 nu"))
+    assert "(40)" in answer and "chưa ghi" in answer and "(30)" in answer
+    assert "women" not in draft(app, user) and draft(app, user)["total"] == 30
+    assert vi("Of them, how many women and girls?") in user.last_text()
+    user.send("20")
+    finish(user)
+    assert (stored(app).total, stored(app).women) == (30, 20)
+
+
+def test_a_future_date_is_said_not_dropped_silently(app, today):
+    user = member(app)
+    answer = user.text_of(user.send("truyen thong 5/3/2030 thon ta lu 1 30 nguoi"))
+    assert "5/3/2030" in answer and "chưa ghi" in answer.lower()
+    assert "date" not in draft(app, user)
+    assert vi("On what date? (day/month/year)") in user.last_text()
+    user.press(vi("Today"))
+    finish(user)
+    assert stored(app).activity_date == today
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("hop nhom 15/11 thon suoi da 12 nguoi 10 nu 3 tre em",
+         {"total": 12, "women": 10, "children": 3, "day": (15, 11)}),
+        ("hop to hom qua thon ta lu 2 25 nguoi", {"total": 25, "place_name": "Tà Lú 2"}),
+        ("hom qua 30 nguoi 20 nu", {"total": 30, "women": 20}),
+        ("hqua 18 nguoi, 9 phu nu", {"total": 18, "women": 9}),
+        ("sinh hoạt tổ hôm qua 22 người", {"total": 22}),
+    ],
+)
+def test_report_parts_without_an_activity_word_are_kept_and_the_type_asked(
+        app, today, message, expected):
+    user = member(app)
+    answer = user.text_of(user.send(message))
+    assert vi("Sorry, I did not understand.") not in answer
+    assert vi("What activity are you reporting?") in user.last_text()
+    state = draft(app, user)
+    day = expected.pop("day", None)
+    for key, value in expected.items():
+        assert state[key] == value, key
+    if day:
+        year = today.year if (day[1], day[0]) <= (today.month, today.day) else today.year
+        assert state["date"] == date(year, day[1], day[0]).isoformat()
+    user.press("Truyền thông trực tiếp tại cộng đồng")
+    finish(user, {"Suối Đá (Lợi Hải)": "Suối Đá (Lợi Hải)"})
+    report = stored(app)
+    assert report.total == expected["total"]
+    assert report.women == expected.get("women", 0)
+
+
+@pytest.mark.parametrize("message", ["xin chao ban", "abc xyz", "???"])
+def test_nothing_understood_shows_what_a_quick_report_looks_like(app, message):
+    user = member(app)
+    answer = user.text_of(user.send(message))
+    assert vi("Sorry, I did not understand.") in answer
+    example = vi("communication yesterday in village {village}, 30 people, 20 women",
+                 village="Tà Lú 1")
+    assert example in answer
+    # The example itself is a report that is understood.
+    user.send(example)
+    state = draft(app, user)
+    assert (state["place_name"], state["total"], state["women"]) == ("Tà Lú 1", 30, 20)
+
+
+def test_the_whole_summary_is_confirmed_before_saving(app):
+    user = member(app)
+    answer = user.text_of(user.send("truyen thong hom qua thon ta lu 1 30 nguoi 20 nu"))
+    assert vi("I understood:") in answer
+    assert "Tà Lú 1" in answer and "30" in answer
+    with db_of(app).sessions() as session:
+        assert session.scalar(select(Report)) is None
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [("24/11", lambda t: date(t.year if (11, 24) <= (t.month, t.day) else t.year - 1, 11, 24)),
+     ("hqua", lambda t: t - timedelta(days=1))],
+)
+def test_a_typed_date_is_echoed_before_the_next_question(app, today, typed, shown):
+    user = member(app)
+    user.press(vi("Report an activity"))
+    user.press("Truyền thông trực tiếp tại cộng đồng")
+    answer = user.text_of(user.send(typed))
+    assert f"Ngày: {shown(today):%d/%m/%Y}" in answer
+    assert vi("Where did it take place? Choose your village or type the village name.") in answer
+
+
+def test_a_typed_count_is_echoed_before_the_next_question(app):
+    user = member(app)
+    user.send("truyen thong hom qua thon ta lu 1")
+    answer = user.text_of(user.send("khoảng 45"))
+    assert "Số người tham gia: 45" in answer
+    assert vi("Of them, how many women and girls?") in answer
