@@ -277,9 +277,8 @@ def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         return
     ctx.draft["date"] = result.value.isoformat()
     ctx.draft.pop("date_week", None)
-    if not value:
-        # A typed date is shown back at once, so a misreading is seen before the next answer.
-        ctx.say(_("Date: {value}", value=result.value))
+    # The date is shown back at once, so a misreading is seen before the next answer.
+    ctx.say(_("Date: {value}", value=result.value))
     _next_step(ctx, DATE)
 
 
@@ -323,9 +322,13 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         else:
             hits = members.search_places(ctx.session, parsing.arabic_numerals(inbound.text),
                                          near=home)
-        ambiguous = len(hits) > 1 and hits[0].rank == hits[1].rank
-        if ambiguous and home is not None and members.same_commune(ctx.session, hits[0].id, home):
-            ambiguous = False
+        top = [h for h in hits if h.rank == hits[0].rank] if hits else []
+        ambiguous = len(top) > 1
+        if ambiguous and len({h.name for h in top}) == 1:
+            # Villages sharing a name: the one in the member's own commune, if there is one.
+            own = _own_commune(ctx, [h.id for h in top], home)
+            hits = [h for h in top if h.id == own] or hits
+            ambiguous = own is None
         if ambiguous:
             ctx.say(_("Several places match. Which one?"), buttons=[
                 PLACE.button(members.place_label(ctx.session, h.id), str(h.id))
@@ -393,9 +396,8 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
             return
         ctx.draft[name] = result.value
         ctx.draft.pop(f"{name}_range", None)
-        if value is None:
-            # A typed count is shown back at once, so a misreading is seen before the next answer.
-            ctx.say(_("{label}: {value}", label=FIELD_LABELS[name], value=result.value))
+        # The count is shown back at once, so a misreading is seen before the next answer.
+        ctx.say(_("{label}: {value}", label=FIELD_LABELS[name], value=result.value))
         _next_step(ctx, COUNTS[name])
 
     return answer

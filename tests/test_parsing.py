@@ -94,6 +94,9 @@ def test_fold(text, expected):
         ("5-3", date(2025, 3, 5)),
         ("5.3", date(2025, 3, 5)),
         ("15/6", TODAY),
+        # Without a year, a day still ahead this year is last year's.
+        ("16/6", date(2024, 6, 16)),
+        ("24/12", date(2024, 12, 24)),
         ("5/3/25", date(2025, 3, 5)),
         ("05/03/2025", date(2025, 3, 5)),
         ("05-03-2025", date(2025, 3, 5)),
@@ -145,7 +148,7 @@ def test_parse_date_accepts(text, expected):
         ("5/13", "invalid"),
         ("5 thang 13", "invalid"),
         ("5/3/2030", "future"),
-        ("16/6", "future"),
+        ("29/2", "invalid"),
         ("16/06/2025", "future"),
         ("1/1/2021", "too_early"),
         ("31/12/2021", "too_early"),

@@ -159,10 +159,16 @@ def _resolve(match: re.Match[str], today: date, earliest: date) -> DateResult:
     month = match.group("m") if match.group("m") is not None else match.group("wm")
     year_text = match.group("y") if match.group("y") is not None else match.group("wy")
     if year_text is None:
-        # A date without a year always means this year: predictable beats clever guessing.
-        year = today.year
-    else:
-        year = int(year_text) + (2000 if len(year_text) == 2 else 0)
+        # Without a year, the latest such day that has passed: "15/11" typed in January is
+        # last November, as reports are about what already happened.
+        try:
+            value = date(today.year, int(month), int(day))
+            if value > today:
+                value = date(today.year - 1, int(month), int(day))
+        except ValueError:
+            return DateResult(None, "invalid")
+        return _within(value, today, earliest)
+    year = int(year_text) + (2000 if len(year_text) == 2 else 0)
     try:
         value = date(year, int(month), int(day))
     except ValueError:
