@@ -15,9 +15,11 @@ from chat_helpers import WebChatUser
 from sqlalchemy import select
 from test_conversation import make_invite, state_of, vi
 
+from bot import web_guard
 from bot.app import create_app, db_of
 from bot.config import Config
 from bot.startup import prepare_database
+from storage import throttle
 from storage.models import Area, Report, Topic
 
 OWN_VILLAGE = "nt.bac-ai.phuoc-dai.ta-lu-1"
@@ -493,3 +495,36 @@ def test_continue_typed_is_not_a_date(app, typed):
     assert vi("I did not understand that date. Type it as day/month/year, e.g. 05/03/2025.") \
         not in answer
     assert vi("On what date? (day/month/year)") in user.last_text()
+
+
+# --- The bar: any village of the plan, any total ------------------------------------------
+
+
+def test_any_plan_village_and_total_is_stored_exactly(app, today, monkeypatch):
+    """Seeded sweep: each village of the plan once, with a random total 1-999, activity word,
+    past date and spelling, "<activity word> <date> thon <village> <total> nguoi"."""
+    import random
+
+    from test_parsing_plan import ACTIVITY_WORDS, PLACES, _spellings
+
+    # One member sends some six hundred messages here; the flood guard is not under test.
+    for name in ("MESSAGES_PER_SESSION", "MESSAGES_PER_ADDRESS"):
+        limit = getattr(web_guard, name)
+        monkeypatch.setattr(web_guard, name, throttle.Limit(limit.bucket, 10**6, limit.window))
+    rng = random.Random(12)
+    user = member(app)
+    for number, (village, commune) in enumerate(PLACES, start=1):
+        total = rng.randint(1, 999)
+        day = today - timedelta(days=rng.randint(0, 300))
+        name = rng.choice(_spellings(village.name))
+        word = rng.choice(ACTIVITY_WORDS)
+        message = f"{word} {day:%d/%m/%Y} thon {name} {total} nguoi"
+        user.send(message)
+        label = f"{village.name} ({commune.name})"
+        finish(user, {label: label})
+        report = stored(app)
+        assert report.id == number, message
+        with db_of(app).sessions() as session:
+            area = session.get_one(Area, report.area_id)
+            assert (area.code, report.total, report.activity_date) == (village.code, total, day), \
+                message
