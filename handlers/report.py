@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from handlers import parsing, safeguarding
+from handlers import parsing, safeguarding, village_choice
 from handlers.flow import STALE, Ctx, Flow, Step, command_button
 from handlers.types import Button, Choice, Inbound
 from messages_vi import Text, _, join_lines, render
 from storage import members, privacy, reports
 from storage.enums import PhotoError
 from storage.search import NameMatch
-from storage.values import Village
 
 COUNT_FIELDS = ("total", "women", "ethnic", "children")
 DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
@@ -84,13 +83,13 @@ def _next_step(ctx: Ctx, after: Step) -> None:
         return
     order = list(REPORT.steps.values())
     for step in order[order.index(after) + 1 :]:
-        if not _answered(ctx, step):
+        if not answered(ctx, step):
             ctx.goto(step)
             return
     ctx.goto(CONFIRM)
 
 
-def _answered(ctx: Ctx, step: Step) -> bool:
+def answered(ctx: Ctx, step: Step) -> bool:
     if step is PLACE:
         return "area_id" in ctx.draft or "place_text" in ctx.draft
     keys = {TYPE: "type_id", DATE: "date", TOPIC: "topic", PHOTOS: "photos_done", NOTES: "notes",
@@ -102,110 +101,6 @@ def start(ctx: Ctx) -> None:
     """Begin a new report from nothing."""
     ctx.state.draft = {"media": []}
     ctx.goto(TYPE)
-
-
-def quick_inputs(ctx: Ctx) -> tuple[dict[str, str], list[Village], dict[str, str]]:
-    """What a quick report is read against: activity words and names, villages, topics."""
-    keywords = {k: t.code for t in ctx.plan.activity_types for k in (*t.keywords, t.name)}
-    topics = {t.code: t.name for t in ctx.plan.topics}
-    return keywords, members.villages(ctx.session), topics
-
-
-def read_quick(ctx: Ctx, text: str) -> parsing.QuickReport:
-    """A message read as a quick report against the plan's words and places."""
-    keywords, villages, topics = quick_inputs(ctx)
-    return parsing.parse_quick_report(text, ctx.today, ctx.plan.phase_start, keywords,
-                                      villages, topics)
-
-
-def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
-    """Begin a report from one message with several fields; ask only for what is missing.
-
-    Nothing is guessed: a part that cannot be taken is said, with the reason, and a part with
-    two readings (two activity types, a range, a village name two communes share) is asked.
-    """
-    draft: dict[str, object] = {"media": []}
-    notes: list[Text] = []
-    types = ctx.plan.activity_types
-    choice = next((t for t in types if t.code == quick.activity_keyword), None)
-    if choice:
-        draft.update(type_id=choice.id, type_name=choice.name)
-    elif quick.activity_codes:
-        draft["type_choices"] = [t.id for t in types if t.code in quick.activity_codes]
-    topic = next((t for t in ctx.plan.topics if t.code == quick.topic_code), None)
-    if topic:
-        draft["topic"] = {"id": topic.id, "name": topic.name}
-    if quick.date:
-        draft["date"] = quick.date.isoformat()
-    elif quick.date_week:
-        draft["date_week"] = quick.date_week.isoformat()
-    elif quick.date_problem:
-        reason, typed = quick.date_problem
-        notes.append(_("The date \u201c{typed}\u201d was not taken: {reason}", typed=typed,
-                       reason=DATE_ERRORS.get(reason) or DATE_ERRORS["format"]))
-    for name in COUNT_FIELDS:
-        value = getattr(quick, name)
-        if value is not None:
-            draft[name] = value
-    for name, low, high in quick.ranges:
-        draft[f"{name}_range"] = [low, high]
-    for name, typed in quick.out_of_range:
-        notes.append(_("{part} \u201c{typed}\u201d was not taken: it is more than {limit}, "
-                       "which cannot be right for one activity.", part=FIELD_LABELS[name],
-                       typed=typed, limit=parsing.REPORT_COUNT_MAX))
-    total = draft.get("total")
-    for name in COUNT_FIELDS[1:]:
-        part = draft.get(name)
-        if isinstance(total, int) and isinstance(part, int) and part > total:
-            notes.append(_("{part} ({count}) was not taken: it cannot be more than the total "
-                           "({total}).", part=FIELD_LABELS[name], count=part, total=total))
-            draft.pop(name)
-    _quick_place(ctx, quick, draft)
-    ctx.state.draft = draft
-    ctx.state.flow = REPORT.name
-    ctx.say(_("I understood:"), summary_text(ctx), *notes)
-    for step in REPORT.steps.values():
-        if not _answered(ctx, step):
-            ctx.goto(step)
-            return
-    ctx.goto(CONFIRM)
-
-
-def _quick_place(ctx: Ctx, quick: parsing.QuickReport, draft: dict[str, object]) -> None:
-    """The village of a quick report, or the villages to choose from when it is not sure."""
-    home = ctx.identity.member.team_area_id if ctx.identity.member else None
-    ids: list[int] = list(quick.village_ids)
-    if not ids and quick.place_text:
-        ids = _best_hits(ctx, quick.place_text, home, closest=2)
-    elif not ids and quick.leftovers:
-        # Words left over may be a village typed without "thôn"; only a close match counts.
-        ids = _best_hits(ctx, quick.leftovers, home, closest=1)
-    chosen = _own_commune(ctx, ids, home)
-    if chosen is not None:
-        area = members.area_choice(ctx.session, chosen)
-        if area is not None:
-            draft.update(area_id=area.id, place_name=area.name)
-    elif len(ids) > 1:
-        draft["place_choices"] = ids
-
-
-def _best_hits(ctx: Ctx, text: str, home: int | None, closest: int) -> list[int]:
-    """The equally best places matching a typed name (rank at most `closest`)."""
-    hits = members.search_places(ctx.session, parsing.arabic_numerals(text), near=home)
-    if not hits or hits[0].rank > closest:
-        return []
-    return [h.id for h in hits if h.rank == hits[0].rank]
-
-
-def _own_commune(ctx: Ctx, ids: list[int], home: int | None) -> int | None:
-    """One place, or the one of several in the member's own commune; None when unsure."""
-    if len(ids) == 1:
-        return ids[0]
-    commune = members.commune_of(ctx.session, home)
-    if commune is None:
-        return None
-    own = [i for i in ids if i == home or members.commune_of(ctx.session, i) == commune]
-    return own[0] if len(own) == 1 else None
 
 
 # --- steps ---------------------------------------------------------------------------------
@@ -311,7 +206,7 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         home = member.team_area_id if member else None
         exact = list(parsing.match_villages(inbound.text, members.villages(ctx.session)))
         if len(exact) > 1:
-            own = _own_commune(ctx, exact, home)
+            own = village_choice.own_commune(ctx, exact, home)
             if own is None:
                 ctx.draft["place_choices"] = exact
                 place_prompt(ctx)
@@ -326,7 +221,7 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ambiguous = len(top) > 1
         if ambiguous and len({h.name for h in top}) == 1:
             # Villages sharing a name: the one in the member's own commune, if there is one.
-            own = _own_commune(ctx, [h.id for h in top], home)
+            own = village_choice.own_commune(ctx, [h.id for h in top], home)
             hits = [h for h in top if h.id == own] or hits
             ambiguous = own is None
         if ambiguous:

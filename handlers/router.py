@@ -9,6 +9,7 @@ goes through consent and joining, ordinary flows, before anything else. Each is 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from handlers import (
     menu,
     onboarding,
     parsing,
+    quick_report,
     report,
     safeguarding,
 )
@@ -110,14 +112,14 @@ def _photos_without_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
 
 
 def _quick_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
-    quick = report.read_quick(ctx, inbound.text)
+    quick = quick_report.read_quick(ctx, inbound.text)
     named = quick.activity_keyword is not None or bool(quick.activity_codes)
     # With no activity word, a message is still a report when it carries report-like parts;
     # what was understood is kept and the activity type is asked.
     parts = quick.understood()
     if not (parts >= 1 if named else parts >= 2 or (quick.report_words and parts >= 1)):
         return False
-    report.start_quick(ctx, quick)
+    quick_report.start_quick(ctx, quick)
     return True
 
 
@@ -276,8 +278,9 @@ def _typed_button(ctx: Ctx, step: Step, inbound: Inbound, text: str) -> Inbound:
     """Typing a button's own words ("Không có ghi chú") does what pressing it does."""
     if inbound.payload or not text or len(text) > 80:
         return inbound
-    # The question is asked again on a scratch context to see its buttons; nothing is sent.
-    scratch = dataclasses.replace(ctx, replies=[], notices=[])
+    # The question is asked again on a scratch context to see its buttons: nothing is sent,
+    # and a prompt that moves on or notes something in the draft changes only a copy.
+    scratch = dataclasses.replace(ctx, replies=[], notices=[], state=copy.deepcopy(ctx.state))
     step.prompt(scratch)
     for reply in scratch.replies:
         for button in reply.buttons:
