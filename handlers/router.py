@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,7 +99,16 @@ def _command(inbound: Inbound, text: str) -> str | None:
     raw = inbound.text.strip().lower()
     # Abbreviations are written out first: "bc cua toi" is "bao cao cua toi".
     return (COMMAND_WORDS.get(text) or COMMAND_WORDS.get(raw)
-            or COMMAND_WORDS.get(parsing.expand(text)) or parsing.command_for(text))
+            or COMMAND_WORDS.get(parsing.expand(text)) or parsing.command_for(text)
+            or _menu_words("vi").get(text) or _menu_words("en").get(text))
+
+
+@functools.cache
+def _menu_words(locale: str) -> dict[str, str]:
+    """The menu's own button labels, typed instead of pressed, and the command each runs."""
+    buttons = (*menu.MENU_BUTTONS, menu.LEADER_BUTTON)
+    return {fold(render(b.label, locale)): b.payload.removeprefix(COMMAND_PREFIX)
+            for b in buttons if b.payload.startswith(COMMAND_PREFIX)}
 
 
 # --- entry points --------------------------------------------------------------------------

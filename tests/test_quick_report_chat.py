@@ -528,3 +528,33 @@ def test_any_plan_village_and_total_is_stored_exactly(app, today, monkeypatch):
             area = session.get_one(Area, report.area_id)
             assert (area.code, report.total, report.activity_date) == (village.code, total, day), \
                 message
+
+
+def test_a_range_typed_in_the_guided_flow_offers_its_bounds(app):
+    user = member(app)
+    user.send("truyen thong hom qua thon ta lu 1")
+    user.send("30-40")
+    assert user.buttons() == ["30", "40"]
+    assert "total" not in draft(app, user)
+    user.press("30")
+    assert draft(app, user)["total"] == 30
+
+
+def test_a_date_before_the_programme_is_said_with_the_reason(app):
+    user = member(app)
+    answer = user.text_of(user.send("truyen thong 5/3/2019 thon ta lu 1 30 nguoi"))
+    assert "5/3/2019" in answer and "01/01/2022" in answer
+    assert "date" not in draft(app, user)
+
+
+@pytest.mark.parametrize(("typed", "expected"), [
+    ("Liên kết ứng dụng khác", "Link another app"),
+    ("lien ket ung dung khac", "Link another app"),
+])
+def test_typing_a_menu_buttons_words_does_what_pressing_it_does(app, typed, expected):
+    user = member(app)
+    pressed = user.text_of(user.press(vi(expected)))
+    typed_answer = user.text_of(user.send(typed))
+    # The same answer, but for the new link code it shows.
+    assert typed_answer[:20] == pressed[:20]
+    assert vi("Sorry, I did not understand.") not in typed_answer
