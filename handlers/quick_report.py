@@ -46,9 +46,10 @@ def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
         draft["date_week"] = quick.date_week.isoformat()
     elif quick.date_problem:
         reason, typed = quick.date_problem
-        why = report.DATE_ERRORS.get(reason) or (
-            _("That date is before the programme started on {start}.",
-              start=ctx.plan.phase_start) if reason == "too_early" else report.DATE_ERRORS["format"])
+        why: Text = report.DATE_ERRORS.get(reason) or report.DATE_ERRORS["format"]
+        if reason == "too_early":
+            why = _("That date is before the programme started on {start}.",
+                    start=ctx.plan.phase_start)
         notes.append(_("The date \u201c{typed}\u201d was not taken: {reason}", typed=typed,
                        reason=why))
     for name in report.COUNT_FIELDS:
