@@ -166,3 +166,19 @@ def test_arabic_numerals(typed, expected):
 def test_quick_reports_against_the_plan(text, fields):
     quick = _quick(text)
     assert {name: getattr(quick, name) for name in fields} == fields
+
+
+_PIECES = [*"0123456789 /.,-:;thonaluiv đĐôơưếữạmgyckdrs", "thôn ", "Tà Lú ", "người ", " nữ",
+           "hôm qua", " đến ", "II"]
+_TRICKY = st.lists(st.sampled_from(_PIECES), max_size=30).map("".join)
+
+
+@FUZZ
+@given(st.one_of(st.text(max_size=300), _TRICKY))
+def test_reading_any_text_against_the_plan_never_raises(text):
+    quick = _quick(text)
+    assert isinstance(quick.leftovers, str)
+    assert all(i in {v.id for v in VILLAGES} for i in quick.village_ids)
+    for _name, low, high in quick.ranges:
+        assert low <= high
+    assert quick.total is None or 0 <= quick.total <= 100_000
