@@ -10,12 +10,15 @@ from hypothesis import strategies as st
 
 from bot.config import DEFAULT_PLAN
 from handlers.parsing import (
+    DateResult,
     arabic_numerals,
     find_village,
     fold,
     format_date_input,
+    is_agreement,
     match_villages,
     parse_count,
+    parse_date,
     parse_quick_report,
     topic_phrases,
     vocabulary,
@@ -182,3 +185,47 @@ def test_reading_any_text_against_the_plan_never_raises(text):
     for _name, low, high in quick.ranges:
         assert low <= high
     assert quick.total is None or 0 <= quick.total <= 100_000
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        # 1 December 2026 is a Tuesday.
+        ("hqua", date(2026, 11, 30)), ("bữa qua", date(2026, 11, 30)),
+        ("hôm trước", date(2026, 11, 30)), ("hnay", TODAY), ("hôm kia", date(2026, 11, 29)),
+        ("thứ 2 tuần trước", date(2026, 11, 23)), ("Thứ Hai tuần trước", date(2026, 11, 23)),
+        ("t7 tuan truoc", date(2026, 11, 28)), ("chủ nhật tuần trước", date(2026, 11, 29)),
+        ("thứ 2", date(2026, 11, 30)), ("thu 3", TODAY), ("cn", date(2026, 11, 29)),
+        ("thứ 2 tuần này", date(2026, 11, 30)),
+        ("ngày 1", TODAY), ("ngày 5", date(2026, 11, 5)), ("mùng 5", date(2026, 11, 5)),
+        ("ngay 30", date(2026, 11, 30)),
+        ("2026-11-15", date(2026, 11, 15)), ("2026/11/15", date(2026, 11, 15)),
+        ("15/11", date(2026, 11, 15)), ("24/12", date(2025, 12, 24)),
+    ],
+)
+def test_everyday_dates(typed, expected):
+    assert parse_date(typed, TODAY, EARLIEST) == DateResult(expected, None)
+
+
+@pytest.mark.parametrize(("typed", "error"), [
+    ("thứ 4 tuần này", "future"), ("ngày 31", "invalid"), ("2026-02-30", "invalid"),
+    ("2027-01-01", "future"),
+])
+def test_everyday_dates_refused(typed, error):
+    assert parse_date(typed, TODAY, EARLIEST).error == error
+
+
+@pytest.mark.parametrize("typed", ["tuần trước", "tuan truoc", "tuần vừa rồi", "tuan roi"])
+def test_last_week_is_asked_by_day(typed):
+    assert parse_date(typed, TODAY, EARLIEST) == DateResult(None, "week", date(2026, 11, 23))
+
+
+@pytest.mark.parametrize("word", ["vâng", "ừ", "đồng ý ạ", "dạ", "ok", "OK nhé", "Dạ vâng ạ",
+                                  "được", "đúng rồi", "uh"])
+def test_agreement(word):
+    assert is_agreement(word)
+
+
+@pytest.mark.parametrize("word", ["không", "không đồng ý", "ko", "sai", "đồng ý không", ""])
+def test_not_agreement(word):
+    assert not is_agreement(word)
