@@ -7,6 +7,7 @@ import re
 from handlers import deadline_chat, linking
 from handlers.flow import Ctx, Flow, Step, typed
 from handlers.menu import show_menu
+from handlers.parsing import is_agreement
 from handlers.types import Inbound
 from messages_vi import _
 from storage import members, privacy
@@ -46,7 +47,7 @@ def consent_prompt(ctx: Ctx) -> None:
 
 def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     value = ASK.value(inbound)
-    if value == "yes" or (value is None and text in YES_WORDS):
+    if value == "yes" or (value is None and (text in YES_WORDS or is_agreement(text))):
         members.record_consent(ctx.session, ctx.identity.id, given=True, at=ctx.now)
         privacy.record_consent_decision(ctx.session, ctx.identity.id, given=True,
                                         version=CONSENT_NOTICE_VERSION,

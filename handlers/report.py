@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from handlers import parsing, safeguarding
+from handlers import parsing, safeguarding, village_choice
 from handlers.flow import STALE, Ctx, Flow, Step, command_button
 from handlers.types import Button, Choice, Inbound
 from messages_vi import Text, _, join_lines, render
@@ -83,13 +83,13 @@ def _next_step(ctx: Ctx, after: Step) -> None:
         return
     order = list(REPORT.steps.values())
     for step in order[order.index(after) + 1 :]:
-        if not _answered(ctx, step):
+        if not answered(ctx, step):
             ctx.goto(step)
             return
     ctx.goto(CONFIRM)
 
 
-def _answered(ctx: Ctx, step: Step) -> bool:
+def answered(ctx: Ctx, step: Step) -> bool:
     if step is PLACE:
         return "area_id" in ctx.draft or "place_text" in ctx.draft
     keys = {TYPE: "type_id", DATE: "date", TOPIC: "topic", PHOTOS: "photos_done", NOTES: "notes",
@@ -103,46 +103,16 @@ def start(ctx: Ctx) -> None:
     ctx.goto(TYPE)
 
 
-def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
-    """Begin a report from one message with several fields; ask only for what is missing."""
-    draft: dict[str, object] = {"media": []}
-    choice = next((t for t in ctx.plan.activity_types if t.code == quick.activity_keyword), None)
-    if choice:
-        draft.update(type_id=choice.id, type_name=choice.name)
-    if quick.date:
-        draft["date"] = quick.date.isoformat()
-    for name in COUNT_FIELDS:
-        value = getattr(quick, name)
-        if value is not None:
-            draft[name] = value
-    home = ctx.identity.member.team_area_id if ctx.identity.member else None
-    if quick.place_text:
-        hits = members.search_places(ctx.session, quick.place_text, near=home)
-        if hits:
-            draft.update(area_id=hits[0].id, place_name=hits[0].name)
-    elif quick.leftovers:
-        # Words left over may be a village typed without "thôn"; only a close match counts.
-        hits = members.search_places(ctx.session, quick.leftovers, near=home)
-        if hits and hits[0].rank <= 1:
-            draft.update(area_id=hits[0].id, place_name=hits[0].name)
-    problem = _participants_problem(draft)
-    if problem:
-        for name in COUNT_FIELDS[1:]:
-            draft.pop(name, None)
-    ctx.state.draft = draft
-    ctx.state.flow = REPORT.name
-    ctx.say(_("I understood:"), summary_text(ctx))
-    for step in REPORT.steps.values():
-        if not _answered(ctx, step):
-            ctx.goto(step)
-            return
-    ctx.goto(CONFIRM)
-
-
 # --- steps ---------------------------------------------------------------------------------
 
 
 def type_prompt(ctx: Ctx) -> None:
+    choices = ctx.draft.get("type_choices") or []
+    if choices:
+        ctx.say(_("Your message names more than one activity. Which one was it?"), buttons=[
+            TYPE.button(t.name, str(t.id)) for t in ctx.plan.activity_types if t.id in choices
+        ])
+        return
     ctx.say(_("What activity are you reporting?"), buttons=[
         TYPE.button(t.name, str(t.id)) for t in ctx.plan.activity_types
     ])
@@ -160,6 +130,7 @@ def type_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         type_prompt(ctx)
         return
     ctx.draft.update(type_id=chosen.id, type_name=chosen.name)
+    ctx.draft.pop("type_choices", None)
     _next_step(ctx, TYPE)
 
 
@@ -168,6 +139,14 @@ def typed_name(name: str) -> str:
 
 
 def date_prompt(ctx: Ctx) -> None:
+    week = ctx.draft.get("date_week")
+    if week:
+        monday = date.fromisoformat(week)
+        days = [monday + timedelta(days=n) for n in range(7)]
+        ctx.say(_("Which day of the week from {start} to {end}?", start=days[0], end=days[-1]),
+                buttons=[DATE.button(d.strftime("%d/%m"), d.isoformat()) for d in days
+                         if d <= ctx.today])
+        return
     yesterday = ctx.today - timedelta(days=1)
     ctx.say(_("On what date? (day/month/year)"), buttons=[
         DATE.button(_("Today"), ctx.today.isoformat()),
@@ -181,6 +160,10 @@ def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if value:
         raw = date.fromisoformat(value).strftime("%d/%m/%Y")
     result = parsing.parse_date(raw, ctx.today, ctx.plan.phase_start)
+    if result.error == "week" and result.week is not None:
+        ctx.draft["date_week"] = result.week.isoformat()
+        date_prompt(ctx)
+        return
     if result.value is None:
         error = result.error or "format"
         ctx.say(DATE_ERRORS.get(error) or _(
@@ -188,10 +171,19 @@ def date_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         date_prompt(ctx)
         return
     ctx.draft["date"] = result.value.isoformat()
+    ctx.draft.pop("date_week", None)
+    # The date is shown back at once, so a misreading is seen before the next answer.
+    ctx.say(_("Date: {value}", value=result.value))
     _next_step(ctx, DATE)
 
 
 def place_prompt(ctx: Ctx) -> None:
+    choices = ctx.draft.get("place_choices") or []
+    if choices:
+        ctx.say(_("Villages in several communes have this name. Which one?"), buttons=[
+            PLACE.button(members.place_label(ctx.session, i), str(i)) for i in choices[:8]
+        ])
+        return
     member = ctx.identity.member
     buttons: list[Button] = []
     home = members.team_home(ctx.session, member.team_id) if member and member.team_id else None
@@ -205,34 +197,60 @@ def place_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     value = PLACE.value(inbound)
     member = ctx.identity.member
     chosen: Choice | NameMatch | None = None
+    hits: list[NameMatch] = []
     if value and value.isdigit():
         chosen = members.area_choice(ctx.session, int(value))
     elif text in HERE_WORDS and member and member.team_id:
         chosen = members.team_home(ctx.session, member.team_id)
     elif text:
         home = member.team_area_id if member else None
-        hits = members.search_places(ctx.session, inbound.text, near=home)
-        ambiguous = len(hits) > 1 and hits[0].rank == hits[1].rank
-        if ambiguous and home is not None and members.same_commune(ctx.session, hits[0].id, home):
-            ambiguous = False
+        exact = list(parsing.match_villages(inbound.text, members.villages(ctx.session)))
+        if len(exact) > 1:
+            own = village_choice.own_commune(ctx, exact, home)
+            if own is None:
+                ctx.draft["place_choices"] = exact
+                place_prompt(ctx)
+                return
+            exact = [own]
+        if exact:
+            chosen = members.area_choice(ctx.session, exact[0])
+        else:
+            hits = members.search_places(ctx.session, parsing.arabic_numerals(inbound.text),
+                                         near=home)
+        top = [h for h in hits if h.rank == hits[0].rank] if hits else []
+        ambiguous = len(top) > 1
+        if ambiguous and len({h.name for h in top}) == 1:
+            # Villages sharing a name: the one in the member's own commune, if there is one.
+            own = village_choice.own_commune(ctx, [h.id for h in top], home)
+            hits = [h for h in top if h.id == own] or hits
+            ambiguous = own is None
         if ambiguous:
             ctx.say(_("Several places match. Which one?"), buttons=[
                 PLACE.button(members.place_label(ctx.session, h.id), str(h.id))
                 for h in hits[:8]
             ])
             return
-        chosen = hits[0] if hits else None
+        chosen = chosen or (hits[0] if hits else None)
     if chosen is None:
         ctx.say(_("I could not find \u201c{text}\u201d in the plan's villages. Check the name.",
                   text=inbound.text[:60] or "…"))
         place_prompt(ctx)
         return
     ctx.draft.update(area_id=chosen.id, place_name=chosen.name)
+    ctx.draft.pop("place_choices", None)
     _next_step(ctx, PLACE)
 
 
 def _count_prompt(name: str) -> Callable[[Ctx], None]:
     def prompt(ctx: Ctx) -> None:
+        bounds = ctx.draft.get(f"{name}_range")
+        if bounds:
+            low, high = bounds
+            ctx.say(_("{part}: you wrote {low}-{high}. Which number is right? Choose one or "
+                      "type the exact number.", part=FIELD_LABELS[name], low=low, high=high),
+                    buttons=[COUNTS[name].button(str(low), str(low)),
+                             COUNTS[name].button(str(high), str(high))])
+            return
         buttons = [COUNTS[name].button("0", "0")] if name != "total" else []
         ctx.say(COUNT_QUESTIONS[name], buttons=buttons)
 
@@ -253,6 +271,10 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
     def answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         value = COUNTS[name].value(inbound)
         result = parsing.parse_count(value if value is not None else inbound.text)
+        if result.error == "ambiguous" and len(result.choices) == 2:
+            ctx.draft[f"{name}_range"] = list(result.choices)
+            _count_prompt(name)(ctx)
+            return
         if result.value is None:
             ctx.say(COUNT_ERRORS.get(result.error or "not_number", COUNT_ERRORS["not_number"]))
             _count_prompt(name)(ctx)
@@ -268,6 +290,9 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
             _count_prompt(name)(ctx)
             return
         ctx.draft[name] = result.value
+        ctx.draft.pop(f"{name}_range", None)
+        # The count is shown back at once, so a misreading is seen before the next answer.
+        ctx.say(_("{label}: {value}", label=FIELD_LABELS[name], value=result.value))
         _next_step(ctx, COUNTS[name])
 
     return answer
@@ -428,6 +453,8 @@ def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if value is None:
         value = {"gui": "send", "send": "send", "sua": "edit", "edit": "edit",
                  "huy": "cancel", "cancel": "cancel"}.get(text)
+    if value is None and parsing.is_agreement(text):
+        value = "send"
     if value == "send":
         had_photos = bool(ctx.draft.get("media"))
         number = reports.save_report(ctx.session, new_report(ctx))

@@ -9,6 +9,9 @@ goes through consent and joining, ordinary flows, before anything else. Each is 
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +24,15 @@ from handlers import (
     menu,
     onboarding,
     parsing,
+    quick_report,
     report,
     safeguarding,
 )
-from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, typed
+from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, Step, typed
+from handlers.parsing import fold
 from handlers.types import Inbound
-from messages_vi import _
+from messages_vi import _, render
+from storage import members
 from storage.enums import Consent
 
 log = logging.getLogger(__name__)
@@ -91,7 +97,18 @@ def _command(inbound: Inbound, text: str) -> str | None:
     if inbound.payload and inbound.payload.startswith(COMMAND_PREFIX):
         return inbound.payload.removeprefix(COMMAND_PREFIX)
     raw = inbound.text.strip().lower()
-    return COMMAND_WORDS.get(text) or COMMAND_WORDS.get(raw)
+    # Abbreviations are written out first: "bc cua toi" is "bao cao cua toi".
+    return (COMMAND_WORDS.get(text) or COMMAND_WORDS.get(raw)
+            or COMMAND_WORDS.get(parsing.expand(text)) or parsing.command_for(text)
+            or _menu_words("vi").get(text) or _menu_words("en").get(text))
+
+
+@functools.cache
+def _menu_words(locale: str) -> dict[str, str]:
+    """The menu's own button labels, typed instead of pressed, and the command each runs."""
+    buttons = (*menu.MENU_BUTTONS, menu.LEADER_BUTTON)
+    return {fold(render(b.label, locale)): b.payload.removeprefix(COMMAND_PREFIX)
+            for b in buttons if b.payload.startswith(COMMAND_PREFIX)}
 
 
 # --- entry points --------------------------------------------------------------------------
@@ -105,19 +122,26 @@ def _photos_without_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
 
 
 def _quick_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
-    quick = parsing.parse_quick_report(
-        inbound.text, ctx.today, ctx.plan.phase_start,
-        {k: t.code for t in ctx.plan.activity_types for k in t.keywords},
-    )
-    if not (quick.activity_keyword and _filled(quick) >= 2):
+    quick = quick_report.read_quick(ctx, inbound.text)
+    named = quick.activity_keyword is not None or bool(quick.activity_codes)
+    # With no activity word, a message is still a report when it carries report-like parts;
+    # what was understood is kept and the activity type is asked.
+    parts = quick.understood()
+    if not (parts >= 1 if named else parts >= 2 or (quick.report_words and parts >= 1)):
         return False
-    report.start_quick(ctx, quick)
+    quick_report.start_quick(ctx, quick)
     return True
 
 
-def _filled(quick: parsing.QuickReport) -> int:
-    fields = (quick.date, quick.place_text, quick.total, quick.women, quick.ethnic, quick.children)
-    return sum(value is not None for value in fields)
+def _not_understood(ctx: Ctx) -> None:
+    """Nothing understood: say what a quick report looks like, with one example."""
+    village = next(iter(members.villages(ctx.session)), None)
+    ctx.say(_("Sorry, I did not understand."),
+            _("To report an activity, press Report an activity, or write it in one message, "
+              "for example:"),
+            _("communication yesterday in village {village}, 30 people, 20 women",
+              village=village.name if village else "Tà Lú 1"),
+            buttons=menu.MENU_BUTTONS)
 
 
 # When a joined member is in no conversation, the first of these that takes the message starts
@@ -194,7 +218,7 @@ def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
         _in_flow(ctx, inbound, text)
         return
     if not any(entry(ctx, inbound, text) for entry in ENTRY_POINTS):
-        ctx.say(_("Sorry, I did not understand."), buttons=menu.MENU_BUTTONS)
+        _not_understood(ctx)
 
 
 @dataclass(frozen=True)
@@ -257,7 +281,23 @@ def _in_flow(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("I cannot use a photo here."))
         step.prompt(ctx)
         return
-    step.answer(ctx, inbound, text)
+    step.answer(ctx, _typed_button(ctx, step, inbound, text), text)
+
+
+def _typed_button(ctx: Ctx, step: Step, inbound: Inbound, text: str) -> Inbound:
+    """Typing a button's own words ("Không có ghi chú") does what pressing it does."""
+    if inbound.payload or not text or len(text) > 80:
+        return inbound
+    # The question is asked again on a scratch context to see its buttons: nothing is sent,
+    # and a prompt that moves on or notes something in the draft changes only a copy.
+    scratch = dataclasses.replace(ctx, replies=[], notices=[], state=copy.deepcopy(ctx.state))
+    step.prompt(scratch)
+    for reply in scratch.replies:
+        for button in reply.buttons:
+            label = fold(render(button.label, ctx.identity.locale))
+            if label == text and step.owns(button.payload):
+                return dataclasses.replace(inbound, payload=button.payload)
+    return inbound
 
 
 def _stale(ctx: Ctx) -> None:

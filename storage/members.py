@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from storage.enums import Consent, OutboxStatus, Role
 from storage.models import (
@@ -30,7 +30,7 @@ from storage.models import (
 )
 from storage.search import NameMatch, search_areas
 from storage.textfold import fold_name
-from storage.values import Choice
+from storage.values import Choice, Village
 
 # Crockford-style alphabet: no 0/O, 1/I/L confusion when a code is read aloud or copied.
 INVITE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -224,6 +224,26 @@ def search_places(session: Session, text: str, near: int | None = None) -> list[
         return hit.id != near_area.id and parents.get(hit.id) != near_area.parent_id
 
     return sorted(hits, key=lambda hit: (hit.rank, far(hit)))
+
+
+def villages(session: Session) -> list[Village]:
+    """The active villages of the plan with their communes, to find names in typed reports."""
+    commune = aliased(Area)
+    rows = session.execute(
+        select(Area.id, Area.name, Area.parent_id, commune.name)
+        .outerjoin(commune, commune.id == Area.parent_id)
+        .where(Area.level == "village", Area.active.is_(True))
+        .order_by(Area.id)
+    ).tuples().all()
+    return [Village(row[0], row[1], row[2], row[3] or "") for row in rows]
+
+
+def commune_of(session: Session, area_id: int | None) -> int | None:
+    """The commune an area is in: itself for a commune, its parent for a village."""
+    area = session.get(Area, area_id) if area_id is not None else None
+    if area is None:
+        return None
+    return area.id if area.level == "commune" else area.parent_id
 
 
 def same_commune(session: Session, area_id: int, other_id: int) -> bool:

@@ -86,3 +86,13 @@ class AckPayload(TypedDict):
 
 
 OutboxPayload = MessagePayload | AckPayload
+
+
+@dataclass(frozen=True)
+class Village:
+    """A village of the plan with its commune, for reading names in what members type."""
+
+    id: int
+    name: str
+    commune_id: int | None
+    commune_name: str

@@ -94,6 +94,9 @@ def test_fold(text, expected):
         ("5-3", date(2025, 3, 5)),
         ("5.3", date(2025, 3, 5)),
         ("15/6", TODAY),
+        # Without a year, a day still ahead this year is last year's.
+        ("16/6", date(2024, 6, 16)),
+        ("24/12", date(2024, 12, 24)),
         ("5/3/25", date(2025, 3, 5)),
         ("05/03/2025", date(2025, 3, 5)),
         ("05-03-2025", date(2025, 3, 5)),
@@ -145,7 +148,7 @@ def test_parse_date_accepts(text, expected):
         ("5/13", "invalid"),
         ("5 thang 13", "invalid"),
         ("5/3/2030", "future"),
-        ("16/6", "future"),
+        ("29/2", "invalid"),
         ("16/06/2025", "future"),
         ("1/1/2021", "too_early"),
         ("31/12/2021", "too_early"),
@@ -244,7 +247,17 @@ def test_parse_count_accepts(text, expected):
     ],
 )
 def test_parse_count_errors(text, error):
-    assert parse_count(text) == CountResult(None, error)
+    result = parse_count(text)
+    assert (result.value, result.error) == (None, error)
+
+
+@pytest.mark.parametrize(
+    ("text", "choices"),
+    [("30-40", (30, 40)), ("30 - 40", (30, 40)), ("30 hoặc 40", (30, 40)),
+     ("30 đến 40", (30, 40)), ("30 40", ()), ("30 người 40 nữ", ())],
+)
+def test_parse_count_offers_the_bounds_of_a_range(text, choices):
+    assert parse_count(text) == CountResult(None, "ambiguous", choices)
 
 
 def test_parse_count_respects_maximum():
@@ -420,11 +433,12 @@ def _report(**fields: object) -> QuickReport:
         ),
         (
             "truyen thong 10-12 nguoi",
-            _report(activity_keyword="communication", leftovers="10-12 nguoi"),
+            _report(activity_keyword="communication", ranges=(("total", 10, 12),)),
         ),
         (
             "truyen thong 5/3/2030 30 nguoi",
-            _report(activity_keyword="communication", total=30, leftovers="5/3/2030"),
+            _report(activity_keyword="communication", total=30, leftovers="5/3/2030",
+                    date_problem=("future", "5/3/2030")),
         ),
         (
             "truyen thong 30 nguoi, goi 0912345678",
@@ -458,7 +472,9 @@ def test_quick_report_examples(text, expected):
 
 def test_quick_report_longest_keyword_wins():
     assert _quick("doi thoai chinh sach hom nay").activity_keyword == "policy_dialogue"
-    assert _quick("clb doi thoai hom nay").activity_keyword == "dialogue"
+    # Two activity types named: neither is guessed, both are offered.
+    quick = _quick("clb doi thoai hom nay")
+    assert (quick.activity_keyword, quick.activity_codes) == (None, ("club", "dialogue"))
 
 
 def test_quick_report_folds_keywords_it_is_given():
