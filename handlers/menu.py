@@ -78,13 +78,13 @@ def show_my_reports(ctx: Ctx) -> None:
 
 
 def ask_erase(ctx: Ctx) -> None:
-    """Erasure is final, so it is confirmed with a button first."""
-    ctx.finish()
+    """Erasure is final, so it is confirmed with a button first; "Giữ lại" leaves everything,
+    a report in progress too, as it was."""
     ctx.say(
         _("This erases your name, your link to your team and the photos you sent. Reports "
           "you sent stay only as anonymous numbers for the programme. This cannot be undone."),
         buttons=[Button(_("Erase my data"), ERASE_CONFIRM),
-                 command_button(_("Keep my data"), "menu")],
+                 command_button(_("Keep my data"), "keep")],
     )
 
 

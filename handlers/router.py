@@ -21,10 +21,19 @@ from handlers import (
     menu,
     onboarding,
     parsing,
+    photos,
     report,
     safeguarding,
 )
-from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, typed
+from handlers.flow import (
+    COMMAND_PREFIX,
+    MAX_ANSWER_CHARS,
+    MORE_COMMAND,
+    STALE,
+    Ctx,
+    Flow,
+    typed,
+)
 from handlers.types import Inbound
 from messages_vi import _
 from storage.enums import Consent
@@ -40,9 +49,32 @@ FLOWS: dict[str, Flow] = {f.name: f for f in (onboarding.CONSENT, onboarding.JOI
 
 
 def _cancel(ctx: Ctx) -> None:
+    # A draft is never thrown away on one word: "huy" may be a slip, and the answers took time.
+    if ctx.state.flow == report.REPORT.name and ctx.draft:
+        report.ask_cancel(ctx)
+        return
+    had_flow = bool(ctx.state.flow)
+    ctx.finish()
+    ctx.say(_("Cancelled.") if had_flow else _("Nothing to cancel."), buttons=menu.MENU_BUTTONS)
+
+
+def _cancel_confirmed(ctx: Ctx) -> None:
     had_draft = ctx.state.flow == report.REPORT.name
     ctx.finish()
-    ctx.say(_("Cancelled.") if had_draft else _("Nothing to cancel."), buttons=menu.MENU_BUTTONS)
+    ctx.say(_("Report cancelled.") if had_draft else _("Nothing to cancel."),
+            buttons=menu.MENU_BUTTONS)
+
+
+def _keep(ctx: Ctx) -> None:
+    """"Giữ lại" under a question that would have thrown something away: carry on."""
+    if ctx.state.flow in FLOWS and ctx.draft:
+        ctx.say(_("Kept. Let us continue."))
+    _where_am_i(ctx)
+
+
+def _then_where(command: Callable[[Ctx], None], ctx: Ctx) -> None:
+    command(ctx)
+    _where_am_i(ctx)
 
 
 def _menu(ctx: Ctx) -> None:
@@ -56,6 +88,11 @@ FALLBACKS: dict[str, Callable[[Ctx], None]] = {
     "menu": _menu,
     "help": menu.show_help,
     "cancel": _cancel,
+    "cancel_confirmed": _cancel_confirmed,
+    "keep": _keep,
+    # The offer of photos sent before the report: answered, then the question is asked again.
+    photos.ATTACH: lambda ctx: _then_where(photos.attach, ctx),
+    photos.LEAVE: lambda ctx: _then_where(photos.leave, ctx),
     "report": report.start_or_offer_resume,
     report.RESUME: report.resume,
     report.RESTART: report.start,
@@ -100,7 +137,7 @@ def _command(inbound: Inbound, text: str) -> str | None:
 def _photos_without_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
     if not inbound.photos:
         return False
-    ctx.say(_("To send photos, start a report first."), buttons=menu.MENU_BUTTONS)
+    photos.keep_loose(ctx, inbound)
     return True
 
 
@@ -161,9 +198,13 @@ def _joining(ctx: Ctx, inbound: Inbound, text: str) -> None:
         if inbound.start_param:
             onboarding.try_code(ctx, inbound.start_param)
         return
-    if _command(inbound, text) == "help":
+    command = _command(inbound, text)
+    if command == "help":
         menu.show_help(ctx)
         _where_am_i(ctx)
+        return
+    if command is not None and command.startswith(MORE_COMMAND + ":"):
+        _more(ctx, command)
         return
     _in_flow(ctx, inbound, text)
 
@@ -183,9 +224,16 @@ def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
     command = _command(inbound, text)
     # The team view's pages and a reminder's buttons carry an argument after the command.
     if deadline_chat.route(ctx, command, FALLBACKS):
+        if command == "team" or (command or "").startswith("team:"):
+            _back_to_question(ctx)
+        return
+    if command is not None and command.startswith(MORE_COMMAND + ":"):
+        _more(ctx, command)
         return
     if command is not None:
         FALLBACKS.get(command, _stale)(ctx)
+        if command in ASIDES:
+            _back_to_question(ctx)
         return
     if flow is not None:
         if flow.on_return is not None and _came_back(ctx):
@@ -258,6 +306,29 @@ def _in_flow(ctx: Ctx, inbound: Inbound, text: str) -> None:
         step.prompt(ctx)
         return
     step.answer(ctx, inbound, text)
+
+
+# Commands that show something beside the conversation and leave it where it was: after them
+# the pending question is asked again, so the next typed answer goes to the question the
+# member sees last, and the bot says which one that is.
+ASIDES = frozenset({"menu", "help", "my_reports", "team", "link", "privacy", "cases",
+                    "photos_faces", "photos_no_faces"})
+
+
+def _back_to_question(ctx: Ctx) -> None:
+    flow = FLOWS.get(ctx.state.flow)
+    if flow is None or ctx.state.step not in flow.steps or not ctx.draft:
+        return
+    if flow is report.REPORT:
+        ctx.say(_("Your report is not finished. The question waiting for your answer:"))
+    flow.steps[ctx.state.step].prompt(ctx)
+
+
+def _more(ctx: Ctx, command: str) -> None:
+    """"Xem thêm": the question the member is at, with the next page of its buttons."""
+    page = command.partition(":")[2]
+    ctx.button_page = int(page) if page.isdigit() and len(page) < 4 else 1
+    _where_am_i(ctx)
 
 
 def _stale(ctx: Ctx) -> None:

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage.enums import PhotoError
@@ -160,3 +160,21 @@ def _write_durably(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
+
+
+def discard_unattached(session: Session, media_dir: Path, identity_id: int,
+                       ids: list[int]) -> int:
+    """Delete photos of this sender that belong to no report, file and row: photos sent before
+    a report and declined or never claimed. A photo of a saved report is never touched."""
+    rows = list(session.scalars(select(Media).where(
+        Media.id.in_(ids), Media.identity_id == identity_id, Media.report_id.is_(None))))
+    for row in rows:
+        _unlink(media_dir, row.storage_key)
+    if rows:
+        session.execute(delete(Media).where(Media.id.in_([r.id for r in rows])))
+    return len(rows)
+
+
+def _unlink(media_dir: Path, key: str) -> None:
+    if not key.startswith("pending/"):
+        (media_dir / key).unlink(missing_ok=True)

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from bot.app import config_of, db_of
 from bot.worker import Worker
+from messages_vi import short_labels
 
 
 def png_bytes(size: int = 0, seed: int = 0) -> bytes:
@@ -59,10 +60,11 @@ class WebChatUser:
 
     def press(self, label: str) -> list[dict[str, Any]]:
         """Press the button with this label on the latest message that shows one."""
+        shown = short_labels([label])[0]  # a long label reaches the member shortened
         for message in reversed(self.seen):
             for button in message.get("buttons", []):
-                if button["label"] == label:
-                    return self.send(label, payload=button["payload"])
+                if button["label"] in (label, shown):
+                    return self.send(button["label"], payload=button["payload"])
         raise AssertionError(f"no button {label!r} in {self.buttons()}")
 
     def photos(self, *images: bytes) -> list[dict[str, Any]]:
