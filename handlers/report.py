@@ -311,6 +311,7 @@ def sure_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
         value = "yes" if text in SURE_YES else "no" if text in SURE_NO else None
         if value is None and parsing.parse_count(inbound.text).value is not None:
             # A new number is the corrected total: it goes through the total's own checks.
+            ctx.draft.pop("unsure_total", None)
             ctx.state.step = COUNTS["total"].name
             COUNTS["total"].answer(ctx, inbound, text)
             return
