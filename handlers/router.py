@@ -97,7 +97,7 @@ FALLBACKS: dict[str, Callable[[Ctx], None]] = {
     report.RESUME: report.resume,
     report.RESTART: report.start,
     "my_reports": menu.show_my_reports,
-    "team": menu.show_team,
+    "team": deadline_chat.show_team,
     "link": menu.show_link_code,
     "erase": menu.ask_erase,
     "erase_confirmed": menu.erase,

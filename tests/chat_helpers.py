@@ -33,8 +33,10 @@ def png_bytes(size: int = 0, seed: int = 0) -> bytes:
 class WebChatUser:
     """Drives /chat/api like the page does and keeps the conversation as seen by the member."""
 
-    def __init__(self, app: Flask, client: FlaskClient | None = None) -> None:
+    def __init__(self, app: Flask, client: FlaskClient | None = None, *,
+                 lang: str | None = None) -> None:
         self.app = app
+        self.query = f"?lang={lang}" if lang else ""  # the page's ?lang=, sent with each post
         self.client = client or app.test_client()
         self.after = 0
         self.seen: list[dict[str, Any]] = []
@@ -54,7 +56,7 @@ class WebChatUser:
     def send(self, text: str, *, event_id: str | None = None, **extra: Any) -> list[dict[str, Any]]:
         """Type a message; returns the bot's answers to it."""
         body = {"id": event_id or uuid.uuid4().hex, "text": text, **extra}
-        response = self.client.post("/chat/api/messages", json=body)
+        response = self.client.post(f"/chat/api/messages{self.query}", json=body)
         assert response.status_code == 202, response.data
         return self._deliver_and_read()
 
@@ -71,7 +73,7 @@ class WebChatUser:
         """Send photos together, as one upload."""
         data = {"id": uuid.uuid4().hex,
                 "photo": [(io.BytesIO(img), f"p{i}.png") for i, img in enumerate(images)]}
-        response = self.client.post("/chat/api/photos", data=data,
+        response = self.client.post(f"/chat/api/photos{self.query}", data=data,
                                     content_type="multipart/form-data")
         assert response.status_code == 202, response.data
         return self._deliver_and_read()

@@ -127,7 +127,8 @@ def post_message() -> Any:
         return refused
     outcome = _dispatcher().dispatch(Incoming(
         channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
-        text=text[:MAX_TEXT], payload=payload[:200] if payload else None, locale=_locale(), locale_chosen=True,
+        text=text[:MAX_TEXT], payload=payload[:200] if payload else None, locale=_locale(),
+        locale_chosen=True,  # the page's language: what the member reads there
         start_param=start[:64] or None if start else None,
         origin=web_guard.client_address(request),
     ))
