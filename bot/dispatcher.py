@@ -21,7 +21,7 @@ from storage.db import Database
 from storage.enums import PhotoError
 from storage.media import register_remote_photo, store_photo
 from storage.models import utcnow
-from storage.values import MessagePayload, OutboxPayload
+from storage.values import ButtonPayload, MessagePayload, OutboxPayload
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,16 @@ def render_reply(reply: Reply, locale: str) -> MessagePayload:
 
     Long button labels are shortened here, once their words in the reader's language are known;
     the payload, which is what a press sends back, stays as the conversation made it."""
-    labels = short_labels([render(b.label, locale) for b in reply.buttons])
+    whole = [render(b.label, locale) for b in reply.buttons]
+    buttons: list[ButtonPayload] = []
+    for label, full, button in zip(short_labels(whole), whole, reply.buttons, strict=True):
+        shown: ButtonPayload = {"label": label, "payload": button.payload}
+        if label != full:
+            shown["full"] = full  # a numbered list in the text has room for every word
+        buttons.append(shown)
     return {
         "text": "\n\n".join(render(part, locale) for part in reply.text),
-        "buttons": [{"label": label, "payload": b.payload}
-                    for label, b in zip(labels, reply.buttons, strict=True)],
+        "buttons": buttons,
         "media": list(reply.media),
     }
 
