@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from sqlalchemy.orm import Session
 from storage.enums import PhotoError
 from storage.models import Media
 from storage.photo_clean import NotAPicture, strip_metadata
+
+log = logging.getLogger(__name__)
 
 # Checked from the bytes, not from what the platform claims.
 SIGNATURES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
@@ -111,13 +114,14 @@ def complete_fetch(
     if data is None or kind is None:
         row.last_error = error or "not a JPEG, PNG, WebP or GIF picture"
         if give_up or data is not None:
-            row.status = "failed"
+            _refuse(session, row)
         return
     content_type, ext = kind
     try:
         data = strip_metadata(data, content_type)
     except NotAPicture as exc:
-        row.last_error, row.status = f"not a readable picture: {exc}"[:300], "failed"
+        row.last_error = f"not a readable picture: {exc}"[:300]
+        _refuse(session, row)
         return
     digest = hashlib.sha256(data).hexdigest()
     key = f"{digest[:2]}/{digest}-{row.identity_id}.{ext}"
@@ -130,6 +134,14 @@ def complete_fetch(
         _write_durably(media_dir / key, data)
     row.storage_key, row.content_type, row.size, row.sha256 = key, content_type, len(data), digest
     row.status, row.last_error = "ready", None
+
+
+def _refuse(session: Session, row: Media) -> None:
+    """A platform photo that could not be fetched or is no picture: nothing of it is kept (no
+    file was written). The reason is not logged: a download error can quote a platform's file
+    address, and Telegram's carries the bot token."""
+    log.warning("photo %s refused after %s attempt(s)", row.id, row.fetch_attempts)
+    session.delete(row)
 
 
 @dataclass(frozen=True)
