@@ -57,6 +57,7 @@ class Ctx:
     notices: list[Notice] = field(default_factory=list)
     origin: str | None = None  # the sender's network address, where the channel knows it
     button_page: int = 1  # which page of a long list of buttons to show ("Xem thêm")
+    paged: bool = False  # a reply of this message showed only a page of its buttons
     _plan: PlanView | None = None
 
     @property
@@ -78,6 +79,7 @@ class Ctx:
         """Queue a reply; it reaches the member through the outbox after the commit.
 
         More than MAX_BUTTONS buttons are shown a page at a time (see page_buttons)."""
+        self.paged = self.paged or len(buttons) > MAX_BUTTONS
         self.replies.append(Reply.of(*text, buttons=page_buttons(buttons, self.button_page)))
 
     def tell(self, identity_id: int, channel: str, locale: str, reply: Reply) -> None:

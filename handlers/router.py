@@ -305,7 +305,11 @@ def _in_flow(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("I cannot use a photo here."))
         step.prompt(ctx)
         return
+    ctx.draft.pop(PAGED_ANSWER, None)
     step.answer(ctx, inbound, text)
+    if ctx.paged and (ctx.state.flow, ctx.state.step) == (flow.name, step.name):
+        # A list an answer produced ("Several places match") is paged by answering again.
+        ctx.draft[PAGED_ANSWER] = {"step": step.name, "text": inbound.text[:MAX_ANSWER_CHARS]}
 
 
 # Commands that show something beside the conversation and leave it where it was: after them
@@ -324,10 +328,23 @@ def _back_to_question(ctx: Ctx) -> None:
     flow.steps[ctx.state.step].prompt(ctx)
 
 
+PAGED_ANSWER = "paged_answer"  # in a draft: the answer whose reply showed a page of buttons
+
+
 def _more(ctx: Ctx, command: str) -> None:
-    """"Xem thêm": the question the member is at, with the next page of its buttons."""
+    """"Xem thêm": the same list again, its next page. A list a question shows is shown by asking
+    again; one an answer produced (several villages match) by giving that answer again, which
+    only listed choices and changed nothing."""
     page = command.partition(":")[2]
     ctx.button_page = int(page) if page.isdigit() and len(page) < 4 else 1
+    flow = FLOWS.get(ctx.state.flow)
+    paged = ctx.draft.get(PAGED_ANSWER)
+    if flow is not None and isinstance(paged, dict) and paged.get("step") == ctx.state.step \
+            and ctx.state.step in flow.steps:
+        again = Inbound(channel=ctx.identity.channel, external_id="", event_id="",
+                        text=str(paged.get("text", "")))
+        flow.steps[ctx.state.step].answer(ctx, again, typed(again))
+        return
     _where_am_i(ctx)
 
 

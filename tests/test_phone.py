@@ -214,3 +214,18 @@ def test_the_team_view_mid_report_asks_the_pending_question_again(app):  # noqa:
     shown = leader.text_of(leader.send("/team"))
     assert vi("Your report is not finished. The question waiting for your answer:") in shown
     assert leader.last_text().endswith(vi("On what date? (day/month/year)"))
+
+
+def test_a_list_an_answer_produced_pages_too(app):  # noqa: F811
+    user = reach_step(app, "place")
+    user.send("suoi")  # more villages match than six buttons hold
+    first = user.buttons()
+    assert len(first) == MAX_BUTTONS and first[-1] == vi("More")
+    user.press(vi("More"))
+    second = user.buttons()
+    assert second[-1] == vi("Back to the first choices")
+    assert not set(first[:-1]) & set(second[:-1]) and all("Suối" in b for b in second[:-1])
+    user.press(second[0])
+    assert state_of(app, user).draft["place_name"].startswith("Suối")
+    assert "paged_answer" not in state_of(app, user).draft
+    assert vi("How many people took part in total?") in user.last_text()
