@@ -229,3 +229,21 @@ def test_a_list_an_answer_produced_pages_too(app):  # noqa: F811
     assert state_of(app, user).draft["place_name"].startswith("Suối")
     assert "paged_answer" not in state_of(app, user).draft
     assert vi("How many people took part in total?") in user.last_text()
+
+
+def test_joining_by_place_pages_a_long_list_of_communes(app):  # noqa: F811
+    user = WebChatUser(app)
+    user.send("chao")
+    user.press(vi("Agree"))
+    user.press(vi("Choose my village"))
+    user.press("Bác Ái")
+    pages = [user.buttons()]
+    while pages[-1][-1] == vi("More"):
+        user.press(vi("More"))
+        pages.append(user.buttons())
+    assert len(pages) >= 2 and all(len(p) <= MAX_BUTTONS for p in pages)
+    assert pages[-1][-1] == vi("Back to the first choices")
+    communes = [label for p in pages for label in p[:-1]]
+    assert len(communes) == len(set(communes)) and "Phước Đại" in communes
+    user.press(pages[-1][0])  # a commune from the last page
+    assert len(user.buttons()) <= MAX_BUTTONS and user.buttons()  # its villages
