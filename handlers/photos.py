@@ -32,24 +32,32 @@ def refusals(ctx: Ctx, inbound: Inbound) -> None:
             ctx.say(_("I could not read that file as a photo. Send a JPEG or PNG picture."))
 
 
-def keep_loose(ctx: Ctx, inbound: Inbound) -> None:
+def keep_loose(ctx: Ctx, inbound: Inbound) -> bool:
     """Photos from someone in no conversation: keep them for the report that follows, or,
-    when nothing is to be kept (LOOSE_PHOTO_MINUTES=0), delete them at once."""
+    when nothing is to be kept (LOOSE_PHOTO_MINUTES=0), delete them at once and say so.
+    True when photos are now waiting (announce_loose tells the member)."""
     refusals(ctx, inbound)
     new = [p.media_id for p in inbound.photos if p.media_id is not None and p.error is None]
     if not new:
-        return
+        return False
     if ctx.settings.loose_photo_minutes <= 0:
         _discard(ctx, new)
         ctx.say(_("To send photos, start a report first."),
                 buttons=[command_button(_("Report an activity"), "report")])
-        return
+        return False
     held = [i for i in _held(ctx) if i not in new] + new
-    ctx.draft[LOOSE] = {"ids": held[:ctx.settings.max_photos],
-                        "at": ctx.now.isoformat()}
+    ctx.draft[LOOSE] = {"ids": held[:ctx.settings.max_photos], "at": ctx.now.isoformat()}
     _discard(ctx, held[ctx.settings.max_photos:])
+    return True
+
+
+def announce_loose(ctx: Ctx) -> None:
+    """How long the photos wait, and the way to use them."""
+    count = len(_held(ctx))
+    if not count:
+        return
     ctx.say(_("I keep {count} photo(s) for {minutes} minutes. Start a report to attach them; "
-              "otherwise they are deleted.", count=len(held[:ctx.settings.max_photos]),
+              "otherwise they are deleted.", count=count,
               minutes=ctx.settings.loose_photo_minutes),
             buttons=[command_button(_("Report an activity"), "report"),
                      command_button(_("Delete the photos"), LEAVE)])

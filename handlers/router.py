@@ -137,7 +137,12 @@ def _command(inbound: Inbound, text: str) -> str | None:
 def _photos_without_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
     if not inbound.photos:
         return False
-    photos.keep_loose(ctx, inbound)
+    waiting = photos.keep_loose(ctx, inbound)
+    # A quick report in the photos' caption starts at once and is offered them.
+    if text and _quick_report(ctx, inbound, text):
+        return True
+    if waiting:
+        photos.announce_loose(ctx)
     return True
 
 

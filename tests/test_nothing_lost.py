@@ -290,3 +290,21 @@ def test_a_menu_with_nothing_in_progress_is_just_the_menu(app):  # noqa: F811
     user = joined_by_code(app)
     shown = user.text_of(user.send("menu"))
     assert vi("Your report is not finished. The question waiting for your answer:") not in shown
+
+
+def test_a_quick_report_in_a_photos_caption_starts_and_is_offered_them(app):  # noqa: F811
+    import io
+    import uuid
+
+    user = joined_by_code(app)
+    response = user.client.post("/chat/api/photos", data={
+        "id": uuid.uuid4().hex, "text": "truyen thong hom nay ta lu 1, 30 nguoi, 20 nu",
+        "photo": [(io.BytesIO(png_bytes(seed=3)), "p.png")]},
+        content_type="multipart/form-data")
+    assert response.status_code == 202
+    answer = user.text_of(user._deliver_and_read())
+    assert vi("Attach the {count} photo(s) you just sent to this report?", count=1) in answer
+    assert vi("I understood:") in answer
+    user.press(vi("Attach the photos"))
+    draft = state_of(app, user).draft
+    assert len(draft["media"]) == 1 and draft["total"] == 30
