@@ -225,6 +225,7 @@ def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
         return
     # Campaign material: "Tài liệu", and the Đã nhận / Đã dùng ở thôn buttons under an item.
     if content.route(ctx, inbound, text):
+        _back_to_question(ctx)
         return
     command = _command(inbound, text)
     # The team view's pages and a reminder's buttons carry an argument after the command.
