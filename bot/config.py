@@ -115,6 +115,8 @@ class Config:
     # them broadcasts leave for reminders.
     zalo_proactive_quota: int = 1000
     zalo_proactive_reserve: int = 200
+    # A total of participants above this is asked about before it is saved.
+    max_participants: int = 500
 
     def limits_for(self, channel: str, default: Limits) -> Limits:
         """A channel's send limits: the platform's published numbers unless overridden."""
@@ -279,6 +281,7 @@ def load_config(
         draft_days=_days(env, "RETENTION_DRAFT_DAYS", 30),
         warn_days=_days(env, "RETENTION_WARN_DAYS", 3),
         payload_days=_days(env, "RETENTION_PAYLOAD_DAYS", 90),
+        loose_photo_minutes=_whole(env, "LOOSE_PHOTO_MINUTES", 30, 0, 24 * 60),
     )
     if retention.warn_days >= retention.draft_days:
         raise ConfigError("RETENTION_WARN_DAYS must be fewer than RETENTION_DRAFT_DAYS")
@@ -365,4 +368,5 @@ def load_config(
         webchat_session_days=_whole(env, "WEBCHAT_SESSION_DAYS", 30, 1, 365),
         zalo_proactive_quota=proactive["ZALO_PROACTIVE_QUOTA"],
         zalo_proactive_reserve=proactive["ZALO_PROACTIVE_RESERVE"],
+        max_participants=_whole(env, "MAX_PARTICIPANTS", 500, 1, 100000),
     )

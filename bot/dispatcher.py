@@ -15,13 +15,13 @@ from handlers import router
 from handlers.flow import Ctx, Settings
 from handlers.menu import MENU_BUTTONS
 from handlers.types import Inbound, Photo, Reply
-from messages_vi import _, normalise_locale, render
+from messages_vi import _, normalise_locale, render, short_labels
 from storage import conversation, outbox
 from storage.db import Database
 from storage.enums import PhotoError
 from storage.media import register_remote_photo, store_photo
 from storage.models import utcnow
-from storage.values import MessagePayload, OutboxPayload
+from storage.values import ButtonPayload, MessagePayload, OutboxPayload
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ class Incoming:
     edited: bool = False
     origin: str | None = None  # the sender's network address (web chat), for rate limits
     memories: tuple[Memory, ...] = ()  # per-chat values to keep, written with this message
+    # The reader chose the language for this message (the web chat's ?lang=): replies use it
+    # rather than the one their member was created with.
+    locale_chosen: bool = False
 
 
 @dataclass
@@ -96,11 +99,20 @@ def merge_replies(replies: list[Reply]) -> list[Reply]:
 
 
 def render_reply(reply: Reply, locale: str) -> MessagePayload:
-    """Translate a reply for its reader; the outbox keeps what the person will read."""
+    """Translate a reply for its reader; the outbox keeps what the person will read.
+
+    Long button labels are shortened here, once their words in the reader's language are known;
+    the payload, which is what a press sends back, stays as the conversation made it."""
+    whole = [render(b.label, locale) for b in reply.buttons]
+    buttons: list[ButtonPayload] = []
+    for label, full, button in zip(short_labels(whole), whole, reply.buttons, strict=True):
+        shown: ButtonPayload = {"label": label, "payload": button.payload}
+        if label != full:
+            shown["full"] = full  # a numbered list in the text has room for every word
+        buttons.append(shown)
     return {
         "text": "\n\n".join(render(part, locale) for part in reply.text),
-        "buttons": [{"label": render(b.label, locale), "payload": b.payload}
-                    for b in reply.buttons],
+        "buttons": buttons,
         "media": list(reply.media),
     }
 
@@ -117,7 +129,9 @@ class Dispatcher:
         self.db = db
         self.wakeup = wakeup or Wakeup()
         self.settings = Settings(media_dir=config.media_path,
-                                 max_photo_bytes=config.max_photo_bytes)
+                                 max_photo_bytes=config.max_photo_bytes,
+                                 max_participants=config.max_participants,
+                                 loose_photo_minutes=config.retention.loose_photo_minutes)
 
     def dispatch(self, incoming: Incoming, now: datetime | None = None) -> Outcome:
         """Handle one message exactly once; replies are queued, never sent from here."""
@@ -166,6 +180,8 @@ class Dispatcher:
                   origin=incoming.origin)
         router.handle(ctx, inbound)
         reader_locale = identity.member.locale if identity.member else identity.locale
+        if incoming.locale_chosen:
+            reader_locale = locale
         messages = self._ack(incoming)
         messages += [(inbound_guard.mask_echoes(render_reply(reply, reader_locale),
                                                 incoming.text), outbox.PRIORITY_REPLY)

@@ -24,7 +24,7 @@ from werkzeug.exceptions import HTTPException
 if TYPE_CHECKING:  # the dispatcher imports this module
     from bot.dispatcher import Incoming
 
-from storage.values import MessagePayload
+from storage.values import ButtonPayload, MessagePayload
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +181,12 @@ def mask_echoes(payload: MessagePayload, said: str) -> MessagePayload:
             text = text.replace(number, _masked(number))
         return text
 
+    def hide_button(button: ButtonPayload) -> ButtonPayload:
+        hidden: ButtonPayload = {**button, "label": hide(button["label"])}
+        if "full" in button:
+            hidden["full"] = hide(button["full"])
+        return hidden
+
     result: MessagePayload = {**payload, "text": hide(payload["text"]),
-                              "buttons": [{**b, "label": hide(b["label"])}
-                                          for b in payload["buttons"]]}
+                              "buttons": [hide_button(b) for b in payload["buttons"]]}
     return result

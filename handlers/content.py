@@ -51,6 +51,9 @@ def route(ctx: Ctx, inbound: Inbound, text: str) -> bool:
 
 def _press(ctx: Ctx, rest: str) -> None:
     action, _sep, args = rest.partition(":")
+    if action == "shelves":
+        _shelves(ctx, int(args) if args.isdigit() and len(args) < 4 else 0)
+        return
     if action == "topic":
         _topic(ctx, args.partition(":")[0], int(args.partition(":")[2] or 0))
         return
@@ -108,7 +111,7 @@ def _people(ctx: Ctx, text: str) -> bool:
     return True
 
 
-def _shelves(ctx: Ctx) -> None:
+def _shelves(ctx: Ctx, start: int = 0) -> None:
     shelves = library.library_topics(ctx.session)
     if not shelves:
         ctx.say(_("The library has no material yet."), buttons=MENU_BUTTONS)
@@ -116,8 +119,14 @@ def _shelves(ctx: Ctx) -> None:
     if len(shelves) == 1:
         _topic(ctx, shelves[0].code, 0)
         return
-    buttons = [Button(s.name or _("Other"), f"{PREFIX}topic:{s.code}:0") for s in shelves]
-    ctx.say(_("Campaign material. Choose a topic:"), buttons=buttons[:13])
+    buttons = [Button(s.name or _("Other"), f"{PREFIX}topic:{s.code}:0")
+               for s in shelves[start:start + PAGE]]
+    # Paged here, like the items of a topic: the router's own "Xem thêm" re-asks a question.
+    if len(shelves) > start + PAGE:
+        buttons.append(Button(_("More"), f"{PREFIX}shelves:{start + PAGE}"))
+    elif start:
+        buttons.append(Button(_("Back to the first choices"), f"{PREFIX}shelves:0"))
+    ctx.say(_("Campaign material. Choose a topic:"), buttons=buttons)
 
 
 def _topic(ctx: Ctx, code: str, start: int) -> None:

@@ -23,6 +23,7 @@ PAGE_SIZE = 8
 MONTH_JUST_BEGUN_DAYS = 5
 # The team view names the deadlines falling due within these days around today.
 VIEW_BEFORE_DAYS, VIEW_AFTER_DAYS = 30, 60
+MAX_DEADLINE_LINES = 3
 
 
 def period_label(period: Period) -> Text:
@@ -220,6 +221,7 @@ def _deadline_status(ctx: Ctx, team_id: int) -> list[Text]:
                                   ctx.today + timedelta(days=VIEW_AFTER_DAYS))
     if not found:
         return []
+    found = sorted(found, key=lambda o: abs((o.due - ctx.today).days))
     dues = [due_of(o) for o in found]
     status = {(c.deadline_id, c.period): c for c in
               completeness.team_completeness(ctx.session, dues, team_ids=[team_id])}
@@ -233,7 +235,8 @@ def _deadline_status(ctx: Ctx, team_id: int) -> list[Text]:
                 _("{deadline} for {period}, due before {due}: not reported yet",
                   deadline=o.rule.name, period=period_label(o.period), due=o.due))
         lines.append(text)
-    return lines
+    # One short screen on a phone: the deadlines nearest today, not every one around it.
+    return lines[:MAX_DEADLINE_LINES]
 
 
 def try_officer_code(ctx: Ctx, code: str) -> bool:

@@ -25,6 +25,11 @@ class Settings:
     max_photos: int = 10
     resume_after_seconds: int = 30 * 60
     max_text: int = 1000
+    # A total above this is asked about ("Bạn chắc chứ?") before it is saved (MAX_PARTICIPANTS).
+    max_participants: int = 500
+    # Photos sent before a report is started wait this long to be offered to the next report;
+    # 0: such photos are not kept at all (LOOSE_PHOTO_MINUTES).
+    loose_photo_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class Ctx:
     replies: list[Reply] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     origin: str | None = None  # the sender's network address, where the channel knows it
+    button_page: int = 1  # which page of a long list of buttons to show ("Xem thêm")
+    paged: bool = False  # a reply of this message showed only a page of its buttons
     _plan: PlanView | None = None
 
     @property
@@ -69,8 +76,11 @@ class Ctx:
         self.identity = store.identity_view(self.session, self.identity.id)
 
     def say(self, *text: Text | str, buttons: list[Button] | tuple[Button, ...] = ()) -> None:
-        """Queue a reply; it reaches the member through the outbox after the commit."""
-        self.replies.append(Reply.of(*text, buttons=buttons))
+        """Queue a reply; it reaches the member through the outbox after the commit.
+
+        More than MAX_BUTTONS buttons are shown a page at a time (see page_buttons)."""
+        self.paged = self.paged or len(buttons) > MAX_BUTTONS
+        self.replies.append(Reply.of(*text, buttons=page_buttons(buttons, self.button_page)))
 
     def tell(self, identity_id: int, channel: str, locale: str, reply: Reply) -> None:
         """Queue a message to another person; it goes out with this message's commit."""
@@ -179,6 +189,25 @@ STALE = _("That button belongs to an earlier message.")
 # Longer answers are refused, except at a step that takes long text (its own limit applies).
 MAX_ANSWER_CHARS = 2000
 COMMAND_PREFIX = "cmd:"
+# A cheap phone shows about six buttons above the keyboard; Zalo and Messenger cut longer rows.
+MAX_BUTTONS = 6
+MORE_COMMAND = "more"  # "cmd:more:2": the same question again with the second page of buttons
+
+
+def page_buttons(buttons: Sequence[Button], page: int = 1) -> tuple[Button, ...]:
+    """At most MAX_BUTTONS buttons: a longer list shows MAX_BUTTONS - 1 choices and "Xem thêm"
+    (the last page offers the first one again). The choices keep their payloads, so a press on
+    any page answers the question as before."""
+    buttons = tuple(buttons)
+    if len(buttons) <= MAX_BUTTONS:
+        return buttons
+    size = MAX_BUTTONS - 1
+    pages = -(-len(buttons) // size)
+    page = min(max(page, 1), pages)
+    shown = buttons[(page - 1) * size: page * size]
+    if page < pages:
+        return (*shown, Button(_("More"), f"{COMMAND_PREFIX}{MORE_COMMAND}:{page + 1}"))
+    return (*shown, Button(_("Back to the first choices"), f"{COMMAND_PREFIX}{MORE_COMMAND}:1"))
 
 
 def command_payload(command: str) -> str:

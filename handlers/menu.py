@@ -31,23 +31,6 @@ def show_menu(ctx: Ctx) -> None:
     ctx.say(_("What would you like to do?"), buttons=buttons)
 
 
-def show_team(ctx: Ctx) -> None:
-    """For a team leader: who in the team reported this month, and who has not yet."""
-    member = ctx.identity.member
-    if member is None or member.role != Role.LEADER or member.team_id is None:
-        ctx.say(_("Only a team leader can see the team's reports."), buttons=MENU_BUTTONS)
-        return
-    since = ctx.today.replace(day=1)
-    rows = reports.team_activity(ctx.session, member.id, since)
-    lines = [
-        _("{name}: {count} report(s), last on {date}", name=r.name, count=r.reports,
-          date=r.last_date) if r.reports else _("{name}: no report yet", name=r.name)
-        for r in rows
-    ]
-    ctx.say(_("{team} since {since}:", team=member.team_name, since=since), join_lines(lines),
-            buttons=MENU_BUTTONS)
-
-
 def show_help(ctx: Ctx) -> None:
     """Short help: what to type, with buttons so nobody has to remember words."""
     ctx.say(
@@ -78,13 +61,13 @@ def show_my_reports(ctx: Ctx) -> None:
 
 
 def ask_erase(ctx: Ctx) -> None:
-    """Erasure is final, so it is confirmed with a button first."""
-    ctx.finish()
+    """Erasure is final, so it is confirmed with a button first; "Giữ lại" leaves everything,
+    a report in progress too, as it was."""
     ctx.say(
         _("This erases your name, your link to your team and the photos you sent. Reports "
           "you sent stay only as anonymous numbers for the programme. This cannot be undone."),
         buttons=[Button(_("Erase my data"), ERASE_CONFIRM),
-                 command_button(_("Keep my data"), "menu")],
+                 command_button(_("Keep my data"), "keep")],
     )
 
 

@@ -8,7 +8,7 @@ from handlers import deadline_chat, linking
 from handlers.flow import Ctx, Flow, Step, typed
 from handlers.menu import show_menu
 from handlers.parsing import is_agreement
-from handlers.types import Inbound
+from handlers.types import Button, Inbound
 from messages_vi import _
 from storage import members, privacy
 from storage.enums import Role
@@ -38,11 +38,12 @@ def consent_prompt(ctx: Ctx) -> None:
         _("Hello! I am the assistant of the Project 8 community communication teams."),
         CONSENT_NOTICE,
         _("Do you agree?"),
-        buttons=[
-            ASK.button(_("Agree"), "yes"),
-            ASK.button(_("Do not agree"), "no"),
-        ],
+        buttons=_consent_buttons(),
     )
+
+
+def _consent_buttons() -> list[Button]:
+    return [ASK.button(_("Agree"), "yes"), ASK.button(_("Do not agree"), "no")]
 
 
 def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
@@ -70,8 +71,8 @@ def consent_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
             _("If you change your mind, send any message and we can start again."),
         )
         return
-    ctx.say(_("Please choose Agree or Do not agree."))
-    consent_prompt(ctx)
+    # The notice was just shown: one line and the two buttons, not the whole notice again.
+    ctx.say(_("Please choose Agree or Do not agree."), buttons=_consent_buttons())
 
 
 ASK = Step(consent_prompt, consent_answer, name="ask")

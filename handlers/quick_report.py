@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import parsing, report, village_choice
+from handlers import parsing, photos, report, village_choice
 from handlers.flow import Ctx
 from messages_vi import Text, _
 from storage import members
@@ -70,8 +70,10 @@ def start_quick(ctx: Ctx, quick: parsing.QuickReport) -> None:
                            "({total}).", part=report.FIELD_LABELS[name], count=part, total=total))
             draft.pop(name)
     _quick_place(ctx, quick, draft)
+    loose = photos.take_loose(ctx)  # photos sent just before: offered to this report
     ctx.state.draft = draft
     ctx.state.flow = report.REPORT.name
+    photos.offer(ctx, loose)
     ctx.say(_("I understood:"), report.summary_text(ctx), *notes)
     for step in report.REPORT.steps.values():
         if not report.answered(ctx, step):

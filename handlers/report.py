@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date, timedelta
 
-from handlers import parsing, safeguarding, village_choice
+from handlers import parsing, photos, safeguarding, village_choice
 from handlers.flow import STALE, Ctx, Flow, Step, command_button
 from handlers.types import Button, Choice, Inbound
 from messages_vi import Text, _, join_lines, render
@@ -16,6 +16,9 @@ from storage.search import NameMatch
 COUNT_FIELDS = ("total", "women", "ethnic", "children")
 DONE_WORDS = {"xong", "done", "het", "khong co anh", "khong", "ko", "bo qua", "skip", "khong co"}
 SKIP_WORDS = {"bo qua", "skip", "khong", "khong co", "ko", "-"}
+SURE_YES = {"co", "dung", "dung roi", "chac", "chac chan", "vang", "da", "u", "ok", "yes",
+            "dong y", "luu", "gui"}
+SURE_NO = {"khong", "ko", "sai", "nhap lai", "no", "sua"}
 HERE_WORDS = {"tai thon", "thon minh", "o thon", "day", "tai day", "ok", "dung"}
 
 DATE_ERRORS = {
@@ -99,7 +102,10 @@ def answered(ctx: Ctx, step: Step) -> bool:
 
 def start(ctx: Ctx) -> None:
     """Begin a new report from nothing."""
+    loose = photos.take_loose(ctx)
     ctx.state.draft = {"media": []}
+    ctx.state.flow = REPORT.name
+    photos.offer(ctx, loose)
     ctx.goto(TYPE)
 
 
@@ -289,6 +295,10 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
                 ctx.say(_("Please type the total again."))
             _count_prompt(name)(ctx)
             return
+        if name == "total" and _unusual_total(ctx, result.value):
+            ctx.draft["unsure_total"] = result.value
+            ctx.goto(SURE)
+            return
         ctx.draft[name] = result.value
         ctx.draft.pop(f"{name}_range", None)
         # The count is shown back at once, so a misreading is seen before the next answer.
@@ -296,6 +306,55 @@ def _count_answer(name: str) -> Callable[[Ctx, Inbound, str], None]:
         _next_step(ctx, COUNTS[name])
 
     return answer
+
+
+# --- "Bạn chắc chứ?": a total of 0, or more than a village activity holds -------------------
+
+
+def _unusual_total(ctx: Ctx, total: int) -> bool:
+    """0 people, or more than MAX_PARTICIPANTS, that the member has not already confirmed."""
+    unusual = total == 0 or total > ctx.settings.max_participants
+    return unusual and ctx.draft.get("sure_total") != total
+
+
+def sure_prompt(ctx: Ctx) -> None:
+    total = ctx.draft.get("unsure_total", ctx.draft.get("total", 0))
+    why: Text = (_("No one took part?") if total == 0 else
+                 _("{count} people is more than a village activity usually holds ({limit}).",
+                   count=total, limit=ctx.settings.max_participants))
+    ctx.say(why, _("Are you sure? Participants: {count}", count=total), buttons=[
+        SURE.button(_("Yes, {count} people", count=total), "yes"),
+        SURE.button(_("Type it again"), "no"),
+    ])
+
+
+def sure_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
+    value = SURE.value(inbound)
+    if value is None and text and not inbound.payload:
+        agreed = text in SURE_YES or parsing.is_agreement(inbound.text)
+        value = "yes" if agreed else "no" if text in SURE_NO else None
+        if value is None and parsing.parse_count(inbound.text).value is not None:
+            # A new number is the corrected total: it goes through the total's own checks.
+            ctx.draft.pop("unsure_total", None)
+            ctx.state.step = COUNTS["total"].name
+            COUNTS["total"].answer(ctx, inbound, text)
+            return
+    total = ctx.draft.get("unsure_total")
+    if value == "yes" and isinstance(total, int):
+        ctx.draft.pop("unsure_total", None)
+        ctx.draft.update(total=total, sure_total=total)
+        if ctx.draft.pop("send_after_sure", False):
+            _send(ctx)
+            return
+        _next_step(ctx, COUNTS["total"])
+    elif value == "no" or not isinstance(total, int):
+        ctx.draft.pop("unsure_total", None)
+        if ctx.draft.pop("send_after_sure", False):
+            ctx.draft["editing"] = True
+        ctx.goto(COUNTS["total"])
+    else:
+        ctx.say(_("Please press one of the buttons, or type the right number."))
+        sure_prompt(ctx)
 
 
 def topic_prompt(ctx: Ctx) -> None:
@@ -456,23 +515,39 @@ def confirm_answer(ctx: Ctx, inbound: Inbound, text: str) -> None:
     if value is None and parsing.is_agreement(text):
         value = "send"
     if value == "send":
-        had_photos = bool(ctx.draft.get("media"))
-        number = reports.save_report(ctx.session, new_report(ctx))
-        ctx.finish()
-        if had_photos:
-            ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
-                    PHOTO_FACES_QUESTION, buttons=PHOTO_FACES_BUTTONS)
+        total = ctx.draft.get("total")
+        # A quick report's total was never asked on its own: it is checked here, before saving.
+        if isinstance(total, int) and _unusual_total(ctx, total):
+            ctx.draft.update(unsure_total=total, send_after_sure=True)
+            ctx.goto(SURE)
             return
-        ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
-                buttons=[command_button(_("Menu"), "menu")])
+        _send(ctx)
     elif value == "edit":
         ctx.goto(EDIT)
     elif value == "cancel":
-        ctx.finish()
-        ctx.say(_("Report cancelled."), buttons=[command_button(_("Menu"), "menu")])
+        ask_cancel(ctx)
     else:
         ctx.say(_("Please choose Send, Edit or Cancel."))
         confirm_prompt(ctx)
+
+
+def _send(ctx: Ctx) -> None:
+    had_photos = bool(ctx.draft.get("media"))
+    number = reports.save_report(ctx.session, new_report(ctx))
+    ctx.finish()
+    if had_photos:
+        ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
+                PHOTO_FACES_QUESTION, buttons=PHOTO_FACES_BUTTONS)
+        return
+    ctx.say(_("Saved. Your report number is {number}. Thank you!", number=number),
+            buttons=[command_button(_("Menu"), "menu")])
+
+
+def ask_cancel(ctx: Ctx) -> None:
+    """"Hủy" with a report in progress: the draft goes only when the member says so."""
+    ctx.say(_("Cancel this report? What you entered will be deleted."), summary_text(ctx),
+            buttons=[command_button(_("Cancel the report"), "cancel_confirmed"),
+                     command_button(_("Keep it"), "keep")])
 
 
 def edit_prompt(ctx: Ctx) -> None:
@@ -506,6 +581,7 @@ PHOTOS = Step(photos_prompt, photos_answer, takes_photos=True, name="photos")
 NOTES = Step(notes_prompt, notes_answer, long_text=True, name="notes")
 CONFIRM = Step(confirm_prompt, confirm_answer, name="confirm")
 EDIT = Step(edit_prompt, edit_answer, name="edit")
+SURE = Step(sure_prompt, sure_answer, name="sure")
 
 
 def offer_resume(ctx: Ctx) -> None:
@@ -535,5 +611,6 @@ def start_or_offer_resume(ctx: Ctx) -> None:
 
 RESUME = "resume"
 RESTART = "restart"
-REPORT = Flow("report", (TYPE, DATE, PLACE, *COUNTS.values(), TOPIC, PHOTOS, NOTES, CONFIRM, EDIT),
+REPORT = Flow("report", (TYPE, DATE, PLACE, *COUNTS.values(), TOPIC, PHOTOS, NOTES, CONFIRM, EDIT,
+                         SURE),
               on_photos=receive_photos, on_return=offer_resume)

@@ -24,11 +24,21 @@ from handlers import (
     menu,
     onboarding,
     parsing,
+    photos,
     quick_report,
     report,
     safeguarding,
 )
-from handlers.flow import COMMAND_PREFIX, MAX_ANSWER_CHARS, STALE, Ctx, Flow, Step, typed
+from handlers.flow import (
+    COMMAND_PREFIX,
+    MAX_ANSWER_CHARS,
+    MORE_COMMAND,
+    STALE,
+    Ctx,
+    Flow,
+    Step,
+    typed,
+)
 from handlers.parsing import fold
 from handlers.types import Inbound
 from messages_vi import _, render
@@ -46,9 +56,32 @@ FLOWS: dict[str, Flow] = {f.name: f for f in (onboarding.CONSENT, onboarding.JOI
 
 
 def _cancel(ctx: Ctx) -> None:
+    # A draft is never thrown away on one word: "huy" may be a slip, and the answers took time.
+    if ctx.state.flow == report.REPORT.name and ctx.draft:
+        report.ask_cancel(ctx)
+        return
+    had_flow = bool(ctx.state.flow)
+    ctx.finish()
+    ctx.say(_("Cancelled.") if had_flow else _("Nothing to cancel."), buttons=menu.MENU_BUTTONS)
+
+
+def _cancel_confirmed(ctx: Ctx) -> None:
     had_draft = ctx.state.flow == report.REPORT.name
     ctx.finish()
-    ctx.say(_("Cancelled.") if had_draft else _("Nothing to cancel."), buttons=menu.MENU_BUTTONS)
+    ctx.say(_("Report cancelled.") if had_draft else _("Nothing to cancel."),
+            buttons=menu.MENU_BUTTONS)
+
+
+def _keep(ctx: Ctx) -> None:
+    """"Giữ lại" under a question that would have thrown something away: carry on."""
+    if ctx.state.flow in FLOWS and ctx.draft:
+        ctx.say(_("Kept. Let us continue."))
+    _where_am_i(ctx)
+
+
+def _then_where(command: Callable[[Ctx], None], ctx: Ctx) -> None:
+    command(ctx)
+    _where_am_i(ctx)
 
 
 def _menu(ctx: Ctx) -> None:
@@ -62,11 +95,16 @@ FALLBACKS: dict[str, Callable[[Ctx], None]] = {
     "menu": _menu,
     "help": menu.show_help,
     "cancel": _cancel,
+    "cancel_confirmed": _cancel_confirmed,
+    "keep": _keep,
+    # The offer of photos sent before the report: answered, then the question is asked again.
+    photos.ATTACH: lambda ctx: _then_where(photos.attach, ctx),
+    photos.LEAVE: lambda ctx: _then_where(photos.leave, ctx),
     "report": report.start_or_offer_resume,
     report.RESUME: report.resume,
     report.RESTART: report.start,
     "my_reports": menu.show_my_reports,
-    "team": menu.show_team,
+    "team": deadline_chat.show_team,
     "link": menu.show_link_code,
     "erase": menu.ask_erase,
     "erase_confirmed": menu.erase,
@@ -117,7 +155,12 @@ def _menu_words(locale: str) -> dict[str, str]:
 def _photos_without_report(ctx: Ctx, inbound: Inbound, text: str) -> bool:
     if not inbound.photos:
         return False
-    ctx.say(_("To send photos, start a report first."), buttons=menu.MENU_BUTTONS)
+    waiting = photos.keep_loose(ctx, inbound)
+    # A quick report in the photos' caption starts at once and is offered them.
+    if text and _quick_report(ctx, inbound, text):
+        return True
+    if waiting:
+        photos.announce_loose(ctx)
     return True
 
 
@@ -185,9 +228,13 @@ def _joining(ctx: Ctx, inbound: Inbound, text: str) -> None:
         if inbound.start_param:
             onboarding.try_code(ctx, inbound.start_param)
         return
-    if _command(inbound, text) == "help":
+    command = _command(inbound, text)
+    if command == "help":
         menu.show_help(ctx)
         _where_am_i(ctx)
+        return
+    if command is not None and command.startswith(MORE_COMMAND + ":"):
+        _more(ctx, command)
         return
     _in_flow(ctx, inbound, text)
 
@@ -203,13 +250,21 @@ def _member(ctx: Ctx, inbound: Inbound, text: str) -> None:
         return
     # Campaign material: "Tài liệu", and the Đã nhận / Đã dùng ở thôn buttons under an item.
     if content.route(ctx, inbound, text):
+        _back_to_question(ctx)
         return
     command = _command(inbound, text)
     # The team view's pages and a reminder's buttons carry an argument after the command.
     if deadline_chat.route(ctx, command, FALLBACKS):
+        if command == "team" or (command or "").startswith("team:"):
+            _back_to_question(ctx)
+        return
+    if command is not None and command.startswith(MORE_COMMAND + ":"):
+        _more(ctx, command)
         return
     if command is not None:
         FALLBACKS.get(command, _stale)(ctx)
+        if command in ASIDES:
+            _back_to_question(ctx)
         return
     if flow is not None:
         if flow.on_return is not None and _came_back(ctx):
@@ -281,7 +336,11 @@ def _in_flow(ctx: Ctx, inbound: Inbound, text: str) -> None:
         ctx.say(_("I cannot use a photo here."))
         step.prompt(ctx)
         return
+    ctx.draft.pop(PAGED_ANSWER, None)
     step.answer(ctx, _typed_button(ctx, step, inbound, text), text)
+    if ctx.paged and (ctx.state.flow, ctx.state.step) == (flow.name, step.name):
+        # A list an answer produced ("Several places match") is paged by answering again.
+        ctx.draft[PAGED_ANSWER] = {"step": step.name, "text": inbound.text[:MAX_ANSWER_CHARS]}
 
 
 def _typed_button(ctx: Ctx, step: Step, inbound: Inbound, text: str) -> Inbound:
@@ -298,6 +357,42 @@ def _typed_button(ctx: Ctx, step: Step, inbound: Inbound, text: str) -> Inbound:
             if label == text and step.owns(button.payload):
                 return dataclasses.replace(inbound, payload=button.payload)
     return inbound
+
+
+# Commands that show something beside the conversation and leave it where it was: after them
+# the pending question is asked again, so the next typed answer goes to the question the
+# member sees last, and the bot says which one that is.
+ASIDES = frozenset({"menu", "help", "my_reports", "team", "link", "privacy", "cases",
+                    "photos_faces", "photos_no_faces"})
+
+
+def _back_to_question(ctx: Ctx) -> None:
+    flow = FLOWS.get(ctx.state.flow)
+    if flow is None or ctx.state.step not in flow.steps or not ctx.draft:
+        return
+    if flow is report.REPORT:
+        ctx.say(_("Your report is not finished. The question waiting for your answer:"))
+    flow.steps[ctx.state.step].prompt(ctx)
+
+
+PAGED_ANSWER = "paged_answer"  # in a draft: the answer whose reply showed a page of buttons
+
+
+def _more(ctx: Ctx, command: str) -> None:
+    """"Xem thêm": the same list again, its next page. A list a question shows is shown by asking
+    again; one an answer produced (several villages match) by giving that answer again, which
+    only listed choices and changed nothing."""
+    page = command.partition(":")[2]
+    ctx.button_page = int(page) if page.isdigit() and len(page) < 4 else 1
+    flow = FLOWS.get(ctx.state.flow)
+    paged = ctx.draft.get(PAGED_ANSWER)
+    if flow is not None and isinstance(paged, dict) and paged.get("step") == ctx.state.step \
+            and ctx.state.step in flow.steps:
+        again = Inbound(channel=ctx.identity.channel, external_id="", event_id="",
+                        text=str(paged.get("text", "")))
+        flow.steps[ctx.state.step].answer(ctx, again, typed(again))
+        return
+    _where_am_i(ctx)
 
 
 def _stale(ctx: Ctx) -> None:

@@ -116,6 +116,31 @@ def join_lines(lines: list[Text]) -> Text:
                 {f"l{i}": line for i, line in enumerate(lines)})
 
 
+# About half a 360-pixel-wide screen's row. (Zalo OA and Messenger take 20 at most; longer
+# labels there go as a numbered list, bot/channels/zalo_buttons.py and facebook_bot.py.)
+LABEL_LIMIT = 24
+
+
+def short_labels(labels: list[str], limit: int = LABEL_LIMIT) -> list[str]:
+    """Labels of at most `limit` characters, cut at a word with "…"; labels that would become
+    the same after cutting are cut without regard to words, or else left whole."""
+    def cut(label: str, words: bool) -> str:
+        if len(label) <= limit:
+            return label
+        head = label[:limit - 1]
+        if words and " " in head.strip():
+            head = head[:head.rstrip().rfind(" ")]
+        return head.rstrip(" ,;:/-(") + "…"
+
+    shortened = [cut(label, True) for label in labels]
+    for index, label in enumerate(shortened):
+        if shortened.count(label) > 1:
+            hard = cut(labels[index], False)
+            clash = [cut(labels[i], False) for i, other in enumerate(shortened) if other == label]
+            shortened[index] = hard if clash.count(hard) == 1 else labels[index]
+    return shortened
+
+
 def placeholders(message: str) -> set[str]:
     """The `{name}` fields of a message, for checking that translations keep them all."""
     return {name for _lit, name, _spec, _conv in string.Formatter().parse(message) if name}

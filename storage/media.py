@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from storage.enums import PhotoError
 from storage.models import Media
 from storage.photo_clean import NotAPicture, strip_metadata
+
+log = logging.getLogger(__name__)
 
 # Checked from the bytes, not from what the platform claims.
 SIGNATURES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
@@ -111,13 +114,14 @@ def complete_fetch(
     if data is None or kind is None:
         row.last_error = error or "not a JPEG, PNG, WebP or GIF picture"
         if give_up or data is not None:
-            row.status = "failed"
+            _refuse(session, row)
         return
     content_type, ext = kind
     try:
         data = strip_metadata(data, content_type)
     except NotAPicture as exc:
-        row.last_error, row.status = f"not a readable picture: {exc}"[:300], "failed"
+        row.last_error = f"not a readable picture: {exc}"[:300]
+        _refuse(session, row)
         return
     digest = hashlib.sha256(data).hexdigest()
     key = f"{digest[:2]}/{digest}-{row.identity_id}.{ext}"
@@ -130,6 +134,14 @@ def complete_fetch(
         _write_durably(media_dir / key, data)
     row.storage_key, row.content_type, row.size, row.sha256 = key, content_type, len(data), digest
     row.status, row.last_error = "ready", None
+
+
+def _refuse(session: Session, row: Media) -> None:
+    """A platform photo that could not be fetched or is no picture: nothing of it is kept (no
+    file was written). The reason is not logged: a download error can quote a platform's file
+    address, and Telegram's carries the bot token."""
+    log.warning("photo %s refused after %s attempt(s)", row.id, row.fetch_attempts)
+    session.delete(row)
 
 
 @dataclass(frozen=True)
@@ -160,3 +172,21 @@ def _write_durably(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     tmp.replace(path)
+
+
+def discard_unattached(session: Session, media_dir: Path, identity_id: int,
+                       ids: list[int]) -> int:
+    """Delete photos of this sender that belong to no report, file and row: photos sent before
+    a report and declined or never claimed. A photo of a saved report is never touched."""
+    rows = list(session.scalars(select(Media).where(
+        Media.id.in_(ids), Media.identity_id == identity_id, Media.report_id.is_(None))))
+    for row in rows:
+        _unlink(media_dir, row.storage_key)
+    if rows:
+        session.execute(delete(Media).where(Media.id.in_([r.id for r in rows])))
+    return len(rows)
+
+
+def _unlink(media_dir: Path, key: str) -> None:
+    if not key.startswith("pending/"):
+        (media_dir / key).unlink(missing_ok=True)

@@ -4,7 +4,9 @@
   for it; its member is warned `warn_days` before.
 - The inbound event keys (kept so a platform's retried webhook makes no second record; platforms
   retry within hours) and the payloads of delivered messages: pruned after `payload_days`.
-- Photos of saved reports are kept with the report.
+- Photos of saved reports are kept with the report. Photos of no report and no current draft
+  (sent before a report and never claimed, or left by a cancelled draft) go after
+  `loose_photo_minutes`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class RetentionPolicy:
     draft_days: int = 30
     warn_days: int = 3
     payload_days: int = 90
+    loose_photo_minutes: int = 30
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,8 @@ def prune(session: Session, policy: RetentionPolicy, media_dir: Path, now: datet
             .values(flow="", step="", draft={}, updated_at=now))
         for identity_id in ids:
             settings.delete(session, WARNED_KEY.format(identity_id=identity_id))
+    photos += prune_loose_photos(session, media_dir, now - timedelta(
+        minutes=policy.loose_photo_minutes))
     payload_cutoff = now - timedelta(days=policy.payload_days)
     events = rows_changed(session.execute(delete(InboundEvent).where(
         InboundEvent.received_at < payload_cutoff)))
@@ -112,3 +117,30 @@ def prune(session: Session, policy: RetentionPolicy, media_dir: Path, now: datet
         cast(Outbox.payload, Text) != "{}",
     ).values(payload={}, last_error=None)))
     return Pruned(len(stale), photos, events or 0, payloads or 0)
+
+
+def prune_loose_photos(session: Session, media_dir: Path, older_than: datetime) -> int:
+    """Delete photos sent before `older_than` that belong to no report and to no draft in
+    progress: their file and their row. A draft names its photos in its JSON, read here.
+    Photos whose sender was erased are already gone with the erasure."""
+    # Campaign material is media of no sender (identity_id NULL): never a loose photo.
+    candidates = session.execute(select(Media.id, Media.identity_id, Media.storage_key).where(
+        Media.report_id.is_(None), Media.identity_id.is_not(None),
+        Media.created_at < older_than).order_by(Media.id)
+        .limit(BATCH)).all()
+    if not candidates:
+        return 0
+    owners = {identity_id for _id, identity_id, _key in candidates if identity_id is not None}
+    in_use: set[int] = set()
+    for flow, draft in session.execute(select(ConversationState.flow, ConversationState.draft)
+                                       .where(ConversationState.identity_id.in_(owners))):
+        if flow and isinstance(draft, dict):
+            for key in ("media", "offered_photos"):
+                in_use.update(i for i in draft.get(key) or [] if isinstance(i, int))
+    gone = [(media_id, key) for media_id, _identity, key in candidates if media_id not in in_use]
+    for _media_id, key in gone:
+        if not key.startswith("pending/"):
+            (media_dir / key).unlink(missing_ok=True)
+    if gone:
+        session.execute(delete(Media).where(Media.id.in_([m for m, _k in gone])))
+    return len(gone)

@@ -66,6 +66,7 @@ class ButtonPayload(TypedDict):
 
     label: str
     payload: str
+    full: NotRequired[str]  # the whole label, when `label` was shortened for a button row
 
 
 class MessagePayload(TypedDict):

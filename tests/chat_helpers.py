@@ -14,6 +14,7 @@ from flask.testing import FlaskClient
 
 from bot.app import config_of, db_of
 from bot.worker import Worker
+from messages_vi import short_labels
 
 
 def png_bytes(size: int = 0, seed: int = 0) -> bytes:
@@ -32,8 +33,10 @@ def png_bytes(size: int = 0, seed: int = 0) -> bytes:
 class WebChatUser:
     """Drives /chat/api like the page does and keeps the conversation as seen by the member."""
 
-    def __init__(self, app: Flask, client: FlaskClient | None = None) -> None:
+    def __init__(self, app: Flask, client: FlaskClient | None = None, *,
+                 lang: str | None = None) -> None:
         self.app = app
+        self.query = f"?lang={lang}" if lang else ""  # the page's ?lang=, sent with each post
         self.client = client or app.test_client()
         self.after = 0
         self.seen: list[dict[str, Any]] = []
@@ -53,23 +56,24 @@ class WebChatUser:
     def send(self, text: str, *, event_id: str | None = None, **extra: Any) -> list[dict[str, Any]]:
         """Type a message; returns the bot's answers to it."""
         body = {"id": event_id or uuid.uuid4().hex, "text": text, **extra}
-        response = self.client.post("/chat/api/messages", json=body)
+        response = self.client.post(f"/chat/api/messages{self.query}", json=body)
         assert response.status_code == 202, response.data
         return self._deliver_and_read()
 
     def press(self, label: str) -> list[dict[str, Any]]:
         """Press the button with this label on the latest message that shows one."""
+        shown = short_labels([label])[0]  # a long label reaches the member shortened
         for message in reversed(self.seen):
             for button in message.get("buttons", []):
-                if button["label"] == label:
-                    return self.send(label, payload=button["payload"])
+                if button["label"] in (label, shown):
+                    return self.send(button["label"], payload=button["payload"])
         raise AssertionError(f"no button {label!r} in {self.buttons()}")
 
     def photos(self, *images: bytes) -> list[dict[str, Any]]:
         """Send photos together, as one upload."""
         data = {"id": uuid.uuid4().hex,
                 "photo": [(io.BytesIO(img), f"p{i}.png") for i, img in enumerate(images)]}
-        response = self.client.post("/chat/api/photos", data=data,
+        response = self.client.post(f"/chat/api/photos{self.query}", data=data,
                                     content_type="multipart/form-data")
         assert response.status_code == 202, response.data
         return self._deliver_and_read()

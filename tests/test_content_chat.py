@@ -81,3 +81,26 @@ def test_tai_lieu_browses_by_topic_and_sends_an_item_again(app, typed):  # noqa:
     again = user.text_of(user.press("Bình đẳng 0"))
     assert "Nội dung Bình đẳng 0." in again
     assert user.buttons() == [vi("Received")]  # not meant for the village: no second button
+
+
+def test_many_topics_are_shown_four_at_a_time_and_a_report_in_progress_is_asked_again(
+        app):  # noqa: F811
+    from test_conversation import reach_step
+
+    topics = ["gender_stereotypes", "harmful_customs", "domestic_violence", "trafficking",
+              "sexual_abuse", "unsafe_migration"]
+    for n, topic in enumerate(topics):
+        add(app, f"Tài liệu {n}", topic)
+    user = reach_step(app, "total")
+    user.send("tai lieu")
+    first = user.buttons()
+    assert len(first) == 5 and first[-1] == vi("More")
+    # The report waiting is named again, below the library.
+    assert user.last_text().endswith(vi("How many people took part in total?"))
+    user.press(vi("More"))
+    second = [m for m in user.seen if m["buttons"] and vi("Back to the first choices") in
+              [b["label"] for b in m["buttons"]]][-1]
+    shown = [b["label"] for b in second["buttons"]][:-1]
+    assert len(shown) == 2 and not set(shown) & set(first)
+    user.send("30")
+    assert vi("Of them, how many women and girls?") in user.last_text()

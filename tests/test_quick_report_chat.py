@@ -19,6 +19,7 @@ from bot import web_guard
 from bot.app import create_app, db_of
 from bot.config import Config
 from bot.startup import prepare_database
+from messages_vi import short_labels
 from storage import throttle
 from storage.models import Area, Report, Topic
 
@@ -64,7 +65,13 @@ def finish(user: WebChatUser, pick: dict[str, str] | None = None) -> str:
         if chosen is not None:
             user.press(pick.pop(chosen))
         elif vi("Send") in buttons:
-            return user.text_of(user.press(vi("Send")))
+            answer = user.press(vi("Send"))
+            # An unusual total (0, or above MAX_PARTICIPANTS) is confirmed, then it is sent.
+            sure = vi("Yes, {count} people", count="\x00").split("\x00")[0]
+            pressed = next((b for b in user.buttons() if b.startswith(sure)), None)
+            if pressed is None:
+                return user.text_of(answer)
+            return user.text_of(user.press(pressed))
         elif vi("Done") in buttons:
             user.press(vi("Done"))
         elif vi("No notes") in buttons:
@@ -190,7 +197,8 @@ def test_two_activity_types_named_are_asked(app):
     user = member(app)
     user.send("clb doi thoai hom qua thon ta lu 1 30 nguoi")
     assert "type_id" not in draft(app, user)
-    assert user.buttons() == ["Đối thoại chính sách", "Sinh hoạt CLB Thủ lĩnh của sự thay đổi"]
+    assert user.buttons() == short_labels(["Đối thoại chính sách",
+                                           "Sinh hoạt CLB Thủ lĩnh của sự thay đổi"])
     user.press("Đối thoại chính sách")
     finish(user)
     with db_of(app).sessions() as session:
@@ -418,7 +426,11 @@ def test_last_week_asks_which_day(app, today, typed):
     user.send(typed)
     monday = _last_weekday(today, 0, 1)
     days = [monday + timedelta(days=n) for n in range(7)]
-    assert user.buttons() == [f"{d:%d/%m}" for d in days]
+    # Seven days are two pages: five and "More", then two and "Back to the first choices".
+    assert user.buttons() == [f"{d:%d/%m}" for d in days[:5]] + [vi("More")]
+    user.press(vi("More"))
+    assert user.buttons() == [f"{d:%d/%m}" for d in days[5:]] + [vi("Back to the first choices")]
+    user.press(vi("Back to the first choices"))
     assert "date" not in draft(app, user)
     user.press(f"{days[2]:%d/%m}")
     assert draft(app, user)["date"] == days[2].isoformat()

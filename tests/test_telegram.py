@@ -212,6 +212,32 @@ def test_photos_and_an_album_stay_in_one_draft_and_are_fetched_later(tg):
         assert all((tg.config.media_path / m.storage_key).is_file() for m in rows)
 
 
+def test_a_platform_photo_that_is_no_picture_leaves_no_row_and_no_file(tg):
+    n = _at_photo_step(tg, 9050, 5500)
+    tg.fake.add_file("not-a-picture", b"<html>an error page</html>", file_path="photos/x.png")
+    update = copy.deepcopy(payload("photo"))
+    update["update_id"] = n
+    update["message"]["chat"]["id"] = update["message"]["from"]["id"] = 9050
+    update["message"]["photo"][-1]["file_id"] = "not-a-picture"
+    for size in update["message"]["photo"]:
+        size["file_size"] = min(size.get("file_size") or 1000, 50_000)
+    assert tg.post(update).status_code == 200
+    assert tg.count(Media) == 1  # counted at once, fetched after the webhook
+
+    async def fetch() -> None:
+        bot = make_bot(tg.config)
+        await bot.initialize()
+        fetcher = MediaFetcher(tg.db, tg.config.media_path,
+                               {"telegram": TelegramSender(bot).fetch_media})
+        await fetcher.fetch_once()
+        await bot.shutdown()
+
+    asyncio.run(fetch())
+    assert tg.count(Media) == 0
+    media_root = tg.config.media_path
+    assert not media_root.exists() or not [f for f in media_root.rglob("*") if f.is_file()]
+
+
 def test_a_photo_too_large_is_refused_without_downloading(tg):
     n = _at_photo_step(tg, 9100, 6000)
     update = copy.deepcopy(payload("photo"))

@@ -102,7 +102,7 @@ class ConsoleChat:
         if isinstance(buttons, list) and buttons:
             self.buttons = [b for b in buttons if isinstance(b, dict)]
             for number, button in enumerate(self.buttons, start=1):
-                self.out.write(f"   [{number}] {button['label']}\n")
+                self.out.write(f"   [{number}] {button.get('full') or button['label']}\n")
         self.out.flush()
 
     def loop(self, stdin: TextIO) -> None:

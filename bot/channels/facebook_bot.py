@@ -141,7 +141,8 @@ def choices(text: str, buttons: list[dict[str, str]]) -> tuple[str, list[dict[st
     if len(buttons) > MAX_QUICK_REPLIES:
         log.warning("%d choices for Messenger: only the first %d can be pressed",
                     len(buttons), MAX_QUICK_REPLIES)
-    listing = "\n".join(f"{n}. {b['label']}" for n, b in enumerate(buttons, start=1))
+    listing = "\n".join(f"{n}. {b.get('full') or b['label']}"
+                        for n, b in enumerate(buttons, start=1))
     replies = [{"content_type": "text", "title": str(n), "payload": b["payload"][:PAYLOAD_LIMIT]}
                for n, b in enumerate(buttons[:MAX_QUICK_REPLIES], start=1)]
     return (f"{text}\n\n{listing}" if text else listing), replies

@@ -44,7 +44,9 @@ def with_choices(text: str, buttons: list[Any]) -> tuple[str, list[dict[str, str
     A question that takes numbers (a count with a "0" shortcut) gets no numbering: there a
     typed "1" means one person, never the first button.
     """
-    labelled = [{"label": str(b.get("label") or ""), "payload": str(b.get("payload") or "")}
+    # A list in the text has room for a label's every word (`full`, when the button's is cut).
+    labelled = [{"label": str(b.get("full") or b.get("label") or ""),
+                 "payload": str(b.get("payload") or "")}
                 for b in buttons if isinstance(b, dict)]
     if not labelled:
         return text, []

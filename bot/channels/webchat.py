@@ -128,6 +128,7 @@ def post_message() -> Any:
     outcome = _dispatcher().dispatch(Incoming(
         channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
         text=text[:MAX_TEXT], payload=payload[:200] if payload else None, locale=_locale(),
+        locale_chosen=True,  # the page's language: what the member reads there
         start_param=start[:64] or None if start else None,
         origin=web_guard.client_address(request),
     ))
@@ -156,7 +157,7 @@ def post_photos() -> Any:
     outcome = _dispatcher().dispatch(Incoming(
         channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
         photos=tuple(photos), oversize_photos=oversize,
-        text=request.form.get("text", "")[:MAX_TEXT], locale=_locale(),
+        text=request.form.get("text", "")[:MAX_TEXT], locale=_locale(), locale_chosen=True,
         origin=web_guard.client_address(request),
     ))
     return jsonify(accepted=True, duplicate=outcome.duplicate), 202

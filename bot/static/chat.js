@@ -16,8 +16,14 @@
     div.className = "msg " + who;
     div.textContent = text;
     log.appendChild(div);
-    log.scrollTop = log.scrollHeight;
+    showNewest();
     return div;
+  }
+  // Keep the newest message, its question and all its buttons, in view above the input: after
+  // it is drawn, after its buttons are added, and when the keyboard opens and the page shrinks.
+  function showNewest() {
+    log.scrollTop = log.scrollHeight;
+    (window.requestAnimationFrame || setTimeout)(function () { log.scrollTop = log.scrollHeight; });
   }
   function showButtons(div, buttons) {
     if (!buttons || !buttons.length) return;
@@ -35,6 +41,7 @@
       row.appendChild(btn);
     });
     div.appendChild(row);
+    showNewest();
   }
   function loadQueue() { try { return JSON.parse(localStorage.getItem(queueKey) || "[]"); } catch (e) { return []; } }
   function saveQueue(q) { localStorage.setItem(queueKey, JSON.stringify(q)); }
@@ -129,6 +136,9 @@
       }).catch(function () { document.getElementById("offline").hidden = false; });
   });
   window.addEventListener("online", flush);
+  window.addEventListener("resize", showNewest);
+  if (window.visualViewport) window.visualViewport.addEventListener("resize", showNewest);
+  document.getElementById("text").addEventListener("focus", function () { setTimeout(showNewest, 300); });
   poll();
   setTimeout(function () {
     if (!log.children.length && !loadQueue().length) {
