@@ -305,6 +305,7 @@ class MemberRow:
     channels: str
     unreachable: str
     reports: int
+    deactivated: bool = False
 
 
 def list_members(session: Session, scope: Scope, *, search: str, page: int
@@ -341,7 +342,8 @@ def list_members(session: Session, scope: Scope, *, search: str, page: int
     counts = dict(session.execute(select(Report.member_id, func.count()).where(
         Report.member_id.in_(ids)).group_by(Report.member_id)).all()) if ids else {}
     return ([MemberRow(m.id, m.display_name, m.role, team, ", ".join(channels.get(m.id, [])),
-                       "; ".join(trouble.get(m.id, [])), counts.get(m.id, 0))
+                       "; ".join(trouble.get(m.id, [])), counts.get(m.id, 0),
+                       m.deactivated_at is not None)
              for m, team in window[:PAGE_SIZE]], more)
 
 

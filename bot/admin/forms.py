@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, StringField, TextAreaField
+from wtforms import BooleanField, IntegerField, PasswordField, StringField, TextAreaField
 from wtforms.validators import AnyOf, DataRequired, Length, NumberRange
 
 
@@ -33,3 +33,17 @@ class InviteForm(FlaskForm):
     role = StringField("role", validators=[AnyOf(["member", "leader"])])
     days = IntegerField("days", default=30, validators=[NumberRange(1, 90)])
     max_uses = IntegerField("max_uses", default=30, validators=[NumberRange(1, 200)])
+
+
+class ContentForm(FlaskForm):
+    """A library item; editing it writes a new version (what was sent keeps the old one)."""
+
+    title = StringField("title", validators=[DataRequired(), Length(max=200)])
+    text = TextAreaField("text", validators=[DataRequired(), Length(max=4000)])
+    topic = StringField("topic", validators=[Length(max=64)])
+    tags = StringField("tags", validators=[Length(max=300)])
+    use_in_village = BooleanField("use_in_village")
+
+
+class PostForm(FlaskForm):
+    """A state-changing request with nothing but its CSRF token (buttons, the live count)."""
