@@ -8,8 +8,10 @@ import json
 from datetime import date
 
 import pytest
+import test_admin_web as web
 from PIL import Image
 from sqlalchemy import func, select, update
+from test_admin_web import BAC_AI_VILLAGE, THUAN_BAC_VILLAGE, add_report, csrf, signed_in, vi
 
 from bot.app import db_of
 from bot.broadcaster import Broadcaster
@@ -28,16 +30,8 @@ from storage.models import (
     Team,
 )
 from storage.models_content import ContentItem, ContentVersion
-from test_admin_web import (  # noqa: F401  (the app fixture)
-    BAC_AI_VILLAGE,
-    THUAN_BAC_VILLAGE,
-    add_report,
-    app,
-    csrf,
-    signed_in,
-    vi,
-)
 
+app = web.app  # the same fixture: the console with one admin of each role
 ROLES = ("tinh", "bacai", "thuanbac", "xem", "baove")
 
 
@@ -254,17 +248,17 @@ def test_the_library_is_read_by_officers_and_written_by_the_province_in_versions
     item = new_item(tinh)
     token = csrf(tinh, f"/admin/content/{item}/edit")
     assert tinh.post(f"/admin/content/{item}/edit", data={
-        "csrf_token": token, "title": "Phòng chống tảo hôn (bản mới)",
+        "csrf_token": token, "title": "Phòng chống tảo hôn (sửa lần hai)",
         "text": "Nội dung sửa lại."}).status_code == 302
     with db_of(app).sessions() as session:
         assert session.scalar(select(ContentItem.current_version)) == 2
         assert session.scalar(select(func.count()).select_from(ContentVersion)) == 2
-    assert "bản mới" in tinh.get(f"/admin/content/{item}").text
+    assert "sửa lần hai" in tinh.get(f"/admin/content/{item}").text
     old = tinh.get(f"/admin/content/{item}?version=1").text
-    assert "Tảo hôn gây hại" in old and "bản mới" not in old
+    assert "Tảo hôn gây hại" in old and "sửa lần hai" not in old
     for who in ("bacai", "xem"):
         client = signed_in(app, who)
-        assert "bản mới" in client.get("/admin/content").text
+        assert "sửa lần hai" in client.get("/admin/content").text
         assert client.get("/admin/content/new").status_code == 403
     assert signed_in(app, "baove").get("/admin/content").status_code == 404
     assert tinh.post("/admin/content/new", data={"title": "x", "text": "y"}).status_code == 400
