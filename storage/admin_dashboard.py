@@ -18,7 +18,7 @@ from storage import deadlines
 from storage.admin_views import Scope
 from storage.completeness import PeriodDue, TeamCompleteness, team_completeness
 from storage.models import Area, Media, Report, Team
-from storage.progress import AreaNode, area_subtree
+from storage.progress import AreaNode, RollupRow, area_subtree
 
 # How far ahead a deadline's next due date is looked for (a yearly one is at most a year off).
 LOOKAHEAD_DAYS = 400
@@ -42,7 +42,7 @@ class DeadlineCompleteness:
     start: date
     end: date
     due: date
-    teams: tuple[TeamCompleteness, ...]  # not reported first
+    teams: tuple[TeamCompleteness, ...]  # not reported first; `reports` is 1 or 0
     by_area: tuple[AreaCompleteness, ...]  # per area one level under the reader's root
 
     @property
@@ -84,7 +84,7 @@ def completeness(session: Session, scope: Scope, tree: list[AreaNode], today: da
     dues = [PeriodDue(o.rule.id, o.period.key, o.period.start, o.period.end,
                       o.rule.team_kind_ids, o.rule.area_ids, o.rule.roles) for o in chosen]
     area_ids = None if scope.root_area_id is None else [a.id for a in tree]
-    rows = team_completeness(session, dues, area_ids=area_ids)
+    rows = team_completeness(session, dues, area_ids=area_ids, first_only=True)
     top = _top_of(tree)
     names = {a.id: a.name for a in tree if a.depth <= 1}
     out = []
@@ -125,3 +125,43 @@ def visible_photos(session: Session, scope: Scope, report_ids: list[int], *,
         if report_id is not None:
             found.setdefault(int(report_id), []).append(int(media_id))
     return found
+
+
+@dataclass(frozen=True)
+class Participants:
+    """Reports and participants of the period in one area one level under the reader's root
+    (every report of its teams, returned ones too, as the report list shows them)."""
+
+    area_id: int
+    name: str
+    reports: int
+    total: int
+    women: int
+    ethnic: int
+    children: int
+    active_teams: int
+
+
+def participants(tree: list[AreaNode], rollup: list[RollupRow]) -> list[Participants]:
+    """Per area one level under the root (the root itself when it has none), from the same
+    pass over the reports that the progress bars are summed from."""
+    top = _top_of(tree)
+    shown = [a for a in tree if a.depth == 1] or tree[:1]
+    sums: dict[int, list[int]] = {a.id: [0] * 5 for a in shown}
+    teams: dict[int, set[int]] = {a.id: set() for a in shown}
+    only_root = shown[0].depth == 0
+    for r in rollup:
+        if not r.in_period or r.team_id is None or r.team_area_id not in top:
+            continue
+        area = shown[0].id if only_root else top[r.team_area_id]
+        if area not in sums:
+            continue
+        for i, value in enumerate((r.reports, r.total, r.women, r.ethnic, r.children)):
+            sums[area][i] += value
+        teams[area].add(r.team_id)
+    out = []
+    for a in shown:
+        reports, total, women, ethnic, children = sums[a.id]
+        out.append(Participants(a.id, a.name, reports, total, women, ethnic, children,
+                                len(teams[a.id])))
+    return out

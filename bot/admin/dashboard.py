@@ -23,7 +23,7 @@ from bot.admin.common import audit, bp, config, me, writing
 from bot.admin.pages import _common, _date_arg, _needs_reports, _sees_identifiable, _today
 from storage import admin_dashboard, admin_views
 from storage.admin_views import AdminRole, ReportFilters
-from storage.progress import ReportPeriod, indicator_progress
+from storage.progress import ReportPeriod, indicator_progress, phase_start, report_rollup
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,18 @@ def dashboard() -> Any:
     until = _date_arg("to") or until
     scope = me().scope
     with writing() as session:
-        figures = admin_views.figures_by_child_area(session, scope, since=since, until=until)
         try:
             tree = admin_dashboard.scope_tree(session, scope)
-            progress = indicator_progress(session, ReportPeriod(since, until),
-                                          area_code=tree[0].code)
-            completeness = admin_dashboard.completeness(session, scope, tree, today)
         except LookupError:  # no plan loaded yet: nothing to measure against
-            progress, completeness = [], []
+            figures, progress, completeness = [], [], []
+        else:
+            # One pass over the period's reports feeds both the bars and the participants.
+            period = ReportPeriod(since, until)
+            rollup = report_rollup(session, period, phase_start(session))
+            figures = admin_dashboard.participants(tree, rollup)
+            progress = indicator_progress(session, period, area_code=tree[0].code,
+                                          rollup=rollup)
+            completeness = admin_dashboard.completeness(session, scope, tree, today)
         latest, _more = admin_views.list_reports(session, scope, ReportFilters(), page=0)
         latest = latest[:LATEST]
         photos = admin_dashboard.visible_photos(session, scope, [r.id for r in latest],
