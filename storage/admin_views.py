@@ -352,7 +352,7 @@ def _team_scope(scope: Scope) -> list[ColumnElement[bool]]:
     return [] if areas is None else [Team.area_id.in_(areas)]
 
 
-# --- the dashboard's figures --------------------------------------------------------------------
+# --- filters --------------------------------------------------------------------------------------
 
 
 def scope_choices(session: Session, scope: Scope) -> list[tuple[int, str]]:

@@ -1,8 +1,9 @@
 """Progress against the plan: each indicator's achieved figure and target, per area.
 
 What an indicator counts is data (the plan file's `measure`, copied to `indicators.measure`):
-each measure is one grouped query over the reports, whatever the number of areas; the figures
-of an area's children are then added up the area tree here. A report's place is its own area,
+every measure is summed from one grouped pass over the reports (`report_rollup`), whatever the
+number of indicators or areas; the figures of an area's children are then added up the area
+tree here. A report's place is its own area,
 or its team's when it names none; a team counts in its team's area. Reports returned to their
 sender for correction are not counted until they are sent again.
 """
