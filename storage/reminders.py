@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from storage.completeness import PeriodDue, completeness_select
+from storage.enums import Role
 from storage.models import Area, AuditLog, Identity, Member
 from storage.models_deadlines import (
     DigestLedger,
@@ -307,7 +308,9 @@ def use_officer_invite(session: Session, code: str, identity_id: int, now: datet
         return OfficerJoin("used_up")
     identity = session.get_one(Identity, identity_id)
     area = session.get_one(Area, invite.area_id)
-    member = Member(display_name="", role=invite.role, team_id=None, locale=identity.locale,
+    # The officer's role is the grant's; members.role holds only team roles (checked on
+    # PostgreSQL), so the officer is a plain member of no team.
+    member = Member(display_name="", role=Role.MEMBER, team_id=None, locale=identity.locale,
                     consent_at=now, created_at=now)
     session.add(member)
     session.flush()
