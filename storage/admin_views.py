@@ -305,6 +305,7 @@ class MemberRow:
     channels: str
     unreachable: str
     reports: int
+    deactivated: bool = False
 
 
 def list_members(session: Session, scope: Scope, *, search: str, page: int
@@ -341,7 +342,8 @@ def list_members(session: Session, scope: Scope, *, search: str, page: int
     counts = dict(session.execute(select(Report.member_id, func.count()).where(
         Report.member_id.in_(ids)).group_by(Report.member_id)).all()) if ids else {}
     return ([MemberRow(m.id, m.display_name, m.role, team, ", ".join(channels.get(m.id, [])),
-                       "; ".join(trouble.get(m.id, [])), counts.get(m.id, 0))
+                       "; ".join(trouble.get(m.id, [])), counts.get(m.id, 0),
+                       m.deactivated_at is not None)
              for m, team in window[:PAGE_SIZE]], more)
 
 
@@ -350,52 +352,7 @@ def _team_scope(scope: Scope) -> list[ColumnElement[bool]]:
     return [] if areas is None else [Team.area_id.in_(areas)]
 
 
-# --- the dashboard's figures --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AreaFigures:
-    area_id: int
-    name: str
-    reports: int
-    total: int
-    women: int
-    ethnic: int
-    children: int
-    active_teams: int
-
-
-def figures_by_child_area(session: Session, scope: Scope, *, since: date,
-                          until: date) -> list[AreaFigures]:
-    """Reports and participants in the period, per area one level under the reader's root
-    (districts for the province), each counting everything beneath it."""
-    root = scope.root_area_id
-    if root is None:
-        root = session.scalar(select(Area.id).where(Area.parent_id.is_(None))
-                              .order_by(Area.id).limit(1))
-    children = session.execute(select(Area.id, Area.name).where(Area.parent_id == root)
-                               .order_by(Area.position, Area.name)).all()
-    if not children:
-        children = session.execute(select(Area.id, Area.name).where(Area.id == root)).all()
-    # One statement: the tree under each child area, tagged with that child, then one
-    # aggregate over the reports of its teams, grouped by the tag.
-    child_ids = [area_id for area_id, _name in children]
-    tree = (select(Area.id.label("id"), Area.id.label("top"))
-            .where(Area.id.in_(child_ids)).cte("tagged", recursive=True))
-    tree = tree.union_all(select(Area.id, tree.c.top).join(tree, Area.parent_id == tree.c.id))
-    rows = session.execute(
-        select(tree.c.top, func.count(Report.id), func.coalesce(func.sum(Report.total), 0),
-               func.coalesce(func.sum(Report.women), 0),
-               func.coalesce(func.sum(Report.ethnic), 0),
-               func.coalesce(func.sum(Report.children), 0),
-               func.count(func.distinct(Report.team_id)))
-        .select_from(Report).join(Team, Team.id == Report.team_id)
-        .join(tree, tree.c.id == Team.area_id)
-        .where(Report.activity_date >= since, Report.activity_date <= until)
-        .group_by(tree.c.top)).all()
-    by_top = {int(r[0]): [int(v) for v in r[1:]] for r in rows}
-    return [AreaFigures(area_id, name, *(by_top.get(area_id) or [0] * 6))
-            for area_id, name in children]
+# --- filters --------------------------------------------------------------------------------------
 
 
 def scope_choices(session: Session, scope: Scope) -> list[tuple[int, str]]:

@@ -95,7 +95,9 @@ def _check(session: Session, column: Any, values: tuple[str, ...], what: str) ->
 
 def audience_filter(session: Session, audience: Audience) -> list[ColumnElement[bool]]:
     """WHERE conditions on Member (and Team, outer-joined) for an audience; checks the codes."""
-    conditions: list[ColumnElement[bool]] = [Member.erased_at.is_(None)]
+    # Erased and deactivated members are nobody's audience.
+    conditions: list[ColumnElement[bool]] = [Member.erased_at.is_(None),
+                                             Member.deactivated_at.is_(None)]
     if audience.areas:
         conditions.append(Team.area_id.in_(_subtree_ids(session, audience.areas)))
     if audience.team_kinds:

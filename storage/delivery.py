@@ -91,17 +91,19 @@ class DeliverySummary:
 
 def delivery_summary(
     session: Session, *, now: datetime | None = None, since: datetime | None = None,
-    channel: str | None = None, area_code: str | None = None,
+    channel: str | None = None, area_code: str | None = None, member_id: int | None = None,
 ) -> DeliverySummary:
-    """Outbox counts and the members not reached, over messages queued since `since`."""
+    """Outbox counts and the members not reached, over messages queued since `since`;
+    `member_id` narrows both to one member's channels (the admin web's member page)."""
     until = now or utcnow()
     start = since or until - DEFAULT_PERIOD
     areas = _subtree(session, area_code) if area_code else None
     return DeliverySummary(
         since=start, until=until, channel=channel, area_code=area_code,
-        counts=_counts(session, start, channel, areas),
-        members=_unreached(session, start, channel, areas),
-        unlinked_identities=_unlinked(session, start, channel) if areas is None else 0,
+        counts=_counts(session, start, channel, areas, member_id),
+        members=_unreached(session, start, channel, areas, member_id),
+        unlinked_identities=(_unlinked(session, start, channel)
+                             if areas is None and member_id is None else 0),
     )
 
 
@@ -121,7 +123,7 @@ def _in_areas(areas: Select[int]) -> Select[int]:
 
 
 def _counts(session: Session, since: datetime, channel: str | None,
-            areas: Select[int] | None) -> list[StatusCount]:
+            areas: Select[int] | None, member_id: int | None = None) -> list[StatusCount]:
     query = (select(Outbox.channel, Outbox.status, func.count())
              .where(Outbox.created_at >= since)
              .group_by(Outbox.channel, Outbox.status).order_by(Outbox.channel, Outbox.status))
@@ -129,6 +131,9 @@ def _counts(session: Session, since: datetime, channel: str | None,
         query = query.where(Outbox.channel == channel)
     if areas is not None:
         query = query.where(Outbox.identity_id.in_(_in_areas(areas)))
+    if member_id is not None:
+        query = query.where(Outbox.identity_id.in_(
+            select(Identity.id).where(Identity.member_id == member_id)))
     return [StatusCount(c, s, n) for c, s, n in session.execute(query)]
 
 
@@ -146,7 +151,8 @@ def _unlinked(session: Session, since: datetime, channel: str | None) -> int:
 
 
 def _unreached(session: Session, since: datetime, channel: str | None,
-               areas: Select[int] | None) -> list[UnreachedMember]:
+               areas: Select[int] | None, member_id: int | None = None
+               ) -> list[UnreachedMember]:
     problems = _problem_rows(since, channel)
 
     def tally(status: str) -> Any:
@@ -199,6 +205,8 @@ def _unreached(session: Session, since: datetime, channel: str | None,
         query = query.where(Identity.channel == channel)
     if areas is not None:
         query = query.where(Team.area_id.in_(areas))
+    if member_id is not None:
+        query = query.where(Member.id == member_id)
 
     members: dict[int, UnreachedMember] = {}
     for (identity_id, ident_channel, reason, last_inbound, member_id, name, erased_at, role,

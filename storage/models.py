@@ -218,6 +218,8 @@ class Member(Base):
     consent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     erased_at: Mapped[datetime | None]
+    # Set by an officer: no broadcasts or reminders any more; reports and history stay.
+    deactivated_at: Mapped[datetime | None]
 
 
 class Identity(Base):

@@ -1,8 +1,9 @@
 """Progress against the plan: each indicator's achieved figure and target, per area.
 
 What an indicator counts is data (the plan file's `measure`, copied to `indicators.measure`):
-each measure is one grouped query over the reports, whatever the number of areas; the figures
-of an area's children are then added up the area tree here. A report's place is its own area,
+every measure is summed from one grouped pass over the reports (`report_rollup`), whatever the
+number of indicators or areas; the figures of an area's children are then added up the area
+tree here. A report's place is its own area,
 or its team's when it names none; a team counts in its team's area. Reports returned to their
 sender for correction are not counted until they are sent again.
 """
@@ -15,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Executable, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from storage.models import ActivityType, Area, Indicator, IndicatorTarget, Plan, Report, Team
@@ -115,35 +116,88 @@ def area_subtree(session: Session, root_code: str | None = None) -> list[AreaNod
     return out
 
 
-def _measure_query(
-    measure: dict[str, Any], team_kind_id: int | None, period: ReportPeriod, phase_start: date,
-    area_ids: Collection[int],
-) -> Executable:
-    """One grouped query: (area id, figure) for every area that has something to count."""
-    start = phase_start if measure.get("period") == "phase_to_date" else period.start
-    terms = [*ReportPeriod(start, period.end, period.received_before).conditions()]
+@dataclass(frozen=True)
+class RollupRow:
+    """Reports of one team (or none), place, activity type and status flags, added up."""
+
+    team_id: int | None
+    team_area_id: int | None
+    team_kind_id: int | None
+    place_id: int | None  # the report's own area, else its team's
+    activity: str
+    counted: bool  # not returned to its sender
+    in_period: bool  # dated in the period asked for
+    in_phase: bool  # dated on or after the phase's first day
+    reports: int
+    total: int
+    women: int
+    ethnic: int
+    children: int
+
+
+def report_rollup(session: Session, period: ReportPeriod, phase_start: date | None = None
+                  ) -> list[RollupRow]:
+    """One pass over the reports dated in the period (from `phase_start` if earlier), grouped
+    small enough that every indicator's measure and the dashboard's participants are sums
+    over it: one scan of the reports whatever the number of indicators."""
+    start = min(period.start, phase_start) if phase_start else period.start
+    dated = ReportPeriod(start, period.end, period.received_before).conditions(
+        counted_only=False)
+    counted = Report.status.not_in(NOT_COUNTED_STATUSES)
+    in_period = Report.activity_date >= period.start
+    in_phase = Report.activity_date >= (phase_start or period.start)
+    # Grouped on the reports' own columns only (no join over a million rows); the few teams
+    # and activity types are looked up afterwards.
+    rows = session.execute(
+        select(Report.team_id, Report.area_id, Report.activity_type_id, counted, in_period,
+               in_phase, func.count(Report.id), func.coalesce(func.sum(Report.total), 0),
+               func.coalesce(func.sum(Report.women), 0),
+               func.coalesce(func.sum(Report.ethnic), 0),
+               func.coalesce(func.sum(Report.children), 0))
+        .where(*dated)
+        .group_by(Report.team_id, Report.area_id, Report.activity_type_id, counted, in_period,
+                  in_phase)).all()
+    teams = {t: (a, k) for t, a, k in session.execute(select(Team.id, Team.area_id,
+                                                             Team.kind_id))}
+    codes = dict(session.execute(select(ActivityType.id, ActivityType.code)).all())
+    out = []
+    for team_id, area_id, type_id, is_counted, period_flag, phase_flag, *sums in rows:
+        team_area, kind = teams.get(team_id, (None, None)) if team_id is not None \
+            else (None, None)
+        out.append(RollupRow(team_id, team_area, kind, area_id if area_id is not None
+                             else team_area, codes.get(type_id, ""), bool(is_counted),
+                             bool(period_flag), bool(phase_flag), *(int(v) for v in sums)))
+    return out
+
+
+def _measure(measure: dict[str, Any], team_kind_id: int | None, rollup: list[RollupRow]
+             ) -> dict[int, int]:
+    """(area id → figure) of one measure, from the rollup."""
+    whole_phase = measure.get("period") == "phase_to_date"
+    rows = [r for r in rollup if r.counted and (r.in_phase if whole_phase else r.in_period)]
     if measure["kind"] == "active_teams":
-        return (select(Team.area_id, func.count(func.distinct(Report.team_id)))
-                .join(Team, Team.id == Report.team_id)
-                .where(*terms, Team.kind_id == team_kind_id, Team.area_id.in_(area_ids))
-                .group_by(Team.area_id))
-    place = func.coalesce(Report.area_id, Team.area_id)
-    figure = (func.count(Report.id) if measure["kind"] == "report_count"
-              else func.coalesce(func.sum(getattr(Report, measure.get("field", "total"))), 0))
-    return (select(place, figure)
-            .outerjoin(Team, Team.id == Report.team_id)
-            .join(ActivityType, ActivityType.id == Report.activity_type_id)
-            .where(*terms, ActivityType.code.in_(measure["activity_types"]),
-                   place.in_(area_ids))
-            .group_by(place))
+        teams: dict[int, set[int]] = {}
+        for r in rows:
+            if r.team_id is not None and r.team_kind_id == team_kind_id \
+                    and r.team_area_id is not None:
+                teams.setdefault(r.team_area_id, set()).add(r.team_id)
+        return {area: len(ids) for area, ids in teams.items()}
+    types = set(measure["activity_types"])
+    field = "reports" if measure["kind"] == "report_count" else measure.get("field", "total")
+    out: dict[int, int] = {}
+    for r in rows:
+        if r.activity in types and r.place_id is not None:
+            out[r.place_id] = out.get(r.place_id, 0) + int(getattr(r, field))
+    return out
 
 
 def indicator_progress(
     session: Session, period: ReportPeriod, *, area_code: str | None = None,
-    levels: Collection[str] | None = None,
+    levels: Collection[str] | None = None, rollup: list[RollupRow] | None = None,
 ) -> list[IndicatorProgress]:
     """Achieved and target of every indicator of the current plan, for the area and the areas
-    under it (only `levels` if given, e.g. district and commune), parents before children."""
+    under it (only `levels` if given, e.g. district and commune), parents before children.
+    `rollup` is `report_rollup` for this period and the plan's phase, when the caller has it."""
     plan = session.scalar(select(Plan).order_by(Plan.loaded_at.desc(), Plan.id.desc()))
     if plan is None:
         raise LookupError("no plan is loaded")
@@ -154,19 +208,27 @@ def indicator_progress(
     targets: dict[tuple[int, int], int] = {
         (t.indicator_id, t.area_id): t.target for t in session.scalars(
             select(IndicatorTarget).where(IndicatorTarget.area_id.in_(area_ids)))}
+    if rollup is None and any(ind.measure for ind in indicators):
+        rollup = report_rollup(session, period, plan.phase_start)
+    inside = set(area_ids)
     out = []
     for ind in indicators:
         totals: dict[int, int] | None = None
-        if ind.measure:
-            rows = session.execute(_measure_query(
-                ind.measure, ind.team_kind_id, period, plan.phase_start, area_ids)).all()
-            totals = _roll_up(tree, {area_id: int(value) for area_id, value in rows})
+        if ind.measure and rollup is not None:
+            own = _measure(ind.measure, ind.team_kind_id, rollup)
+            totals = _roll_up(tree, {a: v for a, v in own.items() if a in inside})
         figures = tuple(
             AreaFigure(area, totals.get(area.id, 0) if totals is not None else None,
                        targets.get((ind.id, area.id)))
             for area in tree if levels is None or area.level in levels or area.depth == 0)
         out.append(IndicatorProgress(ind.code, ind.name, ind.unit, ind.measure, figures))
     return out
+
+
+def phase_start(session: Session) -> date | None:
+    """The current plan's first day (what `report_rollup` needs for phase-to-date measures)."""
+    plan = session.scalar(select(Plan).order_by(Plan.loaded_at.desc(), Plan.id.desc()))
+    return plan.phase_start if plan is not None else None
 
 
 def _roll_up(tree: list[AreaNode], own: dict[int, int]) -> dict[int, int]:

@@ -95,7 +95,8 @@ def due_reminders(session: Session, dues: Sequence[PeriodDue]) -> list[DueRemind
         select(Member.team_id, Member.id, Member.display_name, Member.role, best.c.id,
                best.c.channel, Member.locale)
         .join(best, and_(best.c.member_id == Member.id, best.c.rank == 1))
-        .where(Member.team_id.in_(teams), Member.erased_at.is_(None))
+        .where(Member.team_id.in_(teams), Member.erased_at.is_(None),
+               Member.deactivated_at.is_(None))
         .order_by(Member.team_id, Member.id)).all()
     keys = {(d.deadline_id, d.period, d.offset_days) for d in dues}
     sent = {tuple(r) for r in conn.execute(
@@ -240,7 +241,8 @@ def officers(session: Session, roles: Sequence[str]) -> list[Officer]:
     rows = session.execute(
         select(OfficerGrant.member_id, OfficerGrant.role, OfficerGrant.area_id, Area.name,
                best.c.id, best.c.channel, Member.locale)
-        .join(Member, and_(Member.id == OfficerGrant.member_id, Member.erased_at.is_(None)))
+        .join(Member, and_(Member.id == OfficerGrant.member_id, Member.erased_at.is_(None),
+                           Member.deactivated_at.is_(None)))
         .join(Area, Area.id == OfficerGrant.area_id)
         .join(best, and_(best.c.member_id == OfficerGrant.member_id, best.c.rank == 1))
         .where(OfficerGrant.role.in_(list(roles))).order_by(OfficerGrant.member_id))
@@ -337,5 +339,6 @@ def contact(session: Session, member_id: int) -> Contact | None:
     row = session.execute(
         select(Member.id, Member.team_id, best.c.id, best.c.channel, Member.locale)
         .join(best, and_(best.c.member_id == Member.id, best.c.rank == 1))
-        .where(Member.id == member_id, Member.erased_at.is_(None))).first()
+        .where(Member.id == member_id, Member.erased_at.is_(None),
+               Member.deactivated_at.is_(None))).first()
     return Contact(*row) if row else None

@@ -12,7 +12,15 @@ from functools import cached_property
 from flask import Flask, request
 from flask_babel import Babel, Domain, get_locale
 
-from bot.admin import auth, export, pages  # noqa: F401  (each module adds its views to the blueprint)
+from bot.admin import (  # noqa: F401  (each module adds its views to the blueprint)
+    auth,
+    campaigns,
+    dashboard,
+    export,
+    pages,
+    people,
+    plan,
+)
 from bot.admin.common import bp
 from messages_vi import LOCALES, normalise_locale, translations
 

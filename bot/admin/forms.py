@@ -52,3 +52,17 @@ class ExportForm(FlaskForm):
     end = DateField("end", validators=[Optional()])
     area = IntegerField("area", validators=[Optional(), NumberRange(1, 2**31 - 1)])
     fmt = StringField("fmt", default="xlsx", validators=[AnyOf(["xlsx", "csv"])])
+
+
+class ContentForm(FlaskForm):
+    """A library item; editing it writes a new version (what was sent keeps the old one)."""
+
+    title = StringField("title", validators=[DataRequired(), Length(max=200)])
+    text = TextAreaField("text", validators=[DataRequired(), Length(max=4000)])
+    topic = StringField("topic", validators=[Length(max=64)])
+    tags = StringField("tags", validators=[Length(max=300)])
+    use_in_village = BooleanField("use_in_village")
+
+
+class PostForm(FlaskForm):
+    """A state-changing request with nothing but its CSRF token (buttons, the live count)."""

@@ -1,4 +1,4 @@
-"""The officers' pages: dashboard, reports, members, safeguarding cases, audit log.
+"""The officers' pages: reports, members, invite codes, safeguarding cases, audit log.
 
 Each read goes through storage.admin_views with the signed-in account's scope, so another
 area's report, photo or member is answered 404, as if it did not exist.
@@ -59,25 +59,7 @@ def _sees_identifiable() -> bool:
 
 
 def _common() -> dict[str, Any]:
-    return {"me": me(), "logout_form": LogoutForm()}
-
-
-@bp.get("/")
-@login_required
-def dashboard() -> Any:
-    if me().role == AdminRole.SAFEGUARDING:
-        return redirect(url_for("admin.cases"))
-    since, until = admin_views.default_period(_today())
-    since = _date_arg("from") or since
-    until = _date_arg("to") or until
-    with writing() as session:
-        figures = admin_views.figures_by_child_area(session, me().scope, since=since,
-                                                    until=until)
-        latest, _more = admin_views.list_reports(session, me().scope, ReportFilters(), page=0)
-        audit(session, "admin.dashboard")
-    top = max([f.total for f in figures] + [1])
-    return render_template("admin/dashboard.html", figures=figures, top=top,
-                           latest=latest[:10], since=since, until=until, **_common())
+    return {"me": me(), "logout_form": LogoutForm(), "tz": config().tz}
 
 
 @bp.get("/reports")

@@ -1,7 +1,7 @@
 """member roles and consent answers checked on SQLite too, by triggers
 
 Revision ID: 0019
-Revises: 0014
+Revises: 0017
 Create Date: 2026-12-01
 
 Migration 0006 put CHECK constraints on members.role and identities.consent on PostgreSQL only:
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0014"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
