@@ -54,6 +54,17 @@ def announce(session: Session) -> None:
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
 
 
+def refresh_statistics(session: Session) -> None:
+    """Let PostgreSQL's planner see a burst of new rows (a broadcast's fan-out) at once.
+
+    With the statistics of a near-empty queue, the planner took 100,000 fresh rows for a
+    handful and had each claim sort all of them by priority (70 ms a claim instead of under
+    one); autovacuum's ANALYZE comes only later. SQLite plans by its indexes alone.
+    """
+    if hotsql.is_postgres(session):
+        session.execute(text("ANALYZE outbox"))
+
+
 @dataclass(frozen=True)
 class OutboundMessage:
     id: int
@@ -95,7 +106,9 @@ def _claim_sql(postgres: bool) -> TextualSelect:
         f"WITH due AS ({picks[0]}), stale AS ({picks[1]})"
         f" UPDATE outbox SET status = '{OutboxStatus.SENDING}', lease_until = :lease_until,"
         " attempts = attempts + 1"
-        " WHERE id IN (SELECT id FROM due) OR id IN (SELECT id FROM stale)"
+        # One IN over both picks: `IN (due) OR IN (stale)` made PostgreSQL scan the whole
+        # table for the UPDATE (13 ms a claim with 100,000 rows queued), this walks the key.
+        " WHERE id IN (SELECT id FROM due UNION ALL SELECT id FROM stale)"
         " RETURNING id, identity_id, channel, payload, attempts, priority,"
         " (SELECT external_id FROM identities WHERE identities.id = outbox.identity_id)"
         " AS external_id,"
@@ -149,18 +162,45 @@ _RECORD = text(
     " WHERE id = :id"
 ).bindparams(bindparam("sent_at", type_=UTCDateTime()),
              bindparam("next_attempt_at", type_=UTCDateTime()))
+# PostgreSQL: the whole batch in one statement, its columns as arrays joined on the key. An
+# executemany of 200 single-row UPDATEs cost about 20 ms a batch, in the thread beside the
+# event loop that does the sending; this is one round trip and one plan.
+_RECORD_ALL = HotStatement(
+    "UPDATE outbox SET status = v.status, lease_until = NULL, last_error = v.error,"
+    " sent_at = COALESCE(v.sent_at, outbox.sent_at),"
+    " platform_message_id = COALESCE(v.pid, outbox.platform_message_id),"
+    " next_attempt_at = COALESCE(v.next_at, outbox.next_attempt_at),"
+    " attempts = outbox.attempts - v.refund"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS varchar[]), CAST(:errors AS text[]),"
+    " CAST(:sent_at AS timestamptz[]), CAST(:pids AS varchar[]),"
+    " CAST(:next_at AS timestamptz[]), CAST(:refunds AS int[]))"
+    " AS v(id, status, error, sent_at, pid, next_at, refund)"
+    " WHERE outbox.id = v.id")
 
 
 def record_deliveries(session: Session, deliveries: list[Delivery], *, now: datetime) -> None:
-    """Write a batch of outcomes in one executemany; rows given back keep their place."""
+    """Write a batch of outcomes at once; rows given back keep their place."""
     if not deliveries:
         return
-    session.connection().execute(_RECORD, [{
+    values = [{
         "id": d.outbox_id, "status": d.status, "error": d.error,
         "sent_at": now if d.status == OutboxStatus.SENT else None,
         "platform_message_id": d.platform_message_id if d.status == OutboxStatus.SENT else None,
         "next_attempt_at": d.next_attempt_at, "refund": 1 if d.refund_attempt else 0,
-    } for d in deliveries])
+    } for d in deliveries]
+    if hotsql.is_postgres(session):
+        # psycopg sends each list as one array (hotsql.fetch would send it as JSON), and the
+        # casts name the element types; instants are aware UTC, as psycopg wants them.
+        cursor = session.connection().connection.cursor()
+        cursor.execute(_RECORD_ALL.postgres, {
+            "ids": [v["id"] for v in values], "statuses": [v["status"] for v in values],
+            "errors": [v["error"] for v in values], "sent_at": [v["sent_at"] for v in values],
+            "pids": [v["platform_message_id"] for v in values],
+            "next_at": [v["next_attempt_at"] for v in values],
+            "refunds": [v["refund"] for v in values]})
+        cursor.close()
+    else:
+        session.connection().execute(_RECORD, values)
     for d in deliveries:
         if d.status == OutboxStatus.UNREACHABLE:
             session.execute(update(Identity).where(Identity.id == d.identity_id)

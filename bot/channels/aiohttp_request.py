@@ -31,6 +31,22 @@ log = logging.getLogger(__name__)
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
+class EncodedJson(RequestData):
+    """A request body already encoded as JSON, posted as it is.
+
+    A broadcast sends one text and one keyboard to thousands of chats: the sender encodes
+    that part once and joins each chat id to it (telegram_bot.send_text_body), rather than
+    having python-telegram-bot build and encode every parameter of every call. It still goes
+    through BaseRequest.post, so answers and errors are read by the library as for any call.
+    """
+
+    __slots__ = ("body",)
+
+    def __init__(self, body: bytes) -> None:
+        super().__init__()
+        self.body = body
+
+
 def _seconds(value: Any, default: float | None) -> float | None:
     """A timeout python-telegram-bot passed, or ours when it passed its DEFAULT_NONE."""
     return default if isinstance(value, type(BaseRequest.DEFAULT_NONE)) else value
@@ -95,7 +111,9 @@ class AiohttpRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_read=read)
         data: Any = None
         headers = None
-        if request_data is not None and request_data.contains_files:
+        if isinstance(request_data, EncodedJson):
+            data, headers = request_data.body, JSON_HEADERS
+        elif request_data is not None and request_data.contains_files:
             data = self._form(request_data)
         elif request_data is not None:
             data = json.dumps(request_data.parameters, ensure_ascii=False).encode()
