@@ -359,6 +359,9 @@ def test_a_blank_text_is_never_sent_to_telegram(text):
         async def post(self, *args: object, **kwargs: object) -> dict[str, int]:
             raise AssertionError("a blank text reached the Bot API")
 
+        async def post_encoded(self, *args: object, **kwargs: object) -> dict[str, int]:
+            raise AssertionError("a blank text reached the Bot API")
+
     class NoBot:
         request = NoRequest()
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -31,20 +32,8 @@ log = logging.getLogger(__name__)
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-class EncodedJson(RequestData):
-    """A request body already encoded as JSON, posted as it is.
-
-    A broadcast sends one text and one keyboard to thousands of chats: the sender encodes
-    that part once and joins each chat id to it (telegram_bot.send_text_body), rather than
-    having python-telegram-bot build and encode every parameter of every call. It still goes
-    through BaseRequest.post, so answers and errors are read by the library as for any call.
-    """
-
-    __slots__ = ("body",)
-
-    def __init__(self, body: bytes) -> None:
-        super().__init__()
-        self.body = body
+# A body already encoded as JSON, for the one post_encoded call running in this task.
+_ENCODED_BODY: ContextVar[bytes | None] = ContextVar("encoded_body", default=None)
 
 
 def _seconds(value: Any, default: float | None) -> float | None:
@@ -88,6 +77,21 @@ class AiohttpRequest(BaseRequest):
             await self._session.close()
         self._session = None
 
+    async def post_encoded(self, url: str, body: bytes) -> Any:
+        """POST a body already encoded as JSON; answers the call's `result`, as `post` does.
+
+        A broadcast sends one text and one keyboard to thousands of chats: the sender encodes
+        that part once and joins each chat id to it (telegram_bot.send_text_body), rather than
+        having python-telegram-bot build and encode every parameter of every call. It goes
+        through BaseRequest.post all the same, so the library reads answers and errors as for
+        any call; the body reaches do_request in a context variable, which is the task's own.
+        """
+        token = _ENCODED_BODY.set(body)
+        try:
+            return await self.post(url)
+        finally:
+            _ENCODED_BODY.reset(token)
+
     async def do_request(
         self,
         url: str,
@@ -111,8 +115,9 @@ class AiohttpRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_read=read)
         data: Any = None
         headers = None
-        if isinstance(request_data, EncodedJson):
-            data, headers = request_data.body, JSON_HEADERS
+        encoded = _ENCODED_BODY.get()
+        if encoded is not None and request_data is None:
+            data, headers = encoded, JSON_HEADERS
         elif request_data is not None and request_data.contains_files:
             data = self._form(request_data)
         elif request_data is not None:

@@ -16,7 +16,7 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.aiohttp_request import AiohttpRequest, EncodedJson
+from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
 from bot.channels.port import ChannelPort, Database, OutboundMessage
 from bot.channels.telegram import CHANNEL, handle_update
@@ -148,7 +148,7 @@ class TelegramSender:
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
                 body = send_text_body(chat_id, part, payload.get("buttons") or [] if last else [])
-                sent = await self.bot.request.post(self._send_message_url, EncodedJson(body))
+                sent = await self._post(body)
             sent_id = str(sent["message_id"]) if isinstance(sent, dict) else None
             return SendResult(ok=True, platform_message_id=sent_id)
         except BadRequest as exc:
@@ -158,6 +158,13 @@ class TelegramSender:
             return _failure(exc)
         except TelegramError as exc:
             return _failure(exc)
+
+    async def _post(self, body: bytes) -> Any:
+        """sendMessage with a prepared body (make_bot's client), or its parameters (any other)."""
+        request = self.bot.request
+        if isinstance(request, AiohttpRequest):
+            return await request.post_encoded(self._send_message_url, body)
+        return await self.bot.do_api_request("sendMessage", api_kwargs=json.loads(body))
 
     async def fetch_media(self, file_id: str) -> bytes:
         """Download a photo the member sent (getFile, then the file URL)."""
