@@ -11,12 +11,20 @@ flock is released with them), marks every "d" row still `sending` as sent, and d
 file. What is left in doubt is only the calls that were on the wire at the kill: begun, never
 answered; those are sent again when their lease ends (at least once, never lost).
 
+Writes are few: one "b" line names every row of a claimed batch before its first call (a row
+named there and never sent is merely retried, as any unrecorded row is), and the "d" lines of
+the answers that arrive in one turn of the event loop go out in one write at the start of the
+next turn, before anything else runs. A kill in between leaves those rows in doubt, as if
+their answers were still on the wire. One write per event cost about a tenth of a bulk send's
+CPU.
+
 Files of a live worker are rotated: once a file is large, new events go to a fresh one, and the
 old one is deleted when every row begun in it has been recorded in the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -33,7 +41,7 @@ log = logging.getLogger(__name__)
 ROTATE_BYTES = 4 * 1024 * 1024
 
 
-@dataclass
+@dataclass(eq=False)  # kept by identity, as a key of the unwritten answers
 class _File:
     path: Path
     fd: int
@@ -56,6 +64,8 @@ class SendJournal:
         self.rotate_bytes = rotate_bytes
         self._files: list[_File] = []
         self._where: dict[int, _File] = {}
+        self._answers: dict[_File, list[str]] = {}  # "d" lines not yet written
+        self._flush_due = False
 
     def _current(self) -> _File:
         if not self._files or self._files[-1].size >= self.rotate_bytes:
@@ -74,18 +84,43 @@ class SendJournal:
 
     def begin(self, row_id: int) -> None:
         """Just before the platform call."""
+        self.begin_many([row_id])
+
+    def begin_many(self, row_ids: list[int]) -> None:
+        """Before the first of these rows' platform calls: one line for all of them."""
+        if not row_ids:
+            return
         file = self._current()
-        file.outstanding.add(row_id)
-        self._where[row_id] = file
-        self._write(file, f"b {row_id}\n")
+        file.outstanding.update(row_ids)
+        for row_id in row_ids:
+            self._where[row_id] = file
+        self._write(file, "b " + " ".join(map(str, row_ids)) + "\n")
 
     def done(self, row_id: int, platform_id: str | None) -> None:
-        """The platform took the message."""
+        """The platform took the message: written at the next turn of the running event loop
+        (with the other answers of this turn), or at once outside one."""
         file = self._where.get(row_id) or self._current()
-        self._write(file, f"d {row_id} {platform_id or '-'}\n")
+        self._answers.setdefault(file, []).append(f"d {row_id} {platform_id or '-'}\n")
+        if self._flush_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self._flush_due = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write the answers noted so far, one write per file."""
+        self._flush_due = False
+        answers, self._answers = self._answers, {}
+        for file, lines in answers.items():
+            self._write(file, "".join(lines))
 
     def recorded(self, row_ids: list[int]) -> None:
         """These rows' outcomes are committed: older files with nothing open are deleted."""
+        self.flush()
         for row_id in row_ids:
             file = self._where.pop(row_id, None)
             if file is not None:
@@ -98,6 +133,7 @@ class SendJournal:
 
     def close(self) -> None:
         """A clean stop: everything was recorded, so the files go."""
+        self.flush()
         for file in self._files:
             os.close(file.fd)
             if not file.outstanding:
@@ -120,7 +156,7 @@ class SendJournal:
                 parts = line.split(" ")
                 if len(parts) >= 2 and parts[1].isdigit():
                     if parts[0] == "b":
-                        begun.add(int(parts[1]))
+                        begun.update(int(p) for p in parts[1:] if p.isdigit())
                     elif parts[0] == "d":
                         value = parts[2] if len(parts) > 2 and parts[2] != "-" else None
                         sent[int(parts[1])] = value

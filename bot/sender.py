@@ -62,6 +62,42 @@ def _behind(rows: list[OutboundMessage], stuck: Delivery) -> list[Delivery]:
                      refund_attempt=True) for r in rows]
 
 
+class PriorityGate:
+    """The in-flight limit, handing a free slot to the most urgent waiter first.
+
+    A member in a conversation whose reply is claimed while a broadcast's rows wait for a
+    connection goes ahead of them (lower priority numbers first, then in arrival order):
+    with a FIFO semaphore, the reply would wait behind a whole claimed batch of bulk sends.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = 0
+
+    async def acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        self._arrivals += 1
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, self._arrivals, ticket))
+        try:
+            await ticket
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            ticket = heapq.heappop(self._waiting)[2]
+            if not ticket.done():  # a cancelled waiter's ticket is skipped
+                ticket.set_result(None)
+                return
+        self._free += 1
+
+
 class OutboxSender:
     """Claims due rows, sends them paced per channel and per chat, and records every outcome."""
 
@@ -76,7 +112,7 @@ class OutboxSender:
         self.settings = settings or SenderSettings()
         self._lanes: dict[tuple[str, str], asyncio.Task[list[Delivery]]] = {}
         self._gate_loop: asyncio.AbstractEventLoop | None = None
-        self._in_flight: asyncio.Semaphore | None = None
+        self._in_flight: PriorityGate | None = None
         # When rows given back (held by pacing, or to retry) are due again, soonest first: an
         # idle sender wakes for them instead of sleeping its whole idle wait.
         self._due: list[datetime] = []
@@ -163,6 +199,8 @@ class OutboxSender:
         for message in claimed:
             by_chat[(message.channel, message.external_id)].append(message)
         gate = self._gate()
+        if self.journal is not None:  # before any of the batch's calls, one write for all
+            self.journal.begin_many([message.id for message in claimed])
         lanes = []
         for chat, rows in by_chat.items():
             lane = asyncio.create_task(self._send_chat(rows, gate, self._lanes.get(chat)))
@@ -172,12 +210,12 @@ class OutboxSender:
         outcomes = await asyncio.gather(*lanes)
         return [d for chat in outcomes for d in chat]
 
-    def _gate(self) -> asyncio.Semaphore:
+    def _gate(self) -> PriorityGate:
         """The in-flight limit shared by every batch of this event loop."""
         loop = asyncio.get_running_loop()
-        if self._in_flight is None or self._gate_loop is not loop:  # a semaphore is bound to
-            self._gate_loop = loop                                   # the loop that first waits
-            self._in_flight = asyncio.Semaphore(self.settings.in_flight)
+        if self._in_flight is None or self._gate_loop is not loop:  # futures are bound to
+            self._gate_loop = loop                                   # the loop that made them
+            self._in_flight = PriorityGate(self.settings.in_flight)
         return self._in_flight
 
     def _lane_done(self, chat: tuple[str, str], lane: asyncio.Task[list[Delivery]]) -> None:
@@ -214,11 +252,11 @@ class OutboxSender:
             marked = outbox.reconcile_sent(session, found.sent, now=utcnow())
         for path in found.files:
             path.unlink(missing_ok=True)
-        log.info("send journal: %d rows a stopped worker sent are marked sent; %d were on "
-                 "the wire when it stopped and go again", marked, len(found.in_doubt))
+        log.info("send journal: %d rows a stopped worker sent are marked sent; %d it had "
+                 "taken without an answer go again", marked, len(found.in_doubt))
         return marked
 
-    async def _send_chat(self, rows: list[OutboundMessage], gate: asyncio.Semaphore,
+    async def _send_chat(self, rows: list[OutboundMessage], gate: PriorityGate,
                          earlier: asyncio.Task[list[Delivery]] | None = None) -> list[Delivery]:
         """One chat's rows, in order: a later message never overtakes an earlier one."""
         if earlier is not None and (stuck := await _stuck_behind(earlier)) is not None:
@@ -241,16 +279,17 @@ class OutboxSender:
                 continue
             if paced:
                 await asyncio.sleep(pacer.reserve(row.external_id, group=group))
-            async with gate:
+            await gate.acquire(row.priority)
+            try:
                 # Counted as late as possible, once a connection is ours: a send admitted and
                 # then kept waiting would reach the platform bunched with later ones.
                 while paced and (late := pacer.admit()) > 0:
                     await asyncio.sleep(late)
-                if self.journal is not None:
-                    self.journal.begin(row.id)
                 result = await self._attempt(channel, row)
                 if self.journal is not None and result.ok:
                     self.journal.done(row.id, result.platform_message_id)
+            finally:
+                gate.release()
             delivery = self._outcome(row, result)
             done.append(delivery)
             if result.retry_after:
