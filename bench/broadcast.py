@@ -107,6 +107,7 @@ def child(conn: Any, db_url: str, folder: str, api_url: str, send: bool) -> None
     from bot.broadcaster import Broadcaster
     from bot.channels.telegram_bot import TelegramSender, make_bot
     from bot.ratelimit import UNLIMITED
+    from bot.send_journal import SendJournal
     from bot.sender import OutboxSender
 
     db = Database(db_url)
@@ -116,6 +117,7 @@ def child(conn: Any, db_url: str, folder: str, api_url: str, send: bool) -> None
     Broadcaster(config, db).step()
     fan_out = time.monotonic() - started
     send_seconds = raw = float("nan")
+    cpu_used = [float("nan")]
     with db.sessions() as session:
         rows_wanted = session.scalar(select(func.count()).select_from(Outbox).where(
             Outbox.broadcast_id == bid)) or 0
@@ -125,8 +127,10 @@ def child(conn: Any, db_url: str, folder: str, api_url: str, send: bool) -> None
             await bot.initialize()
             channel = TelegramSender(bot)
             channel.limits = UNLIMITED
-            sender = OutboxSender(db, [channel])
+            # With the send journal, as `duan8 worker` runs it: its writes are part of the cost.
+            sender = OutboxSender(db, [channel], journal=SendJournal(Path(folder) / "sendlog"))
             stop = threading.Event()
+            cpu = time.process_time()
             began = time.monotonic()
             task = asyncio.create_task(sender.run(stop))
             while True:
@@ -137,6 +141,7 @@ def child(conn: Any, db_url: str, folder: str, api_url: str, send: bool) -> None
                 if not left:
                     break
             seconds = time.monotonic() - began
+            cpu_used[0] = time.process_time() - cpu
             stop.set()
             await task
             await bot.shutdown()
@@ -153,6 +158,7 @@ def child(conn: Any, db_url: str, folder: str, api_url: str, send: bool) -> None
         sent = session.scalar(select(func.count()).select_from(Outbox).where(
             Outbox.broadcast_id == bid, Outbox.status == "sent")) or 0
     conn.send({"fan_out": fan_out, "rows": rows, "sent": sent, "send": send_seconds, "raw": raw,
+               "cpu_us": cpu_used[0] * 1e6 / max(sent, 1),
                "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
 
 
@@ -328,7 +334,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
              f"Machine: {machine().line()}.", ""]
     head = ["database", "members", "fan-out s", "members/s", "baseline INSERT…SELECT s",
             "fan-out / baseline", "send msg/s (1 worker)", "raw client msg/s", "send / raw",
-            "peak RSS MB"]
+            "sender CPU µs/msg", "peak RSS MB"]
     cells = []
     for r in rows:
         send_rate = r["sent"] / r["send"] if r["send"] == r["send"] and r["send"] else 0
@@ -338,6 +344,7 @@ def report(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
                       f"{send_rate:,.0f}" if send_rate else "—",
                       f"{r['raw']:,.0f}" if r["raw"] == r["raw"] else "—",
                       fmt(send_rate / r["raw"], 2) if send_rate and r["raw"] == r["raw"] else "—",
+                      fmt(r["cpu_us"], 0) if r.get("cpu_us", 0) == r.get("cpu_us") else "—",
                       fmt(r["peak_mb"], 0)])
     lines.append(table(head, cells))
     for r in rows:
