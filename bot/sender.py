@@ -285,7 +285,11 @@ class OutboxSender:
                 # then kept waiting would reach the platform bunched with later ones.
                 while paced and (late := pacer.admit()) > 0:
                     await asyncio.sleep(late)
-                result = await self._attempt(channel, row)
+                try:
+                    result = await self._attempt(channel, row)
+                finally:
+                    if paced:
+                        pacer.finish(row.external_id, group=group)
                 if self.journal is not None and result.ok:
                     self.journal.done(row.id, result.platform_message_id)
             finally:
