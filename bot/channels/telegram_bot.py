@@ -9,15 +9,17 @@ import logging
 import threading
 import warnings
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
+from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
 from bot.channels.port import ChannelPort, Database, OutboundMessage
 from bot.channels.telegram import CHANNEL, handle_update
 from bot.config import Config
@@ -113,14 +115,36 @@ def _failure(exc: TelegramError) -> SendResult:
     return SendResult(ok=False, error=f"Telegram error: {message}")
 
 
+# Bot API, "Sending files": photos of up to 10 MB, other files up to 50 MB by upload.
+FILE_LIMITS = {"image": 10 * 1000 * 1000, "video": 50 * 1000 * 1000, "file": 50 * 1000 * 1000}
+# The method and its file field for each kind of content file (core.telegram.org/bots/api).
+FILE_METHODS = {"image": ("sendPhoto", "photo"), "video": ("sendVideo", "video"),
+                "file": ("sendDocument", "document")}
+
+
+def media_out(db: Database, media_dir: Path | None) -> MediaOut:
+    """Telegram's uploaded files: a file_id is good for as long as the bot exists."""
+    return MediaOut(db, media_dir, key_prefix="telegram.file.", limits=FILE_LIMITS)
+
+
+def _file_id(message: Message, kind: str) -> str | None:
+    """The file_id Telegram gave a file sent with a message (a photo's largest size)."""
+    if kind == "image":
+        return message.photo[-1].file_id if message.photo else None
+    if kind == "video":
+        return message.video.file_id if message.video else None
+    return message.document.file_id if message.document else None
+
+
 class TelegramSender:
     """Renders outbox payloads as Bot API calls."""
 
     name = CHANNEL
     limits = TELEGRAM
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, media: MediaOut | None = None) -> None:
         self.bot = bot
+        self.media = media  # without it, a payload's files are left out (tests of text alone)
         self._send_message_url = f"{bot.base_url}/sendMessage"
 
     def is_group(self, external_id: str) -> bool:
@@ -138,6 +162,8 @@ class TelegramSender:
             if payload.get("kind") == "ack":
                 await self.bot.answer_callback_query(payload["id"])
                 return SendResult(ok=True)
+            if self.media is not None and media_ids(payload):
+                return await self._send_with_files(message)
             text = text_to_send(str(payload.get("text") or ""),
                                 has_extras=bool(payload.get("buttons")))
             if text is None:
@@ -158,6 +184,68 @@ class TelegramSender:
             return _failure(exc)
         except TelegramError as exc:
             return _failure(exc)
+
+    async def _send_with_files(self, message: OutboundMessage) -> SendResult:
+        """The text first, then each file; the buttons under the last file, where the item
+        ends. Every file is checked before anything goes."""
+        assert self.media is not None
+        payload = message.payload
+        try:
+            files = await self.media.files(payload)
+        except MediaRefused as exc:
+            return SendResult(ok=False, final=exc.final, error=str(exc))
+        chat_id = int(message.external_id)
+        sent_id: str | None = None
+        text = str(payload.get("text") or "")
+        for part in split_text(text, TEXT_LIMIT) if text.strip() else []:
+            sent = await self._post(send_text_body(chat_id, part, []))
+            sent_id = str(sent["message_id"]) if isinstance(sent, dict) else sent_id
+        markup = keyboard(payload.get("buttons") or [])
+        for index, file in enumerate(files):
+            last = index == len(files) - 1
+            sent_id = await self._send_file(chat_id, file, markup if last else None)
+        return SendResult(ok=True, platform_message_id=sent_id)
+
+    async def _send_file(self, chat_id: int, file: OutgoingFile,
+                         markup: InlineKeyboardMarkup | None) -> str:
+        """One file by the file_id Telegram gave it, or uploaded with this very message (the
+        first of a broadcast; the others wait for its file_id)."""
+        assert self.media is not None
+        method, field = FILE_METHODS[file.kind]
+        sent: list[Message] = []
+
+        async def upload(outgoing: OutgoingFile) -> str:
+            data = await asyncio.to_thread(outgoing.read)
+            sent.append(await self._call(method, chat_id, field,
+                                         InputFile(data, filename=outgoing.name), markup))
+            file_id = _file_id(sent[0], outgoing.kind)
+            if file_id is None:
+                raise BadRequest(f"{method} answered without a file_id")
+            return file_id
+
+        file_id, uploaded = await self.media.platform_id(file, upload)
+        if uploaded:
+            return str(sent[0].message_id)
+        try:
+            return str((await self._call(method, chat_id, field, file_id, markup)).message_id)
+        except BadRequest as exc:
+            if "file" not in str(exc).lower():
+                raise
+            # The id is no longer good (another bot token?): upload once more.
+            await self.media.forget(file.media_id, file_id)
+            file_id, uploaded = await self.media.platform_id(file, upload)
+            if uploaded:
+                return str(sent[0].message_id)
+            return str((await self._call(method, chat_id, field, file_id, markup)).message_id)
+
+    async def _call(self, method: str, chat_id: int, field: str, value: str | InputFile,
+                    markup: InlineKeyboardMarkup | None) -> Message:
+        """sendPhoto, sendVideo or sendDocument through python-telegram-bot."""
+        if method == "sendPhoto":
+            return await self.bot.send_photo(chat_id, photo=value, reply_markup=markup)
+        if method == "sendVideo":
+            return await self.bot.send_video(chat_id, video=value, reply_markup=markup)
+        return await self.bot.send_document(chat_id, document=value, reply_markup=markup)
 
     async def _post(self, body: bytes) -> Any:
         """sendMessage with a prepared body (make_bot's client), or its parameters (any other)."""
@@ -242,7 +330,7 @@ async def start(config: Config, db: Database, dispatcher: Dispatcher) -> Channel
     """Connect Telegram for the worker: sender, photo downloads, and polling unless webhooked."""
     bot = make_bot(config)
     await bot.initialize()
-    sender = TelegramSender(bot)
+    sender = TelegramSender(bot, media_out(db, config.media_path))
     poller = None
     if await asyncio.to_thread(polling_wanted, db):
         poller = TelegramPoller(bot, dispatcher, db)
