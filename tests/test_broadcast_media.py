@@ -127,8 +127,8 @@ def test_messenger_members_get_the_files_as_reusable_attachments(plan_db, tmp_pa
         kept = dict(graph.attachments)
     assert len(uploads) == 3 and all(c.status == 200 for c in uploads)
     assert sorted(kind for kind, *_rest in kept.values()) == ["file", "image", "video"]
-    assert {kept[a][1] for a in kept} == {f"{m}.{ext}" for m, ext in zip(media, ["png", "pdf",
-                                                                              "mp4"])}
+    names = [f"{m}.{ext}" for m, ext in zip(media, ["png", "pdf", "mp4"], strict=True)]
+    assert {kept[a][1] for a in kept} == set(names)
     per_member: dict[str, list[dict]] = {}
     for body in sent:
         per_member.setdefault(body["recipient"]["id"], []).append(body["message"])

@@ -368,6 +368,7 @@ def test_a_blank_text_is_never_sent_to_telegram(text):
     sender = TelegramSender.__new__(TelegramSender)
     sender.bot = NoBot()
     sender._send_message_url = "http://127.0.0.1:9/botX/sendMessage"
+    sender.media = None
     message = OutboundMessage(id=1, identity_id=1, channel="telegram", external_id="5",
                               payload={"text": text}, attempts=0)
     result = aio.run(sender.send(message))
