@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,8 @@ class SendJournal:
         self._where: dict[int, _File] = {}
         self._answers: dict[_File, list[str]] = {}  # "d" lines not yet written
         self._flush_due = False
+        # The event loop notes answers while the database thread reports what it recorded.
+        self._lock = threading.Lock()
 
     def _current(self) -> _File:
         if not self._files or self._files[-1].size >= self.rotate_bytes:
@@ -90,55 +93,67 @@ class SendJournal:
         """Before the first of these rows' platform calls: one line for all of them."""
         if not row_ids:
             return
-        file = self._current()
-        file.outstanding.update(row_ids)
-        for row_id in row_ids:
-            self._where[row_id] = file
-        self._write(file, "b " + " ".join(map(str, row_ids)) + "\n")
+        with self._lock:
+            file = self._current()
+            file.outstanding.update(row_ids)
+            for row_id in row_ids:
+                self._where[row_id] = file
+            self._write(file, "b " + " ".join(map(str, row_ids)) + "\n")
 
     def done(self, row_id: int, platform_id: str | None) -> None:
         """The platform took the message: written at the next turn of the running event loop
         (with the other answers of this turn), or at once outside one."""
-        file = self._where.get(row_id) or self._current()
-        self._answers.setdefault(file, []).append(f"d {row_id} {platform_id or '-'}\n")
-        if self._flush_due:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._flush_due = True
+        with self._lock:
+            file = self._where.get(row_id) or self._current()
+            self._answers.setdefault(file, []).append(f"d {row_id} {platform_id or '-'}\n")
+            if self._flush_due:
+                return
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self._flush()
+                return
+            self._flush_due = True
         loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write the answers noted so far, one write per file."""
+        with self._lock:
+            self._flush()
+
+    def _flush(self) -> None:
         self._flush_due = False
         answers, self._answers = self._answers, {}
         for file, lines in answers.items():
             self._write(file, "".join(lines))
 
     def recorded(self, row_ids: list[int]) -> None:
-        """These rows' outcomes are committed: older files with nothing open are deleted."""
-        self.flush()
-        for row_id in row_ids:
-            file = self._where.pop(row_id, None)
-            if file is not None:
-                file.outstanding.discard(row_id)
-        current = self._files[-1] if self._files else None
-        for file in [f for f in self._files if f is not current and not f.outstanding]:
-            os.close(file.fd)
-            file.path.unlink(missing_ok=True)
-            self._files.remove(file)
+        """These rows' outcomes are committed: older files with nothing open are deleted.
+
+        Called from the thread that wrote them to the database, while the event loop notes
+        answers: the lock keeps a file from being closed under an answer not yet written.
+        """
+        with self._lock:
+            self._flush()
+            for row_id in row_ids:
+                file = self._where.pop(row_id, None)
+                if file is not None:
+                    file.outstanding.discard(row_id)
+            current = self._files[-1] if self._files else None
+            for file in [f for f in self._files if f is not current and not f.outstanding]:
+                os.close(file.fd)
+                file.path.unlink(missing_ok=True)
+                self._files.remove(file)
 
     def close(self) -> None:
         """A clean stop: everything was recorded, so the files go."""
-        self.flush()
-        for file in self._files:
-            os.close(file.fd)
-            if not file.outstanding:
-                file.path.unlink(missing_ok=True)
-        self._files.clear()
+        with self._lock:
+            self._flush()
+            for file in self._files:
+                os.close(file.fd)
+                if not file.outstanding:
+                    file.path.unlink(missing_ok=True)
+            self._files.clear()
 
     def leftovers(self) -> Leftovers:
         """Read the journals of workers that are gone (their files can be locked)."""
