@@ -89,23 +89,30 @@ class Pacer:
         self._answered: deque[float] = deque()
         self._blocked_until = 0.0
 
-    def reserve(self, chat: str, *, group: bool = False) -> float:
-        """Book the earliest slot for a message to `chat`; returns seconds to wait for it."""
+    def reserve(self, chat: str, *, group: bool = False, urgent: bool = False) -> float:
+        """Book the earliest slot for a message to `chat`; returns seconds to wait for it.
+
+        An urgent message (a reply to someone in a conversation) is not queued behind the
+        slots broadcast rows booked ahead: it waits only for its own chat, and `admit` still
+        keeps the overall limit when it goes, the booked rows then waiting a little longer.
+        """
         now = self._clock()
         chat_rate = self._chat_rate(group)
-        start = max(now, self._next_any, self._next_chat.get(chat, 0.0), self._blocked_until)
-        self._next_any = start + 1.0 / self.limits.per_second
+        start = max(now, self._next_chat.get(chat, 0.0), self._blocked_until)
+        if not urgent:
+            start = max(start, self._next_any)
+            self._next_any = start + 1.0 / self.limits.per_second
         if chat_rate:
             self._next_chat[chat] = start + 1.0 / chat_rate
         if len(self._next_chat) > 50_000:
             self._forget(now)
         return start - now
 
-    def peek(self, chat: str, *, group: bool = False) -> float:
+    def peek(self, chat: str, *, group: bool = False, urgent: bool = False) -> float:
         """Seconds until a message to `chat` could start, without booking it."""
         now = self._clock()
-        return max(0.0, self._next_any - now, self._next_chat.get(chat, 0.0) - now,
-                   self._blocked_until - now)
+        booked = 0.0 if urgent else self._next_any - now
+        return max(0.0, booked, self._next_chat.get(chat, 0.0) - now, self._blocked_until - now)
 
     def backlog(self) -> float:
         """Seconds of sends already booked ahead of now, across all chats."""

@@ -19,7 +19,7 @@ from bot.send_journal import SendJournal
 from storage import outbox
 from storage.db import Database
 from storage.models import utcnow
-from storage.outbox import Delivery, OutboundMessage
+from storage.outbox import PRIORITY_BULK, Delivery, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ class SenderSettings:
     # A row whose chat may not be written to for longer than this goes back to the queue,
     # so no row sits leased while it waits (and no lease expires under a slow chat).
     max_hold_seconds: float = 5.0
+    # Broadcast rows are booked at most this far ahead; the rest go back to the queue. At a
+    # paced platform's rate a batch then lasts about this long, so a reply queued meanwhile is
+    # claimed soon after (it then skips the rows booked ahead: Pacer.reserve's `urgent`).
+    bulk_hold_seconds: float = 1.5
     in_flight: int = 64
     batches_at_once: int = 2
     max_attempts: int = 8
@@ -267,8 +271,10 @@ class OutboxSender:
         done: list[Delivery] = []
         for index, row in enumerate(rows):
             paced = channel.is_paced(row.payload)
-            wait = pacer.peek(row.external_id) if paced else 0.0
-            if wait > self.settings.max_hold_seconds:
+            urgent = row.priority < PRIORITY_BULK
+            wait = pacer.peek(row.external_id, group=group, urgent=urgent) if paced else 0.0
+            hold = self.settings.max_hold_seconds if urgent else self.settings.bulk_hold_seconds
+            if wait > hold:
                 later = utcnow() + timedelta(seconds=wait)
                 done += [Delivery(r.id, "pending", r.identity_id, next_attempt_at=later,
                                   refund_attempt=True) for r in rows[index:]]
@@ -278,7 +284,7 @@ class OutboxSender:
                                      error=f"outside the {channel.name} messaging window"))
                 continue
             if paced:
-                await asyncio.sleep(pacer.reserve(row.external_id, group=group))
+                await asyncio.sleep(pacer.reserve(row.external_id, group=group, urgent=urgent))
             await gate.acquire(row.priority)
             try:
                 # Counted as late as possible, once a connection is ours: a send admitted and
