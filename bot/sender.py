@@ -120,6 +120,7 @@ class OutboxSender:
         # When rows given back (held by pacing, or to retry) are due again, soonest first: an
         # idle sender wakes for them instead of sleeping its whole idle wait.
         self._due: list[datetime] = []
+        self._stale_checked: datetime | None = None
 
     async def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; wakes at once when a dispatcher queues a reply.
@@ -227,9 +228,16 @@ class OutboxSender:
             del self._lanes[chat]
 
     def _claim(self) -> list[OutboundMessage]:
+        now = utcnow()
+        # Rows of a sender that died come back when their lease runs out; looking for them a
+        # few times a lease is enough, and that walk grows with the rows ever sent.
+        stale = self._stale_checked is None or now - self._stale_checked >= self.settings.lease / 3
+        if stale:
+            self._stale_checked = now
         with self.db.transaction() as session:
-            return outbox.claim_due(session, list(self.channels), now=utcnow(),
-                                    limit=self.settings.batch, lease=self.settings.lease)
+            return outbox.claim_due(session, list(self.channels), now=now,
+                                    limit=self.settings.batch, lease=self.settings.lease,
+                                    stale=stale)
 
     def _record(self, deliveries: list[Delivery]) -> None:
         now = utcnow()
