@@ -149,7 +149,12 @@ class OutboxSender:
                     and self._pacing_seconds(claimed) < 1.0):
                 continue
             if batches:
-                await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED)
+                # Paced: a batch books its rows at most bulk_hold_seconds ahead and gives the
+                # rest back, so the next one is claimed while it still sends; waiting for it
+                # to end would leave the pacer idle for a write-back and a claim each time.
+                ahead = claimed and len(batches) < self.settings.batches_at_once
+                await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED,
+                                   timeout=self.settings.bulk_hold_seconds / 3 if ahead else None)
             else:
                 await asyncio.to_thread(self.wakeup.wait, self._idle_wait())
         if batches:
