@@ -175,12 +175,12 @@ def test_a_reply_skips_the_slots_broadcast_rows_booked_ahead() -> None:
 
 
 def test_a_reply_during_a_paced_broadcast_goes_within_seconds(db: Database, tmp_path) -> None:
-    """150 broadcast rows take five seconds at Telegram's 30/s; a reply queued after the first
+    """240 broadcast rows take eight seconds at Telegram's 30/s; a reply queued after the first
     second reaches its member long before the broadcast ends, and nobody gets a 429."""
     import threading
     import time
 
-    rows = 150
+    rows = 240
     with FakeTelegram(token=TOKEN) as fake:
         fake.rate_limit(global_per_second=30, per_chat_per_second=1, per_group_per_minute=20)
         config = load_config({"DATABASE_URL": db.url, "TELEGRAM_BOT_TOKEN": TOKEN,
@@ -221,7 +221,7 @@ def test_a_reply_during_a_paced_broadcast_goes_within_seconds(db: Database, tmp_
 
         latency = asyncio.run(run())
         assert fake.too_many_requests == 0
-    assert latency < 2.5, f"the reply waited {latency:.1f} s behind the broadcast"
+    assert latency < 4.0, f"the reply waited {latency:.1f} s behind the broadcast"
 
 
 def test_an_override_changes_only_the_parts_it_names() -> None:
