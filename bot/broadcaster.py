@@ -20,7 +20,7 @@ from bot.config import Config
 from bot.dispatcher import Wakeup, render_reply
 from handlers.content import item_reply
 from messages_vi import LOCALES
-from storage import broadcasts
+from storage import broadcasts, outbox
 from storage import content as library
 from storage.db import Database
 from storage.models import utcnow
@@ -36,6 +36,7 @@ class BroadcasterSettings:
     lease: timedelta = timedelta(seconds=30)
     idle_seconds: float = 2.0
     quiet_check_seconds: float = 60.0
+    statistics_every: int = 10  # batches between refreshes of the planner's statistics
 
 
 class Broadcaster:
@@ -77,6 +78,7 @@ class Broadcaster:
         payloads = {locale: render_reply(item_reply(item, locale, job.id), locale)
                     for locale in LOCALES}
         log.info("broadcast %s: fan-out from member %s", job.id, job.cursor)
+        batches = 0
         while not stopping():
             now = utcnow()
             with self.db.transaction() as session:
@@ -84,6 +86,10 @@ class Broadcaster:
                     session, job.id, payloads, now=now, not_before=self.not_before(now),
                     limit=self.settings.batch, lease=self.settings.lease,
                     proactive=self.zalo_rule(now))
+            batches += 1
+            if result.done or batches % self.settings.statistics_every == 0:
+                with self.db.transaction() as session:
+                    outbox.refresh_statistics(session)  # the senders' claims plan by them
             if result.queued:
                 self.wakeup.notify()
             if progress is not None:

@@ -19,7 +19,7 @@ from bot.send_journal import SendJournal
 from storage import outbox
 from storage.db import Database
 from storage.models import utcnow
-from storage.outbox import Delivery, OutboundMessage
+from storage.outbox import PRIORITY_BULK, Delivery, OutboundMessage
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,10 @@ class SenderSettings:
     # A row whose chat may not be written to for longer than this goes back to the queue,
     # so no row sits leased while it waits (and no lease expires under a slow chat).
     max_hold_seconds: float = 5.0
+    # Broadcast rows are booked at most this far ahead; the rest go back to the queue. At a
+    # paced platform's rate a batch then lasts about this long, so a reply queued meanwhile is
+    # claimed soon after (it then skips the rows booked ahead: Pacer.reserve's `urgent`).
+    bulk_hold_seconds: float = 1.5
     in_flight: int = 64
     batches_at_once: int = 2
     max_attempts: int = 8
@@ -62,6 +66,42 @@ def _behind(rows: list[OutboundMessage], stuck: Delivery) -> list[Delivery]:
                      refund_attempt=True) for r in rows]
 
 
+class PriorityGate:
+    """The in-flight limit, handing a free slot to the most urgent waiter first.
+
+    A member in a conversation whose reply is claimed while a broadcast's rows wait for a
+    connection goes ahead of them (lower priority numbers first, then in arrival order):
+    with a FIFO semaphore, the reply would wait behind a whole claimed batch of bulk sends.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiting: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = 0
+
+    async def acquire(self, priority: int) -> None:
+        if self._free > 0 and not self._waiting:
+            self._free -= 1
+            return
+        self._arrivals += 1
+        ticket: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (priority, self._arrivals, ticket))
+        try:
+            await ticket
+        except asyncio.CancelledError:
+            if ticket.done() and not ticket.cancelled():
+                self.release()  # handed a slot just as we were cancelled: pass it on
+            raise
+
+    def release(self) -> None:
+        while self._waiting:
+            ticket = heapq.heappop(self._waiting)[2]
+            if not ticket.done():  # a cancelled waiter's ticket is skipped
+                ticket.set_result(None)
+                return
+        self._free += 1
+
+
 class OutboxSender:
     """Claims due rows, sends them paced per channel and per chat, and records every outcome."""
 
@@ -76,10 +116,11 @@ class OutboxSender:
         self.settings = settings or SenderSettings()
         self._lanes: dict[tuple[str, str], asyncio.Task[list[Delivery]]] = {}
         self._gate_loop: asyncio.AbstractEventLoop | None = None
-        self._in_flight: asyncio.Semaphore | None = None
+        self._in_flight: PriorityGate | None = None
         # When rows given back (held by pacing, or to retry) are due again, soonest first: an
         # idle sender wakes for them instead of sleeping its whole idle wait.
         self._due: list[datetime] = []
+        self._stale_checked: datetime | None = None
 
     async def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set; wakes at once when a dispatcher queues a reply.
@@ -108,7 +149,12 @@ class OutboxSender:
                     and self._pacing_seconds(claimed) < 1.0):
                 continue
             if batches:
-                await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED)
+                # Paced: a batch books its rows at most bulk_hold_seconds ahead and gives the
+                # rest back, so the next one is claimed while it still sends; waiting for it
+                # to end would leave the pacer idle for a write-back and a claim each time.
+                ahead = claimed and len(batches) < self.settings.batches_at_once
+                await asyncio.wait(batches, return_when=asyncio.FIRST_COMPLETED,
+                                   timeout=self.settings.bulk_hold_seconds / 3 if ahead else None)
             else:
                 await asyncio.to_thread(self.wakeup.wait, self._idle_wait())
         if batches:
@@ -163,6 +209,8 @@ class OutboxSender:
         for message in claimed:
             by_chat[(message.channel, message.external_id)].append(message)
         gate = self._gate()
+        if self.journal is not None:  # before any of the batch's calls, one write for all
+            self.journal.begin_many([message.id for message in claimed])
         lanes = []
         for chat, rows in by_chat.items():
             lane = asyncio.create_task(self._send_chat(rows, gate, self._lanes.get(chat)))
@@ -172,12 +220,12 @@ class OutboxSender:
         outcomes = await asyncio.gather(*lanes)
         return [d for chat in outcomes for d in chat]
 
-    def _gate(self) -> asyncio.Semaphore:
+    def _gate(self) -> PriorityGate:
         """The in-flight limit shared by every batch of this event loop."""
         loop = asyncio.get_running_loop()
-        if self._in_flight is None or self._gate_loop is not loop:  # a semaphore is bound to
-            self._gate_loop = loop                                   # the loop that first waits
-            self._in_flight = asyncio.Semaphore(self.settings.in_flight)
+        if self._in_flight is None or self._gate_loop is not loop:  # futures are bound to
+            self._gate_loop = loop                                   # the loop that made them
+            self._in_flight = PriorityGate(self.settings.in_flight)
         return self._in_flight
 
     def _lane_done(self, chat: tuple[str, str], lane: asyncio.Task[list[Delivery]]) -> None:
@@ -185,9 +233,16 @@ class OutboxSender:
             del self._lanes[chat]
 
     def _claim(self) -> list[OutboundMessage]:
+        now = utcnow()
+        # Rows of a sender that died come back when their lease runs out; looking for them a
+        # few times a lease is enough, and that walk grows with the rows ever sent.
+        stale = self._stale_checked is None or now - self._stale_checked >= self.settings.lease / 3
+        if stale:
+            self._stale_checked = now
         with self.db.transaction() as session:
-            return outbox.claim_due(session, list(self.channels), now=utcnow(),
-                                    limit=self.settings.batch, lease=self.settings.lease)
+            return outbox.claim_due(session, list(self.channels), now=now,
+                                    limit=self.settings.batch, lease=self.settings.lease,
+                                    stale=stale)
 
     def _record(self, deliveries: list[Delivery]) -> None:
         now = utcnow()
@@ -214,11 +269,11 @@ class OutboxSender:
             marked = outbox.reconcile_sent(session, found.sent, now=utcnow())
         for path in found.files:
             path.unlink(missing_ok=True)
-        log.info("send journal: %d rows a stopped worker sent are marked sent; %d were on "
-                 "the wire when it stopped and go again", marked, len(found.in_doubt))
+        log.info("send journal: %d rows a stopped worker sent are marked sent; %d it had "
+                 "taken without an answer go again", marked, len(found.in_doubt))
         return marked
 
-    async def _send_chat(self, rows: list[OutboundMessage], gate: asyncio.Semaphore,
+    async def _send_chat(self, rows: list[OutboundMessage], gate: PriorityGate,
                          earlier: asyncio.Task[list[Delivery]] | None = None) -> list[Delivery]:
         """One chat's rows, in order: a later message never overtakes an earlier one."""
         if earlier is not None and (stuck := await _stuck_behind(earlier)) is not None:
@@ -229,8 +284,10 @@ class OutboxSender:
         done: list[Delivery] = []
         for index, row in enumerate(rows):
             paced = channel.is_paced(row.payload)
-            wait = pacer.peek(row.external_id) if paced else 0.0
-            if wait > self.settings.max_hold_seconds:
+            urgent = row.priority < PRIORITY_BULK
+            wait = pacer.peek(row.external_id, group=group, urgent=urgent) if paced else 0.0
+            hold = self.settings.max_hold_seconds if urgent else self.settings.bulk_hold_seconds
+            if wait > hold:
                 later = utcnow() + timedelta(seconds=wait)
                 done += [Delivery(r.id, "pending", r.identity_id, next_attempt_at=later,
                                   refund_attempt=True) for r in rows[index:]]
@@ -240,17 +297,22 @@ class OutboxSender:
                                      error=f"outside the {channel.name} messaging window"))
                 continue
             if paced:
-                await asyncio.sleep(pacer.reserve(row.external_id, group=group))
-            async with gate:
+                await asyncio.sleep(pacer.reserve(row.external_id, group=group, urgent=urgent))
+            await gate.acquire(row.priority)
+            try:
                 # Counted as late as possible, once a connection is ours: a send admitted and
                 # then kept waiting would reach the platform bunched with later ones.
                 while paced and (late := pacer.admit()) > 0:
                     await asyncio.sleep(late)
-                if self.journal is not None:
-                    self.journal.begin(row.id)
-                result = await self._attempt(channel, row)
+                try:
+                    result = await self._attempt(channel, row)
+                finally:
+                    if paced:
+                        pacer.finish(row.external_id, group=group)
                 if self.journal is not None and result.ok:
                     self.journal.done(row.id, result.platform_message_id)
+            finally:
+                gate.release()
             delivery = self._outcome(row, result)
             done.append(delivery)
             if result.retry_after:

@@ -87,3 +87,14 @@ def test_nobody_listening_is_a_network_failure_too() -> None:
         assert not result.ok and result.error and result.error.startswith("network")
 
     asyncio.run(run())
+
+
+def test_a_prepared_body_is_the_json_of_the_call() -> None:
+    import json
+
+    from bot.channels.telegram_bot import send_text_body, wire_keyboard
+
+    buttons = [{"label": "Đã nhận", "payload": "ack:1"}]
+    assert json.loads(send_text_body(-100, 'Tin "mới"\n', buttons)) == {
+        "chat_id": -100, "text": 'Tin "mới"\n', "reply_markup": wire_keyboard(buttons)}
+    assert json.loads(send_text_body(7, "x", [])) == {"chat_id": 7, "text": "x"}

@@ -169,3 +169,28 @@ def test_a_live_workers_journal_is_left_alone_and_rotated_files_go(tmp_path):
     live.recorded([2])
     live.close()
     assert list(tmp_path.glob("*.log")) == []
+
+
+def test_a_batch_is_named_in_one_line_and_a_turns_answers_go_in_one_write(tmp_path):
+    import asyncio
+
+    journal = SendJournal(tmp_path)
+    journal.begin_many([7, 8, 9])
+
+    def lines() -> list[str]:
+        [path] = tmp_path.glob("*.log")
+        return path.read_text().splitlines()
+
+    async def answers_arrive() -> None:
+        journal.done(7, "m7")
+        journal.done(9, None)
+        assert lines() == ["b 7 8 9"]  # not yet: at the start of the loop's next turn
+        await asyncio.sleep(0)
+        assert lines() == ["b 7 8 9", "d 7 m7", "d 9 -"]
+
+    asyncio.run(answers_arrive())
+    journal.done(8, "m8")  # outside an event loop: at once
+    assert lines()[-1] == "d 8 m8"
+    journal.recorded([7, 8, 9])
+    journal.close()
+    assert list(tmp_path.glob("*.log")) == []

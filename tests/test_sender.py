@@ -417,3 +417,33 @@ def test_while_pacing_holds_a_batch_the_sender_claims_nothing_ahead(db):
     asyncio.run(scenario())
     assert sorted(channel.delivered) == sorted(f"tin {i}" for i in range(30))
     assert given_back == []
+
+
+def test_a_reply_waiting_for_a_connection_goes_before_broadcast_rows() -> None:
+    from bot.sender import PriorityGate
+    from storage.outbox import PRIORITY_BULK, PRIORITY_REPLY
+
+    async def run() -> list[str]:
+        gate = PriorityGate(1)
+        order: list[str] = []
+        await gate.acquire(PRIORITY_BULK)  # a broadcast row holds the only connection
+
+        async def send(name: str, priority: int) -> None:
+            await gate.acquire(priority)
+            order.append(name)
+            await asyncio.sleep(0)
+            gate.release()
+
+        waiting = [asyncio.create_task(send(f"bulk{i}", PRIORITY_BULK)) for i in range(3)]
+        await asyncio.sleep(0)
+        cancelled = asyncio.create_task(send("gone", PRIORITY_REPLY))
+        await asyncio.sleep(0)
+        cancelled.cancel()  # a waiter that goes away does not keep a slot
+        waiting.append(asyncio.create_task(send("reply", PRIORITY_REPLY)))
+        await asyncio.sleep(0)
+        gate.release()
+        await asyncio.gather(*waiting)
+        await gate.acquire(PRIORITY_BULK)  # every slot came back
+        return order
+
+    assert asyncio.run(run()) == ["reply", "bulk0", "bulk1", "bulk2"]

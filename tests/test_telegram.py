@@ -381,12 +381,20 @@ def test_a_blank_text_is_never_sent_to_telegram(text):
     from bot.channels.telegram_bot import TelegramSender
     from storage.outbox import OutboundMessage
 
-    class NoBot:
-        async def do_api_request(self, *args: object, **kwargs: object) -> dict[str, int]:
+    class NoRequest:
+        async def post(self, *args: object, **kwargs: object) -> dict[str, int]:
             raise AssertionError("a blank text reached the Bot API")
+
+        async def post_encoded(self, *args: object, **kwargs: object) -> dict[str, int]:
+            raise AssertionError("a blank text reached the Bot API")
+
+    class NoBot:
+        request = NoRequest()
 
     sender = TelegramSender.__new__(TelegramSender)
     sender.bot = NoBot()
+    sender._send_message_url = "http://127.0.0.1:9/botX/sendMessage"
+    sender.media = None
     message = OutboundMessage(id=1, identity_id=1, channel="telegram", external_id="5",
                               payload={"text": text}, attempts=0)
     result = aio.run(sender.send(message))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextvars import ContextVar
 from typing import Any
 
 import aiohttp
@@ -29,6 +30,10 @@ from telegram.request import BaseRequest, RequestData
 log = logging.getLogger(__name__)
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+# A body already encoded as JSON, for the one post_encoded call running in this task.
+_ENCODED_BODY: ContextVar[bytes | None] = ContextVar("encoded_body", default=None)
 
 
 def _seconds(value: Any, default: float | None) -> float | None:
@@ -72,6 +77,21 @@ class AiohttpRequest(BaseRequest):
             await self._session.close()
         self._session = None
 
+    async def post_encoded(self, url: str, body: bytes) -> Any:
+        """POST a body already encoded as JSON; answers the call's `result`, as `post` does.
+
+        A broadcast sends one text and one keyboard to thousands of chats: the sender encodes
+        that part once and joins each chat id to it (telegram_bot.send_text_body), rather than
+        having python-telegram-bot build and encode every parameter of every call. It goes
+        through BaseRequest.post all the same, so the library reads answers and errors as for
+        any call; the body reaches do_request in a context variable, which is the task's own.
+        """
+        token = _ENCODED_BODY.set(body)
+        try:
+            return await self.post(url)
+        finally:
+            _ENCODED_BODY.reset(token)
+
     async def do_request(
         self,
         url: str,
@@ -95,7 +115,10 @@ class AiohttpRequest(BaseRequest):
         timeout = aiohttp.ClientTimeout(total=None, connect=waiting, sock_read=read)
         data: Any = None
         headers = None
-        if request_data is not None and request_data.contains_files:
+        encoded = _ENCODED_BODY.get()
+        if encoded is not None and request_data is None:
+            data, headers = encoded, JSON_HEADERS
+        elif request_data is not None and request_data.contains_files:
             data = self._form(request_data)
         elif request_data is not None:
             data = json.dumps(request_data.parameters, ensure_ascii=False).encode()

@@ -9,9 +9,11 @@ errors https://developers.facebook.com/docs/messenger-platform/error-codes.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -27,6 +29,7 @@ from bot.channels.base import (
     text_to_send,
 )
 from bot.channels.facebook import CHANNEL, GET_STARTED
+from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
 from bot.channels.port import Database, OutboundMessage
 from bot.config import Config
 from bot.dispatcher import Dispatcher
@@ -208,16 +211,37 @@ def _json(response: httpx.Response) -> Any:
         return None
 
 
+# Messenger Platform, "Saving assets": image, audio, video and file attachments up to 25 MB;
+# reusable attachment ids expire after 90 days, so one older than 80 is uploaded again.
+ATTACHMENT_LIMITS = {"image": 25 * 1000 * 1000, "video": 25 * 1000 * 1000,
+                     "file": 25 * 1000 * 1000}
+ATTACHMENT_MAX_AGE = 80 * 24 * 3600.0
+
+
+class UploadFailed(Exception):
+    def __init__(self, result: SendResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+def media_out(db: Database, media_dir: Path | None) -> MediaOut:
+    """Messenger's reusable attachments, uploaded once per file (Attachment Upload API)."""
+    return MediaOut(db, media_dir, key_prefix="facebook.attachment.", limits=ATTACHMENT_LIMITS,
+                    max_age=ATTACHMENT_MAX_AGE)
+
+
 class FacebookSender:
     """Renders outbox payloads as Send API calls and downloads the photos members send."""
 
     name = CHANNEL
     limits = LIMITS
 
-    def __init__(self, config: Config, client: httpx.AsyncClient) -> None:
+    def __init__(self, config: Config, client: httpx.AsyncClient,
+                 media: MediaOut | None = None) -> None:
         self.config = config
         self.client = client
         self.token = config.fb_page_access_token or ""
+        self.media = media  # without it, a payload's files are left out (tests of text alone)
 
     def is_group(self, external_id: str) -> bool:
         return False  # Page conversations are one-to-one
@@ -242,6 +266,8 @@ class FacebookSender:
                                     "messaging_type": "MESSAGE_TAG" if tag else "RESPONSE"}
         if tag:
             envelope["tag"] = tag
+        if self.media is not None and media_ids(payload):
+            return await self._send_with_files(envelope, payload)
         sent_id: str | None = None
         parts = render_messages(payload)
         if not parts:
@@ -252,6 +278,72 @@ class FacebookSender:
                 return result
             sent_id = result.platform_message_id
         return SendResult(ok=True, platform_message_id=sent_id)
+
+    async def _send_with_files(self, envelope: dict[str, Any],
+                               payload: dict[str, Any]) -> SendResult:
+        """The text, then each file as an attachment by its reusable id; the quick replies on
+        the last message, where Messenger shows them. Every file is checked first."""
+        assert self.media is not None
+        try:
+            files = await self.media.files(payload)
+        except MediaRefused as exc:
+            return SendResult(ok=False, final=exc.final, error=str(exc))
+        text, replies = choices(payload.get("text") or "", payload.get("buttons") or [])
+        messages: list[dict[str, Any]] = [
+            {"text": part} for part in (split_text(text.strip(), TEXT_LIMIT)
+                                        if text.strip() else [])]
+        first_file = len(messages)
+        messages += [{"attachment": {"type": f.kind, "payload": {}}} for f in files]
+        if replies:
+            messages[-1]["quick_replies"] = replies
+        sent_id: str | None = None
+        for index, message in enumerate(messages):
+            file = files[index - first_file] if index >= first_file else None
+            result = await (self._post({**envelope, "message": message}) if file is None
+                            else self._post_file(envelope, message, file))
+            if not result.ok:
+                return result
+            sent_id = result.platform_message_id
+        return SendResult(ok=True, platform_message_id=sent_id)
+
+    async def _post_file(self, envelope: dict[str, Any], message: dict[str, Any],
+                         file: OutgoingFile) -> SendResult:
+        """One attachment message; an id Messenger no longer knows is uploaded once more."""
+        assert self.media is not None
+        for attempt in range(2):
+            try:
+                attachment_id, _uploaded = await self.media.platform_id(file, self._upload)
+            except UploadFailed as exc:
+                return exc.result
+            body = {**envelope, "message": {**message, "attachment": {
+                "type": file.kind, "payload": {"attachment_id": attachment_id}}}}
+            result = await self._post(body)
+            if result.ok or attempt or "attachment" not in (result.error or "").lower():
+                return result
+            await self.media.forget(file.media_id, attachment_id)
+        return result
+
+    async def _upload(self, file: OutgoingFile) -> str:
+        """Attachment Upload API: the file as `filedata`, saved as reusable; its id."""
+        data = await asyncio.to_thread(file.read)
+        spec = {"attachment": {"type": file.kind, "payload": {"is_reusable": True}}}
+        try:
+            response = await self.client.post(
+                f"/{self.config.fb_graph_version}/me/message_attachments",
+                data={"message": json.dumps(spec)},
+                files={"filedata": (file.name, data, file.content_type)},
+                headers=bearer(self.token), timeout=httpx.Timeout(120.0, connect=5.0))
+        except httpx.TransportError as exc:
+            raise UploadFailed(SendResult(ok=False, error=f"network: {type(exc).__name__}: "
+                                                          f"{exc}")) from exc
+        answer = _json(response)
+        attachment_id = answer.get("attachment_id") if isinstance(answer, dict) else None
+        if response.is_success and attachment_id:
+            return str(attachment_id)
+        if response.is_success:
+            raise UploadFailed(SendResult(ok=False, error="Messenger answered an upload "
+                                                          "without an attachment_id"))
+        raise UploadFailed(graph_failure(response.status_code, answer, response.headers))
 
     async def _post(self, body: dict[str, Any]) -> SendResult:
         """One Send API call."""
@@ -339,7 +431,7 @@ async def setup_profile(config: Config) -> dict[str, Any]:
 async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
     """Connect Messenger for the worker: the sender and photo downloads; no polling."""
     client = make_client(config)
-    sender = FacebookSender(config, client)
+    sender = FacebookSender(config, client, media_out(db, config.media_path))
     return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media},
                         closers=[client.aclose])
 

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import threading
 import warnings
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Message
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.request import HTTPXRequest
-from telegram.warnings import PTBDeprecationWarning, PTBUserWarning
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
+from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
 from bot.channels.port import ChannelPort, Database, OutboundMessage
 from bot.channels.telegram import CHANNEL, handle_update
 from bot.config import Config
@@ -25,12 +28,11 @@ from bot.ratelimit import TELEGRAM
 
 log = logging.getLogger(__name__)
 
-# Texts go out through do_api_request with no return type rather than send_message: send_message
-# builds a whole Message (a hundred attributes, the echoed keyboard) from every answer only for
-# us to read its id, and that was about a quarter of a bulk send's CPU (BENCHMARKS.md). The
-# library warns that send_message exists; we measured that advice, so that one warning is quiet.
-warnings.filterwarnings("ignore", message=r"Please use 'Bot\.sendMessage'",
-                        category=PTBUserWarning)
+# Texts go out as a JSON body built by send_text_body and posted through the bot's request
+# object (BaseRequest.post) rather than send_message: send_message builds a whole Message (a
+# hundred attributes, the echoed keyboard) from every answer only for us to read its id, and
+# python-telegram-bot encodes every parameter of every call; together about a third of a bulk
+# send's CPU (BENCHMARKS.md). Answers and errors are still read by the library.
 # python-telegram-bot 22 is moving RetryAfter.retry_after from seconds to a timedelta and warns
 # on every 429 until a process opts in through an environment variable; _failure reads either
 # type, so that one notice is quiet instead of the package setting a variable at import.
@@ -81,6 +83,21 @@ def wire_keyboard(buttons: list[dict[str, str]]) -> dict[str, Any] | None:
     return _wire_keyboard(tuple((b["label"], b["payload"]) for b in buttons)) if buttons else None
 
 
+@functools.lru_cache(maxsize=256)
+def _body_tail(text: str, buttons: tuple[tuple[str, str], ...]) -> bytes:
+    """Everything of a sendMessage body after the chat id, encoded once per text and keyboard."""
+    params: dict[str, Any] = {"text": text}
+    if buttons and (markup := _wire_keyboard(buttons)):
+        params["reply_markup"] = markup
+    return b"," + json.dumps(params, ensure_ascii=False, separators=(",", ":")).encode()[1:]
+
+
+def send_text_body(chat_id: int, text: str, buttons: list[dict[str, str]]) -> bytes:
+    """The JSON body of a sendMessage call, the same as python-telegram-bot would send."""
+    tail = _body_tail(text, tuple((b["label"], b["payload"]) for b in buttons))
+    return b'{"chat_id":' + str(chat_id).encode() + tail
+
+
 def _failure(exc: TelegramError) -> SendResult:
     """Telegram's errors in the sender's terms."""
     if isinstance(exc, RetryAfter):
@@ -98,14 +115,37 @@ def _failure(exc: TelegramError) -> SendResult:
     return SendResult(ok=False, error=f"Telegram error: {message}")
 
 
+# Bot API, "Sending files": photos of up to 10 MB, other files up to 50 MB by upload.
+FILE_LIMITS = {"image": 10 * 1000 * 1000, "video": 50 * 1000 * 1000, "file": 50 * 1000 * 1000}
+# The method and its file field for each kind of content file (core.telegram.org/bots/api).
+FILE_METHODS = {"image": ("sendPhoto", "photo"), "video": ("sendVideo", "video"),
+                "file": ("sendDocument", "document")}
+
+
+def media_out(db: Database, media_dir: Path | None) -> MediaOut:
+    """Telegram's uploaded files: a file_id is good for as long as the bot exists."""
+    return MediaOut(db, media_dir, key_prefix="telegram.file.", limits=FILE_LIMITS)
+
+
+def _file_id(message: Message, kind: str) -> str | None:
+    """The file_id Telegram gave a file sent with a message (a photo's largest size)."""
+    if kind == "image":
+        return message.photo[-1].file_id if message.photo else None
+    if kind == "video":
+        return message.video.file_id if message.video else None
+    return message.document.file_id if message.document else None
+
+
 class TelegramSender:
     """Renders outbox payloads as Bot API calls."""
 
     name = CHANNEL
     limits = TELEGRAM
 
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, media: MediaOut | None = None) -> None:
         self.bot = bot
+        self.media = media  # without it, a payload's files are left out (tests of text alone)
+        self._send_message_url = f"{bot.base_url}/sendMessage"
 
     def is_group(self, external_id: str) -> bool:
         return external_id.startswith("-")  # group and channel chat ids are negative
@@ -122,19 +162,20 @@ class TelegramSender:
             if payload.get("kind") == "ack":
                 await self.bot.answer_callback_query(payload["id"])
                 return SendResult(ok=True)
+            if self.media is not None and media_ids(payload):
+                return await self._send_with_files(message)
             text = text_to_send(str(payload.get("text") or ""),
                                 has_extras=bool(payload.get("buttons")))
             if text is None:
                 return SendResult(ok=False, final=True, error=EMPTY_ERROR)
             parts = split_text(text, TEXT_LIMIT)
             sent = None
+            chat_id = int(message.external_id)
             for index, part in enumerate(parts):
                 last = index == len(parts) - 1
-                params: dict[str, Any] = {"chat_id": int(message.external_id), "text": part}
-                if last and (markup := wire_keyboard(payload.get("buttons") or [])):
-                    params["reply_markup"] = markup
-                sent = await self.bot.do_api_request("sendMessage", api_kwargs=params)
-            sent_id = str(sent["message_id"]) if sent else None
+                body = send_text_body(chat_id, part, payload.get("buttons") or [] if last else [])
+                sent = await self._post(body)
+            sent_id = str(sent["message_id"]) if isinstance(sent, dict) else None
             return SendResult(ok=True, platform_message_id=sent_id)
         except BadRequest as exc:
             if payload.get("kind") == "ack":
@@ -143,6 +184,75 @@ class TelegramSender:
             return _failure(exc)
         except TelegramError as exc:
             return _failure(exc)
+
+    async def _send_with_files(self, message: OutboundMessage) -> SendResult:
+        """The text first, then each file; the buttons under the last file, where the item
+        ends. Every file is checked before anything goes."""
+        assert self.media is not None
+        payload = message.payload
+        try:
+            files = await self.media.files(payload)
+        except MediaRefused as exc:
+            return SendResult(ok=False, final=exc.final, error=str(exc))
+        chat_id = int(message.external_id)
+        sent_id: str | None = None
+        text = str(payload.get("text") or "")
+        for part in split_text(text, TEXT_LIMIT) if text.strip() else []:
+            sent = await self._post(send_text_body(chat_id, part, []))
+            sent_id = str(sent["message_id"]) if isinstance(sent, dict) else sent_id
+        markup = keyboard(payload.get("buttons") or [])
+        for index, file in enumerate(files):
+            last = index == len(files) - 1
+            sent_id = await self._send_file(chat_id, file, markup if last else None)
+        return SendResult(ok=True, platform_message_id=sent_id)
+
+    async def _send_file(self, chat_id: int, file: OutgoingFile,
+                         markup: InlineKeyboardMarkup | None) -> str:
+        """One file by the file_id Telegram gave it, or uploaded with this very message (the
+        first of a broadcast; the others wait for its file_id)."""
+        assert self.media is not None
+        method, field = FILE_METHODS[file.kind]
+        sent: list[Message] = []
+
+        async def upload(outgoing: OutgoingFile) -> str:
+            data = await asyncio.to_thread(outgoing.read)
+            sent.append(await self._call(method, chat_id, field,
+                                         InputFile(data, filename=outgoing.name), markup))
+            file_id = _file_id(sent[0], outgoing.kind)
+            if file_id is None:
+                raise BadRequest(f"{method} answered without a file_id")
+            return file_id
+
+        file_id, uploaded = await self.media.platform_id(file, upload)
+        if uploaded:
+            return str(sent[0].message_id)
+        try:
+            return str((await self._call(method, chat_id, field, file_id, markup)).message_id)
+        except BadRequest as exc:
+            if "file" not in str(exc).lower():
+                raise
+            # The id is no longer good (another bot token?): upload once more.
+            await self.media.forget(file.media_id, file_id)
+            file_id, uploaded = await self.media.platform_id(file, upload)
+            if uploaded:
+                return str(sent[0].message_id)
+            return str((await self._call(method, chat_id, field, file_id, markup)).message_id)
+
+    async def _call(self, method: str, chat_id: int, field: str, value: str | InputFile,
+                    markup: InlineKeyboardMarkup | None) -> Message:
+        """sendPhoto, sendVideo or sendDocument through python-telegram-bot."""
+        if method == "sendPhoto":
+            return await self.bot.send_photo(chat_id, photo=value, reply_markup=markup)
+        if method == "sendVideo":
+            return await self.bot.send_video(chat_id, video=value, reply_markup=markup)
+        return await self.bot.send_document(chat_id, document=value, reply_markup=markup)
+
+    async def _post(self, body: bytes) -> Any:
+        """sendMessage with a prepared body (make_bot's client), or its parameters (any other)."""
+        request = self.bot.request
+        if isinstance(request, AiohttpRequest):
+            return await request.post_encoded(self._send_message_url, body)
+        return await self.bot.do_api_request("sendMessage", api_kwargs=json.loads(body))
 
     async def fetch_media(self, file_id: str) -> bytes:
         """Download a photo the member sent (getFile, then the file URL)."""
@@ -220,7 +330,7 @@ async def start(config: Config, db: Database, dispatcher: Dispatcher) -> Channel
     """Connect Telegram for the worker: sender, photo downloads, and polling unless webhooked."""
     bot = make_bot(config)
     await bot.initialize()
-    sender = TelegramSender(bot)
+    sender = TelegramSender(bot, media_out(db, config.media_path))
     poller = None
     if await asyncio.to_thread(polling_wanted, db):
         poller = TelegramPoller(bot, dispatcher, db)

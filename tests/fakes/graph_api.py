@@ -3,6 +3,9 @@
 It speaks the wire format of https://graph.facebook.com for what duan8 uses:
 ``POST /v{N}/me/messages?access_token=…`` (Send API) answering ``{"recipient_id","message_id"}``,
 ``POST /v{N}/me/messenger_profile`` answering ``{"result":"success"}``,
+``POST /v{N}/me/message_attachments`` (Attachment Upload API: multipart ``message`` with
+``attachment.type`` and ``payload.is_reusable``, and the file in ``filedata``) answering
+``{"attachment_id"}``, Send API messages whose ``attachment`` names such an id (or a URL),
 and attachment downloads from ``/cdn/{path}``. Errors
 come as Graph does: ``{"error":{"message","type","code","error_subcode","fbtrace_id"}}``.
 It checks what Meta checks (token, messaging type, text ≤ 2,000, quick replies ≤ 13 with titles
@@ -26,6 +29,8 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
 from fakes.server import FakeServer, Handler
+from fakes.telegram_api import ApiError as TelegramApiError
+from fakes.telegram_api import UploadedFile, _parse_multipart
 
 JSONDict = dict[str, Any]
 
@@ -50,6 +55,10 @@ FAULT_KINDS: Final = frozenset(FAULTS) | {"drop"}
 
 _MESSAGES = re.compile(r"^/v\d+\.\d+/me/messages$")
 _PROFILE = re.compile(r"^/v\d+\.\d+/me/messenger_profile$")
+_ATTACHMENTS = re.compile(r"^/v\d+\.\d+/me/message_attachments$")
+# Messenger Platform, "Saving assets": image, audio, video and file, up to 25 MB each.
+ATTACHMENT_TYPES: Final = frozenset({"image", "audio", "video", "file"})
+ATTACHMENT_LIMIT: Final = 25 * 1024 * 1024
 _CDN = "/cdn/"
 
 
@@ -96,6 +105,8 @@ class FakeGraph(FakeServer):
         self._images: dict[str, tuple[bytes, str]] = {}
         self._lock = threading.RLock()
         self._counter = 0
+        # attachment_id -> (type, file name, content type, bytes), as uploaded
+        self.attachments: dict[str, tuple[str, str, str, bytes]] = {}
         self._start("127.0.0.1", "FakeGraph")
 
     # ------------------------------------------------------------------ steering
@@ -144,6 +155,9 @@ class FakeGraph(FakeServer):
             self._check_token(query, authorization)
             self._fault()
             return self._json(200, self._send(body))
+        if _ATTACHMENTS.match(path) and method == "POST":
+            self._check_token(query, authorization)
+            return self._json(200, self._upload(body))
         if _PROFILE.match(path) and method == "POST":
             self._check_token(query, authorization)
             self._profile(body)
@@ -185,6 +199,13 @@ class FakeGraph(FakeServer):
         message = body.get("message")
         if not isinstance(message, dict):
             raise GraphError(400, 100, "(#100) The parameter message is required")
+        if "attachment" in message:
+            if "text" in message:
+                raise GraphError(400, 100, "(#100) Only one of message[text] and "
+                                           "message[attachment] may be set")
+            self._check_attachment(message["attachment"])
+            self._check_quick_replies(message.get("quick_replies"))
+            return self._accepted(recipient)
         text = message.get("text")
         if not isinstance(text, str) or not text.strip():
             raise GraphError(400, 100, "(#100) Param message[text] must be a non-empty UTF-8 "
@@ -193,10 +214,58 @@ class FakeGraph(FakeServer):
             raise GraphError(400, 100, "(#100) Length of param message[text] must be less "
                                        f"than or equal to {TEXT_LIMIT}")
         self._check_quick_replies(message.get("quick_replies"))
+        return self._accepted(recipient)
+
+    def _accepted(self, recipient: JSONDict) -> JSONDict:
         with self._lock:
             self._counter += 1
             number = self._counter
         return {"recipient_id": str(recipient["id"]), "message_id": f"m_fake{number:08d}"}
+
+    def _check_attachment(self, attachment: Any) -> None:
+        """An attachment message: a known type and an uploaded id or a URL."""
+        if not isinstance(attachment, dict) or attachment.get("type") not in ATTACHMENT_TYPES:
+            raise GraphError(400, 100, "(#100) param message[attachment][type] must be one of "
+                                       "{image, audio, video, file, template}")
+        payload = attachment.get("payload")
+        if not isinstance(payload, dict):
+            raise GraphError(400, 100, "(#100) param message[attachment][payload] is required")
+        attachment_id = payload.get("attachment_id")
+        if attachment_id is not None:
+            with self._lock:
+                known = self.attachments.get(str(attachment_id))
+            if known is None:
+                raise GraphError(400, 100, "(#100) No matching attachment found", 2018047)
+            if known[0] != attachment["type"]:
+                raise GraphError(400, 100, "(#100) Attachment type does not match the upload")
+        elif not str(payload.get("url") or "").startswith(("http://", "https://")):
+            raise GraphError(400, 100, "(#100) payload needs attachment_id or url")
+
+    def _upload(self, body: Any) -> JSONDict:
+        """Attachment Upload API: keep the file, answer its reusable id."""
+        if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+            raise GraphError(400, 100, "(#100) The parameter message is required")
+        try:
+            message = json.loads(body["message"])
+        except ValueError:
+            raise GraphError(400, 100, "(#100) param message must be JSON") from None
+        attachment = message.get("attachment") if isinstance(message, dict) else None
+        kind = attachment.get("type") if isinstance(attachment, dict) else None
+        if kind not in ATTACHMENT_TYPES:
+            raise GraphError(400, 100, "(#100) param message[attachment][type] is invalid")
+        if not (attachment.get("payload") or {}).get("is_reusable"):
+            raise GraphError(400, 100, "(#100) An upload must be is_reusable to get an id")
+        upload = body.get("filedata")
+        if not isinstance(upload, UploadedFile) or not upload.data:
+            raise GraphError(400, 100, "(#100) Upload attachment failure: filedata is missing")
+        if len(upload.data) > ATTACHMENT_LIMIT:
+            raise GraphError(400, 100, "(#100) Upload attachment failure: file is too large")
+        with self._lock:
+            self._counter += 1
+            attachment_id = f"{1_000_000_000 + self._counter}"
+            self.attachments[attachment_id] = (kind, upload.filename, upload.content_type,
+                                               upload.data)
+        return {"attachment_id": attachment_id}
 
     @staticmethod
     def _check_quick_replies(replies: Any) -> None:
@@ -235,7 +304,13 @@ class FakeGraph(FakeServer):
         query = dict(parse_qsl(parts.query, keep_blank_values=True))
         raw = handler.read_body()
         body: Any = None
-        if raw:
+        content_type = handler.headers.get("Content-Type", "")
+        if raw and content_type.lower().startswith("multipart/form-data"):
+            try:
+                body = _parse_multipart(raw, content_type)
+            except TelegramApiError:
+                body = None
+        elif raw:
             try:
                 body = json.loads(raw)
             except ValueError:

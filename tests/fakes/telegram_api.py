@@ -368,6 +368,8 @@ class FakeTelegram:
             "getMe": self._get_me,
             "sendMessage": self._send_message,
             "sendPhoto": self._send_photo,
+            "sendDocument": self._send_document,
+            "sendVideo": self._send_video,
             "answerCallbackQuery": self._true_with("callback_query_id"),
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
@@ -933,6 +935,27 @@ class FakeTelegram:
         stored = self._resolve_media(params.get("photo"), params, "photos", ".jpg")
         photo = self._photo_sizes(stored)
         return self._message(params["chat_id"], params, photo=photo, **self._caption(params))
+
+    def _send_document(self, params: JSONDict) -> JSONDict:
+        """Store a general file and answer with its Document, as sendDocument does."""
+        value = params.get("document")
+        if isinstance(value, str) and value.startswith("attach://"):
+            value = params.get(value[len("attach://"):])
+        stored = self._resolve_media(value, params, "documents", "")
+        document: JSONDict = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                              "file_size": len(stored.data)}
+        if isinstance(value, UploadedFile):
+            document.update(file_name=value.filename, mime_type=value.content_type)
+        return self._message(params["chat_id"], params, document=document,
+                             **self._caption(params))
+
+    def _send_video(self, params: JSONDict) -> JSONDict:
+        """Store a video and answer with its Video, as sendVideo does."""
+        stored = self._resolve_media(params.get("video"), params, "videos", ".mp4")
+        video: JSONDict = {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                           "width": 640, "height": 360, "duration": 10,
+                           "mime_type": "video/mp4", "file_size": len(stored.data)}
+        return self._message(params["chat_id"], params, video=video, **self._caption(params))
 
     def _set_webhook(self, params: JSONDict) -> bool:
         """Store the webhook (an empty url removes it, as Telegram documents)."""
