@@ -50,3 +50,24 @@ def test_translation_outside_any_request():
 
 def test_placeholder_helper():
     assert placeholders("a {x} b {y}") == {"x", "y"}
+
+
+def test_every_catalog_entry_is_whole():
+    """Each msgid is followed by its msgstr: catalogs merged as a union of lines can lose one,
+    and gettext then drops the entry with only a warning."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[1] / "messages_vi"
+    for path in (root / "messages.pot", *sorted(root.glob("*/LC_MESSAGES/messages.po"))):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if line.startswith("msgid "):
+                following = number + 1
+                while following < len(lines) and lines[following].startswith('"'):
+                    following += 1
+                assert following < len(lines) and lines[following].startswith(
+                    ("msgstr", "msgid_plural")), f"{path.name}:{number + 1}: {line}"
+        with path.open("rb") as handle:
+            read_po(handle, abort_invalid=True)
