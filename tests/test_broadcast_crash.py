@@ -81,6 +81,18 @@ def finished(db: Database, broadcast_id: int) -> bool:
     return state == "sending" and left == 0
 
 
+def _wait_for_sends(fake: FakeTelegram, db: Database, broadcast_id: int, more: int, *,
+                    seconds: float) -> None:
+    """Until the fake has answered `more` further sends, the broadcast is done, or `seconds`
+    pass (rows a killed worker had claimed wait out their lease, and nothing is sent then)."""
+    start = len(fake.calls_to("sendMessage"))
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not finished(db, broadcast_id):
+        if len(fake.calls_to("sendMessage")) - start >= more:
+            return
+        time.sleep(0.01)
+
+
 def test_killed_workers_leave_no_member_missed_and_none_reached_twice(plan_db, tmp_path):
     members = 3000
     add_members(plan_db, team_in(plan_db, TA_LU_1), members)
@@ -96,7 +108,10 @@ def test_killed_workers_leave_no_member_missed_and_none_reached_twice(plan_db, t
         while not finished(plan_db, bid) and time.monotonic() < deadline:
             proc = start_worker(plan_db, fake, instance)
             if kills < 5:
-                time.sleep(rng.uniform(0.9, 1.8))  # start-up takes most of a second
+                # Killed after a random number of sends or a random time, whichever comes
+                # first: a fast sender would otherwise finish the broadcast between timed kills.
+                _wait_for_sends(fake, plan_db, bid, rng.randint(30, 300),
+                                seconds=rng.uniform(1.5, 3.0))
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
                 kills += 1
