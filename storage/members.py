@@ -218,7 +218,7 @@ def search_places(session: Session, text: str, near: int | None = None) -> list[
     if near_area is None or len(hits) < 2:
         return hits
     parents = dict(session.execute(select(Area.id, Area.parent_id)
-                                   .where(Area.id.in_([h.id for h in hits]))).tuples().all())
+                                   .where(Area.id.in_([h.id for h in hits]))).all())
 
     def far(hit: NameMatch) -> bool:
         return hit.id != near_area.id and parents.get(hit.id) != near_area.parent_id
@@ -234,7 +234,7 @@ def villages(session: Session) -> list[Village]:
         .outerjoin(commune, commune.id == Area.parent_id)
         .where(Area.level == "village", Area.active.is_(True))
         .order_by(Area.id)
-    ).tuples().all()
+    ).all()
     return [Village(row[0], row[1], row[2], row[3] or "") for row in rows]
 
 
