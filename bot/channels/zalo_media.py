@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.channels.base import split_text
+from bot.channels.media_out import MediaRefused
 from bot.channels.numbered import with_choices
 from bot.channels.port import ChannelPort, Database
 from bot.channels.zalo_buttons import query_buttons
@@ -51,12 +52,8 @@ ATTACHMENT_KEY = "zalo.attachment."
 Upload = Callable[[bytes, str, str], Awaitable[str]]  # (bytes, file name, type) -> attachment id
 
 
-class PhotoRefused(Exception):
-    """A photo that cannot go to Zalo as it is; `final` unless waiting can fix it."""
-
-    def __init__(self, reason: str, *, final: bool = True) -> None:
-        super().__init__(reason)
-        self.final = final
+# A photo that cannot go to Zalo as it is: the same refusal as the other platforms' files.
+PhotoRefused = MediaRefused
 
 
 @dataclass(frozen=True)
