@@ -222,15 +222,20 @@ def _status_json(status: broadcasts.BroadcastStatus) -> dict[str, Any]:
             "cancelled": status.cancelled, "failures": status.failures}
 
 
-@bp.get("/broadcasts/<int:broadcast_id>")
-@login_required
-def broadcast_view(broadcast_id: int) -> Any:
+def _status_or_404(broadcast_id: int) -> Any:
+    """A broadcast's live status for a province admin; 404 for anyone else or no broadcast."""
     _province()
     try:
         with reading() as session:
-            status = broadcasts.broadcast_status(session, broadcast_id)
+            return broadcasts.broadcast_status(session, broadcast_id)
     except BroadcastError:
         abort(404)
+
+
+@bp.get("/broadcasts/<int:broadcast_id>")
+@login_required
+def broadcast_view(broadcast_id: int) -> Any:
+    status = _status_or_404(broadcast_id)
     return render_template("admin/broadcast.html", s=status, live=_status_json(status),
                            form=PostForm(), **_common())
 
@@ -239,12 +244,7 @@ def broadcast_view(broadcast_id: int) -> Any:
 @login_required
 def broadcast_status(broadcast_id: int) -> Any:
     """What the progress bar polls."""
-    _province()
-    try:
-        with reading() as session:
-            status = broadcasts.broadcast_status(session, broadcast_id)
-    except BroadcastError:
-        abort(404)
+    status = _status_or_404(broadcast_id)
     return jsonify(_status_json(status))
 
 
