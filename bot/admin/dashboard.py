@@ -20,7 +20,13 @@ from flask_login import login_required
 from PIL import Image, ImageOps
 
 from bot.admin.common import audit, bp, config, me, writing
-from bot.admin.pages import _common, _date_arg, _needs_reports, _sees_identifiable, _today
+from bot.admin.pages import (
+    _common,
+    _date_arg,
+    _sees_identifiable,
+    _stored_photo,
+    _today,
+)
 from storage import admin_dashboard, admin_views
 from storage.admin_views import AdminRole, ReportFilters
 from storage.progress import ReportPeriod, indicator_progress, phase_start, report_rollup
@@ -89,18 +95,9 @@ def _thumbnail(original: Path, cache: Path) -> Path:
 @bp.get("/thumbs/<int:media_id>")
 @login_required
 def thumbnail(media_id: int) -> Any:
-    _needs_reports()
-    with writing() as session:
-        found = admin_views.photo_in_scope(session, me().scope, media_id,
-                                           sees_identifiable=_sees_identifiable())
-        if found is None:
-            abort(404)
-        audit(session, "photo.thumbnail", object_type="media", object_id=str(media_id))
-    key, _content_type = found
-    media = config().media_path.resolve()
-    original = (media / key).resolve()
-    if media not in original.parents or not original.is_file():
-        abort(404)
+    original, _content_type = _stored_photo(media_id, "photo.thumbnail")
+    # Named by the stored file's key, as before the lookup was shared with the full photo.
+    key = str(original.relative_to(config().media_path.resolve()))
     name = hashlib.sha256(key.encode()).hexdigest()
     cache = config().instance_path / "thumbs" / name[:2] / f"{name}.jpg"
     try:

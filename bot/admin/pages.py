@@ -7,6 +7,7 @@ area's report, photo or member is answered 404, as if it did not exist.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from flask import abort, redirect, render_template, request, send_file, url_for
@@ -131,20 +132,32 @@ def review(report_id: int, action: str) -> Any:
     return redirect(url_for("admin.report", report_id=report_id))
 
 
-@bp.get("/photos/<int:media_id>")
-@login_required
-def photo(media_id: int) -> Any:
+def _stored_photo(media_id: int, action: str) -> tuple[Path, str]:
+    """A report photo the reader may see, as its file and type; 404 otherwise.
+
+    The scope check is in the query (a photo of a report outside the reader's area is not
+    found), the view is audited, and a key that would lead out of the media directory is
+    refused even though only the service writes keys.
+    """
     _needs_reports()
     with writing() as session:
         found = admin_views.photo_in_scope(session, me().scope, media_id,
                                            sees_identifiable=_sees_identifiable())
         if found is None:
             abort(404)
-        audit(session, "photo.view", object_type="media", object_id=str(media_id))
+        audit(session, action, object_type="media", object_id=str(media_id))
     key, content_type = found
-    path = (config().media_path / key).resolve()
-    if config().media_path.resolve() not in path.parents or not path.is_file():
+    media = config().media_path.resolve()
+    path = (media / key).resolve()
+    if media not in path.parents or not path.is_file():
         abort(404)
+    return path, content_type
+
+
+@bp.get("/photos/<int:media_id>")
+@login_required
+def photo(media_id: int) -> Any:
+    path, content_type = _stored_photo(media_id, "photo.view")
     return send_file(path, mimetype=content_type, max_age=0)
 
 
