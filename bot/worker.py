@@ -31,9 +31,9 @@ LEASE_CHECK_SECONDS = 30.0
 
 
 async def _telegram(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import telegram_bot
+    from bot.channels.telegram import outbound
 
-    return await telegram_bot.start(config, db, dispatcher)
+    return await outbound.start(config, db, dispatcher)
 
 
 async def _zalo_bot(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:

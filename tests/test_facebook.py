@@ -30,7 +30,7 @@ from bot.channels.facebook_bot import (
     setup_profile,
     start,
 )
-from bot.channels.telegram_bot import TelegramSender, make_bot
+from bot.channels.telegram.outbound import TelegramSender, make_bot
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 from telegram import Update
 
-from bot.channels.telegram_shape import valid_update
+from bot.channels.telegram.shape import valid_update
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import guarded

@@ -27,7 +27,7 @@ def telegram_set_webhook(env: Env, url: str) -> None:
     """Have Telegram POST updates to URL (https://…/webhooks/telegram); stops polling."""
     import asyncio
 
-    from bot.channels.telegram_bot import set_webhook
+    from bot.channels.telegram.outbound import set_webhook
 
     if not url.startswith("https://"):
         raise click.BadParameter("Telegram only calls https:// URLs", param_hint="URL")
@@ -45,7 +45,7 @@ def telegram_delete_webhook(env: Env) -> None:
     """Remove the webhook; the worker fetches updates by polling again."""
     import asyncio
 
-    from bot.channels.telegram_bot import delete_webhook
+    from bot.channels.telegram.outbound import delete_webhook
 
     asyncio.run(delete_webhook(_telegram_config(env), env.prepared_db()))
     click.echo("Telegram webhook removed; the worker polls for updates")

@@ -17,11 +17,11 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.aiohttp_request import AiohttpRequest
 from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
 from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
 from bot.channels.port import ChannelPort, Database, OutboundMessage
-from bot.channels.telegram import CHANNEL, handle_update
+from bot.channels.telegram.aiohttp_request import AiohttpRequest
+from bot.channels.telegram.inbound import CHANNEL, handle_update
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import TELEGRAM
