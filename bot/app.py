@@ -9,8 +9,9 @@ from typing import Any
 from flask import Flask, jsonify, redirect, url_for
 
 from bot import __version__, admin, web_guard
-from bot.channels import facebook, webchat, zalo, zalo_bot
-from bot.channels.graph_versions import version_warning
+from bot.channels import webchat, zalo, zalo_bot
+from bot.channels.messenger import inbound as facebook
+from bot.channels.messenger.graph_versions import version_warning
 from bot.channels.telegram import inbound as telegram
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup

@@ -7,6 +7,7 @@ import logging
 
 import click
 
+from bot.channels.messenger.cli import facebook
 from bot.channels.telegram.cli import telegram
 from bot.cli_access import member, team_members
 from bot.cli_chat import chat
@@ -14,7 +15,6 @@ from bot.cli_common import Env, friendly, pass_env
 from bot.cli_content import broadcast, content
 from bot.cli_deadlines import deadlines, officers, reminders
 from bot.cli_export import export
-from bot.cli_facebook import facebook
 from bot.cli_outbox import outbox
 from bot.cli_people import admin, invite, team
 from bot.cli_plan import plan

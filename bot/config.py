@@ -18,7 +18,7 @@ from dotenv.parser import parse_stream
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from bot.channels.graph_versions import DEFAULT_GRAPH_VERSION, is_version
+from bot.channels.messenger.graph_versions import DEFAULT_GRAPH_VERSION, is_version
 from bot.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from bot.ratelimit import RATE_LIMIT_ENV, TELEGRAM, Limits, parse_limits
 from storage.retention import RetentionPolicy

@@ -43,9 +43,9 @@ async def _zalo_bot(config: Config, db: Database, dispatcher: Dispatcher) -> Cha
 
 
 async def _facebook(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import facebook_bot
+    from bot.channels.messenger import outbound
 
-    return await facebook_bot.start(config, db, dispatcher)
+    return await outbound.start(config, db, dispatcher)
 
 
 async def _zalo(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:

@@ -28,8 +28,8 @@ from bot.channels.base import (
     split_text,
     text_to_send,
 )
-from bot.channels.facebook import CHANNEL, GET_STARTED
 from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
+from bot.channels.messenger.inbound import CHANNEL, GET_STARTED
 from bot.channels.port import Database, OutboundMessage
 from bot.config import Config
 from bot.dispatcher import Dispatcher

@@ -1,7 +1,7 @@
 """Facebook Messenger: the webhook verifies, parses and dedupes events into Incoming.
 
 The web process never calls the Graph API: every answer is queued in the outbox and delivered by
-the worker (bot/channels/facebook_bot.py). Platform facts relied on are in
+the worker (bot/channels/messenger/outbound.py). Platform facts relied on are in
 the shared PLATFORMS.md notes (Messenger section) and Meta's webhook reference:
 https://developers.facebook.com/docs/messenger-platform/webhooks
 """
