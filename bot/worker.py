@@ -49,9 +49,9 @@ async def _facebook(config: Config, db: Database, dispatcher: Dispatcher) -> Cha
 
 
 async def _zalo(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import zalo_api
+    from bot.channels.zalo_oa import outbound
 
-    return await zalo_api.start(config, db, dispatcher)
+    return await outbound.start(config, db, dispatcher)
 
 
 # Each platform's start-up, tried when its token is set (Config.channel_enabled).

@@ -1,7 +1,7 @@
 """Zalo Official Account (Open API v3): the webhook verifies, parses and dedupes events.
 
 The web process never calls Zalo: answers are queued in the outbox and delivered by the worker
-(bot/channels/zalo_api.py); tokens live in bot/channels/zalo_tokens.py.
+(bot/channels/zalo_oa/outbound.py); tokens live in bot/channels/zalo_oa/tokens.py.
 
 Platform facts relied on (PLATFORMS.md, Zalo OA section, and the code cited there):
 - Signature: `X-ZEvent-Signature: mac=<hex>`, hex = SHA-256 (a plain hash, not an HMAC) of
@@ -20,7 +20,7 @@ Platform facts relied on (PLATFORMS.md, Zalo OA section, and the code cited ther
 Buttons: the sender shows a reply's buttons as a numbered list in the text and remembers it per
 user (`zalo.buttons.<user_id>` in storage.settings), so a member typing just "1" presses the
 first, on any Zalo version. Under the text the same choices go as `oa.query.hide` query buttons
-(bot/channels/zalo_buttons.py has the sources and limits): a tap comes back as a
+(bot/channels/zalo_oa/buttons.py has the sources and limits): a tap comes back as a
 `user_send_text` whose text is our PREFIX + the button's payload, handled here as that payload
 without a database read. No source consulted documents a `user_click_button` event; it is still
 read as a payload should Zalo send one.
@@ -46,7 +46,7 @@ from flask import Blueprint, Flask, abort, current_app, jsonify, request
 
 from bot.channels import numbered
 from bot.channels.port import ChannelPort, Choice, Memory
-from bot.channels.zalo_buttons import PAYLOAD_LIMIT, tapped
+from bot.channels.zalo_oa.buttons import PAYLOAD_LIMIT, tapped
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import BadBody, guarded, safe_loads

@@ -17,7 +17,7 @@ Wire facts (chatwoot `app/services/zalo_oa/message_sender.rb`, `send_image` and 
   images over ~1MB"). A photo outside those limits is refused here, with the reason, before any
   part of the message goes out.
 
-A reply's buttons ride on its last text as query buttons (zalo_buttons.py), next to the numbered
+A reply's buttons ride on its last text as query buttons (buttons.py), next to the numbered
 list that stays in the text; a message with photos keeps to the numbered list.
 
 An upload is not a message, so a broadcast of one photo to a thousand members uploads it once:
@@ -38,7 +38,7 @@ from bot.channels.base import split_text
 from bot.channels.media_out import MediaRefused
 from bot.channels.numbered import with_choices
 from bot.channels.port import ChannelPort, Database
-from bot.channels.zalo_buttons import query_buttons
+from bot.channels.zalo_oa.buttons import query_buttons
 
 log = logging.getLogger(__name__)
 

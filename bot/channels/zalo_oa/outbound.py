@@ -3,8 +3,8 @@
 Sending is a consultation message, `POST {ZALO_API_URL}/v3.0/oa/message/cs` with the token in an
 `access_token` header and `{"recipient": {"user_id"}, "message": {"text", "quote_message_id"}}`
 (PLATFORMS.md; chatwoot `app/models/channel/zalo_oa.rb` and `app/services/zalo_oa/
-message_sender.rb`); photos are uploaded first and sent as a media template (zalo_media.py);
-a reply's buttons go as query buttons under its text (zalo_buttons.py).
+message_sender.rb`); photos are uploaded first and sent as a media template (media.py);
+a reply's buttons go as query buttons under its text (buttons.py).
 Zalo answers HTTP 200 with `{"error": 0, "data": {"message_id"}}` (an upload: `{"attachment_id"}`)
 or a negative `error` and a `message`:
 - -216 (access token invalid) and -220 (access token expired or removed): refresh once, call
@@ -20,7 +20,7 @@ or a negative `error` and a `message`:
 HTTP 5xx, timeouts and dropped connections are retried by the shared sender.
 
 Before a row goes out, `may_send` checks the reply window and the free-reply quota
-(zalo_quota.py); a row that fits neither is left to the shared sender's window rule.
+(quota.py); a row that fits neither is left to the shared sender's window rule.
 
 httpx is used directly: no maintained asyncio SDK for the OA API exists, and we make few calls.
 """
@@ -39,9 +39,9 @@ import httpx
 
 from bot.channels.base import ChannelStart, MediaHosts, SendResult, download_capped
 from bot.channels.port import PRIORITY_REPLY, ChannelPort, Database, OutboundMessage, utcnow
-from bot.channels.zalo import CHANNEL, quote_key, remember_buttons
-from bot.channels.zalo_buttons import with_buttons
-from bot.channels.zalo_media import (
+from bot.channels.zalo_oa.buttons import with_buttons
+from bot.channels.zalo_oa.inbound import CHANNEL, quote_key, remember_buttons
+from bot.channels.zalo_oa.media import (
     Attachments,
     Part,
     PhotoRefused,
@@ -49,8 +49,8 @@ from bot.channels.zalo_media import (
     photo_message,
     text_message,
 )
-from bot.channels.zalo_quota import ReplyQuota, ZaloPolicy
-from bot.channels.zalo_tokens import ZaloTokenError, ZaloTokens
+from bot.channels.zalo_oa.quota import ReplyQuota, ZaloPolicy
+from bot.channels.zalo_oa.tokens import ZaloTokenError, ZaloTokens
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
