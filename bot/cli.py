@@ -9,6 +9,7 @@ import click
 
 from bot.channels.messenger.cli import facebook
 from bot.channels.telegram.cli import telegram
+from bot.channels.zalo_bot.cli import zalo_bot
 from bot.channels.zalo_oa.cli import zalo
 from bot.cli_access import member, team_members
 from bot.cli_chat import chat
@@ -20,7 +21,6 @@ from bot.cli_outbox import outbox
 from bot.cli_people import admin, invite, team
 from bot.cli_plan import plan
 from bot.cli_safeguarding import consent, member_erase, retention, safeguarding
-from bot.cli_zalo_bot import zalo_bot
 from messages_vi.cli import i18n
 
 log = logging.getLogger(__name__)

@@ -37,9 +37,9 @@ async def _telegram(config: Config, db: Database, dispatcher: Dispatcher) -> Cha
 
 
 async def _zalo_bot(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import zalo_bot_api
+    from bot.channels.zalo_bot import outbound
 
-    return await zalo_bot_api.start(config, db, dispatcher)
+    return await outbound.start(config, db, dispatcher)
 
 
 async def _facebook(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:

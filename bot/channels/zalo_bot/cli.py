@@ -27,7 +27,7 @@ def zalo_bot_set_webhook(env: Env, url: str) -> None:
     """Have Zalo POST events to URL (https://…/webhooks/zalo-bot); stops polling."""
     import asyncio
 
-    from bot.channels.zalo_bot_api import ZaloBotError, set_webhook
+    from bot.channels.zalo_bot.outbound import ZaloBotError, set_webhook
 
     if not url.startswith("https://"):
         raise click.BadParameter("Zalo only calls https:// URLs", param_hint="URL")
@@ -45,7 +45,7 @@ def zalo_bot_delete_webhook(env: Env) -> None:
     """Remove the webhook; the worker fetches events by polling again."""
     import asyncio
 
-    from bot.channels.zalo_bot_api import ZaloBotError, delete_webhook
+    from bot.channels.zalo_bot.outbound import ZaloBotError, delete_webhook
 
     try:
         asyncio.run(delete_webhook(_zalo_bot_config(env), env.prepared_db()))

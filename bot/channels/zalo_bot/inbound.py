@@ -1,6 +1,6 @@
 """Zalo Bot Platform: the webhook and the poller turn events into Incoming.
 
-The Bot Platform (bot.zaloplatforms.com, not the Official Account API in `zalo.py`) is a
+The Bot Platform (bot.zaloplatforms.com, not the Official Account API in `zalo_oa`) is a
 Telegram-like API, but its events differ: an event has an `event_name`
 (`message.text.received`, `message.image.received`, `message.sticker.received`,
 `message.unsupported.received`) and a `message` with string ids and no `update_id`, so repeats

@@ -21,7 +21,7 @@ import httpx
 from bot.channels.base import ChannelStart, MediaHosts, SendResult, download_capped, split_text
 from bot.channels.numbered import with_choices
 from bot.channels.port import PRIORITY_REPLY, ChannelPort, Database, OutboundMessage
-from bot.channels.zalo_bot import CHANNEL, handle_update, remember_buttons
+from bot.channels.zalo_bot.inbound import CHANNEL, handle_update, remember_buttons
 from bot.config import Config
 from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
