@@ -7,12 +7,12 @@ import logging
 
 import click
 
+from bot.channels.console.cli import chat
 from bot.channels.messenger.cli import facebook
 from bot.channels.telegram.cli import telegram
 from bot.channels.zalo_bot.cli import zalo_bot
 from bot.channels.zalo_oa.cli import zalo
 from bot.cli_access import member, team_members
-from bot.cli_chat import chat
 from bot.cli_common import Env, friendly, pass_env
 from bot.cli_content import broadcast, content
 from bot.cli_deadlines import deadlines, officers, reminders

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.broadcaster import Broadcaster
 from bot.channels.base import ChannelSender, ChannelStart
-from bot.channels.webchat_sender import WebChatSender
+from bot.channels.webchat.outbound import WebChatSender
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Wakeup
 from bot.media_fetcher import MediaFetcher
