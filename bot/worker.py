@@ -31,27 +31,27 @@ LEASE_CHECK_SECONDS = 30.0
 
 
 async def _telegram(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels.telegram import outbound
+    from bot.channels.telegram import worker
 
-    return await outbound.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 async def _zalo_bot(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels.zalo_bot import outbound
+    from bot.channels.zalo_bot import worker
 
-    return await outbound.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 async def _facebook(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels.messenger import outbound
+    from bot.channels.messenger import worker
 
-    return await outbound.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 async def _zalo(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels.zalo_oa import outbound
+    from bot.channels.zalo_oa import worker
 
-    return await outbound.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 # Each platform's start-up, tried when its token is set (Config.channel_enabled).

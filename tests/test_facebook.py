@@ -21,15 +21,11 @@ from fakes.telegram_api import FakeTelegram
 from sqlalchemy import select, update
 
 from bot.app import create_app
+from bot.channels.download import MediaError
 from bot.channels.messenger import inbound as facebook
-from bot.channels.messenger.outbound import (
-    FacebookSender,
-    GraphError,
-    MediaError,
-    make_client,
-    setup_profile,
-    start,
-)
+from bot.channels.messenger.outbound import FacebookSender, make_client
+from bot.channels.messenger.profile import GraphError, setup_profile
+from bot.channels.messenger.worker import start
 from bot.channels.telegram.outbound import TelegramSender, make_bot
 from bot.config import load_config
 from bot.dispatcher import Dispatcher

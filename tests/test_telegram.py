@@ -16,7 +16,8 @@ from fakes.telegram_api import FakeTelegram
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.channels.telegram.outbound import TelegramPoller, TelegramSender, make_bot
+from bot.channels.telegram.outbound import TelegramSender, make_bot
+from bot.channels.telegram.polling import TelegramPoller
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher

@@ -21,7 +21,8 @@ from fakes.zalo_api import FakeZalo, sign
 
 from bot.channels.base import ChannelSender
 from bot.channels.zalo_oa import inbound as zalo
-from bot.channels.zalo_oa.outbound import ZaloApi, ZaloSender
+from bot.channels.zalo_oa.api import ZaloApi
+from bot.channels.zalo_oa.outbound import ZaloSender
 from bot.channels.zalo_oa.tokens import EXPIRES_KEY, ZaloTokens, stored_pair
 from messages_vi import _, render
 from storage import settings

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from bot.cli_common import Env, friendly, pass_env
-from bot.config import Config
+from bot.channels.zalo_bot import polling
+from bot.channels.zalo_bot.outbound import ZaloBotError
+from bot.cli_common import webhook_commands
 
 
 @click.group("zalo-bot")
@@ -13,42 +14,7 @@ def zalo_bot() -> None:
     """Zalo Bot Platform: webhook (public HTTPS URL) or polling (the default, no URL needed)."""
 
 
-def _zalo_bot_config(env: Env) -> Config:
-    if not env.config.zalo_bot_token:
-        raise click.ClickException("ZALO_BOT_TOKEN is not set")
-    return env.config
-
-
-@zalo_bot.command("set-webhook")
-@click.argument("url")
-@pass_env
-@friendly
-def zalo_bot_set_webhook(env: Env, url: str) -> None:
-    """Have Zalo POST events to URL (https://…/webhooks/zalo-bot); stops polling."""
-    import asyncio
-
-    from bot.channels.zalo_bot.outbound import ZaloBotError, set_webhook
-
-    if not url.startswith("https://"):
-        raise click.BadParameter("Zalo only calls https:// URLs", param_hint="URL")
-    try:
-        asyncio.run(set_webhook(_zalo_bot_config(env), env.prepared_db(), url))
-    except (ValueError, ZaloBotError) as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(f"Zalo Bot webhook set to {url}; the worker no longer polls")
-
-
-@zalo_bot.command("delete-webhook")
-@pass_env
-@friendly
-def zalo_bot_delete_webhook(env: Env) -> None:
-    """Remove the webhook; the worker fetches events by polling again."""
-    import asyncio
-
-    from bot.channels.zalo_bot.outbound import ZaloBotError, delete_webhook
-
-    try:
-        asyncio.run(delete_webhook(_zalo_bot_config(env), env.prepared_db()))
-    except ZaloBotError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo("Zalo Bot webhook removed; the worker polls for events")
+webhook_commands(zalo_bot, platform="Zalo Bot", caller="Zalo", events="events",
+                 path="/webhooks/zalo-bot", token=lambda config: config.zalo_bot_token,
+                 token_name="ZALO_BOT_TOKEN", set_webhook=polling.set_webhook,
+                 delete_webhook=polling.delete_webhook, refusals=(ZaloBotError,))

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.channels.base import split_text
-from bot.channels.media_out import MediaRefused
+from bot.channels.media_out import MediaRefused, media_ids
 from bot.channels.numbered import with_choices
 from bot.channels.port import ChannelPort, Database
 from bot.channels.zalo_oa.buttons import query_buttons
@@ -71,17 +71,6 @@ class Composition:
 
     parts: list[Part]
     choices: list[dict[str, str]]
-
-
-def media_ids(payload: dict[str, Any]) -> list[int]:
-    """The media ids a payload asks to show, in order; anything that is not an id is ignored."""
-    found = []
-    for value in payload.get("media") or []:
-        if isinstance(value, int) and not isinstance(value, bool):
-            found.append(value)
-        elif isinstance(value, str) and value.isdigit():
-            found.append(int(value))
-    return found
 
 
 def compose(payload: dict[str, Any]) -> Composition:
