@@ -1,5 +1,6 @@
 """The `duan8` command: the service's processes and its database here; every other group lives
-beside what it operates (bot/cli_<topic>.py, messages_vi/cli.py) and is registered below."""
+beside what it operates (bot/cli_<topic>.py, bot/channels/<platform>/cli.py, messages_vi/cli.py)
+and is registered below."""
 
 from __future__ import annotations
 
