@@ -107,7 +107,7 @@ def baseline_insert(db: Database) -> float:
 def child(conn: Any, db_url: str, folder: str, api_url: str, send: bool) -> None:
     """Fan out (and send) in a process of its own, so its peak memory is its own."""
     from bot.broadcaster import Broadcaster
-    from bot.channels.telegram_bot import TelegramSender, make_bot
+    from bot.channels.telegram.outbound import TelegramSender, make_bot
     from bot.ratelimit import UNLIMITED
     from bot.send_journal import SendJournal
     from bot.sender import OutboxSender
@@ -177,7 +177,7 @@ def run_child(db_url: str, folder: Path, api_url: str, send: bool) -> dict[str, 
 WORKER = """
 import asyncio, threading
 from bot.broadcaster import Broadcaster
-from bot.channels.telegram_bot import TelegramSender, make_bot
+from bot.channels.telegram.outbound import TelegramSender, make_bot
 from bot.config import load_config
 from bot.dispatcher import Wakeup
 from bot.ratelimit import UNLIMITED
@@ -255,7 +255,7 @@ def _spin(seconds: float) -> None:
 def paced(db_url: str, folder: Path, rows: int, hogs: int = 0) -> dict[str, Any]:
     from sender import FakeProcess
 
-    from bot.channels.telegram_bot import TelegramSender, make_bot
+    from bot.channels.telegram.outbound import TelegramSender, make_bot
     from bot.sender import OutboxSender
 
     db = Database(db_url)

@@ -49,7 +49,8 @@ from sender_latency import latency_md, latency_runs
 from sender_workers import PAYLOAD, WorkersRate, queue_rows, sent_between, work_left, workers_rate
 from sqlalchemy import func, select
 
-from bot.channels.telegram_bot import MODE_KEY, TelegramSender, make_bot
+from bot.channels.telegram.outbound import TelegramSender, make_bot
+from bot.channels.telegram.polling import MODE_KEY
 from bot.config import Config, load_config
 from bot.ratelimit import UNLIMITED
 from bot.sender import OutboxSender, SenderSettings
@@ -429,7 +430,7 @@ def _ptb_version() -> str:
 
 
 def _aiohttp_version() -> str:
-    """The HTTP transport under it (bot/channels/aiohttp_request.py)."""
+    """The HTTP transport under it (bot/channels/telegram/aiohttp_request.py)."""
     import aiohttp
 
     return str(aiohttp.__version__)

@@ -32,7 +32,7 @@ from benchlib import (
     verdict,
 )
 
-from bot.channels.telegram_bot import MODE_KEY
+from bot.channels.telegram.polling import MODE_KEY
 from bot.config import Config, load_config
 from bot.dispatcher import Wakeup
 from bot.startup import prepare_database

@@ -9,8 +9,12 @@ from typing import Any
 from flask import Flask, jsonify, redirect, url_for
 
 from bot import __version__, admin, web_guard
-from bot.channels import facebook, telegram, webchat, zalo, zalo_bot
-from bot.channels.graph_versions import version_warning
+from bot.channels.messenger import inbound as facebook
+from bot.channels.messenger.graph_versions import version_warning
+from bot.channels.telegram import inbound as telegram
+from bot.channels.webchat import inbound as webchat
+from bot.channels.zalo_bot import inbound as zalo_bot
+from bot.channels.zalo_oa import inbound as zalo
 from bot.config import Config, load_config
 from bot.dispatcher import Dispatcher, Wakeup
 from bot.inbound_guard import SafeJSONProvider

@@ -1,5 +1,6 @@
 """The `duan8` command: the service's processes and its database here; every other group lives
-beside what it operates (bot/cli_<topic>.py, messages_vi/cli.py) and is registered below."""
+beside what it operates (bot/cli_<topic>.py, bot/channels/<platform>/cli.py, messages_vi/cli.py)
+and is registered below."""
 
 from __future__ import annotations
 
@@ -7,20 +8,20 @@ import logging
 
 import click
 
+from bot.channels.console.cli import chat
+from bot.channels.messenger.cli import facebook
+from bot.channels.telegram.cli import telegram
+from bot.channels.zalo_bot.cli import zalo_bot
+from bot.channels.zalo_oa.cli import zalo
 from bot.cli_access import member, team_members
-from bot.cli_chat import chat
 from bot.cli_common import Env, friendly, pass_env
 from bot.cli_content import broadcast, content
 from bot.cli_deadlines import deadlines, officers, reminders
 from bot.cli_export import export
-from bot.cli_facebook import facebook
 from bot.cli_outbox import outbox
 from bot.cli_people import admin, invite, team
 from bot.cli_plan import plan
 from bot.cli_safeguarding import consent, member_erase, retention, safeguarding
-from bot.cli_telegram import telegram
-from bot.cli_zalo import zalo
-from bot.cli_zalo_bot import zalo_bot
 from messages_vi.cli import i18n
 
 log = logging.getLogger(__name__)

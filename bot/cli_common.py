@@ -1,9 +1,11 @@
-"""What every `duan8` command module shares: lazy settings and database, and friendly errors."""
+"""What every `duan8` command module shares: lazy settings and database, friendly errors, and the
+webhook switch of the platforms that can also be polled."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -63,3 +65,45 @@ class Env:
 
 
 pass_env = click.make_pass_decorator(Env, ensure=True)
+
+
+def webhook_commands(group: click.Group, *, platform: str, caller: str, events: str, path: str,
+                     token: Callable[[Config], str | None], token_name: str,
+                     set_webhook: Callable[[Config, Database, str], Coroutine[Any, Any, None]],
+                     delete_webhook: Callable[[Config, Database], Coroutine[Any, Any, None]],
+                     refusals: tuple[type[Exception], ...] = ()) -> None:
+    """`set-webhook URL` and `delete-webhook` for a platform that hands out `events` by polling
+    or by calling our webhook at `path`; `refusals` are the platform's errors shown as one line.
+    """
+
+    set_refusals: tuple[type[Exception], ...] = (ValueError, *refusals)
+
+    def configured(env: Env) -> Config:
+        if not token(env.config):
+            raise click.ClickException(f"{token_name} is not set")
+        return env.config
+
+    @group.command("set-webhook",
+                   help=f"Have {caller} POST {events} to URL (https://…{path}); stops polling.")
+    @click.argument("url")
+    @pass_env
+    @friendly
+    def set_command(env: Env, url: str) -> None:
+        if not url.startswith("https://"):
+            raise click.BadParameter(f"{caller} only calls https:// URLs", param_hint="URL")
+        try:
+            asyncio.run(set_webhook(configured(env), env.prepared_db(), url))
+        except set_refusals as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{platform} webhook set to {url}; the worker no longer polls")
+
+    @group.command("delete-webhook",
+                   help=f"Remove the webhook; the worker fetches {events} by polling again.")
+    @pass_env
+    @friendly
+    def delete_command(env: Env) -> None:
+        try:
+            asyncio.run(delete_webhook(configured(env), env.prepared_db()))
+        except refusals as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"{platform} webhook removed; the worker polls for {events}")

@@ -18,7 +18,7 @@ from dotenv.parser import parse_stream
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from bot.channels.graph_versions import DEFAULT_GRAPH_VERSION, is_version
+from bot.channels.messenger.graph_versions import DEFAULT_GRAPH_VERSION, is_version
 from bot.quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 from bot.ratelimit import RATE_LIMIT_ENV, TELEGRAM, Limits, parse_limits
 from storage.retention import RetentionPolicy
@@ -90,7 +90,7 @@ class Config:
     zalo_oa_refresh_token: str | None = None
     zalo_api_url: str = "https://openapi.zalo.me"
     zalo_oauth_url: str = "https://oauth.zaloapp.com"
-    # Zalo OA's reply policy (bot/channels/zalo_quota.py): the free window after a member's
+    # Zalo OA's reply policy (bot/channels/zalo_oa/quota.py): the free window after a member's
     # last message, a free-message count in it (None: no count), and whether to use the
     # billed days Zalo delivers after the free window.
     zalo_cs_window_hours: float = 48.0

@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.broadcaster import Broadcaster
 from bot.channels.base import ChannelSender, ChannelStart
-from bot.channels.webchat_sender import WebChatSender
+from bot.channels.webchat.outbound import WebChatSender
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Wakeup
 from bot.media_fetcher import MediaFetcher
@@ -31,27 +31,27 @@ LEASE_CHECK_SECONDS = 30.0
 
 
 async def _telegram(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import telegram_bot
+    from bot.channels.telegram import worker
 
-    return await telegram_bot.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 async def _zalo_bot(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import zalo_bot_api
+    from bot.channels.zalo_bot import worker
 
-    return await zalo_bot_api.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 async def _facebook(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import facebook_bot
+    from bot.channels.messenger import worker
 
-    return await facebook_bot.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 async def _zalo(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    from bot.channels import zalo_api
+    from bot.channels.zalo_oa import worker
 
-    return await zalo_api.start(config, db, dispatcher)
+    return await worker.start(config, db, dispatcher)
 
 
 # Each platform's start-up, tried when its token is set (Config.channel_enabled).

@@ -117,7 +117,7 @@ def join_lines(lines: list[Text]) -> Text:
 
 
 # About half a 360-pixel-wide screen's row. (Zalo OA and Messenger take 20 at most; longer
-# labels there go as a numbered list, bot/channels/zalo_buttons.py and facebook_bot.py.)
+# labels there go as a numbered list, bot/channels/zalo_oa/buttons.py and messenger/outbound.py.)
 LABEL_LIMIT = 24
 
 

@@ -97,8 +97,8 @@ def province_server(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Any, Any
     from fakes.telegram_api import FakeTelegram
 
     from bot.broadcaster import Broadcaster
-    from bot.channels.telegram_bot import TelegramSender, make_bot
-    from bot.channels.webchat_sender import WebChatSender
+    from bot.channels.telegram.outbound import TelegramSender, make_bot
+    from bot.channels.webchat.outbound import WebChatSender
     from bot.sender import OutboxSender
 
     with FakeTelegram(token=TOKEN) as fake:

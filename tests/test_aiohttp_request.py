@@ -9,8 +9,8 @@ from chat_helpers import png_bytes
 from fakes.telegram_api import FakeTelegram, UploadedFile
 from telegram import Bot
 
-from bot.channels.aiohttp_request import AiohttpRequest
-from bot.channels.telegram_bot import TelegramSender
+from bot.channels.telegram.aiohttp_request import AiohttpRequest
+from bot.channels.telegram.outbound import TelegramSender
 from storage.outbox import OutboundMessage
 
 TOKEN = "515151:AIOHTTP-test"
@@ -92,7 +92,7 @@ def test_nobody_listening_is_a_network_failure_too() -> None:
 def test_a_prepared_body_is_the_json_of_the_call() -> None:
     import json
 
-    from bot.channels.telegram_bot import send_text_body, wire_keyboard
+    from bot.channels.telegram.outbound import send_text_body, wire_keyboard
 
     buttons = [{"label": "Đã nhận", "payload": "ack:1"}]
     assert json.loads(send_text_body(-100, 'Tin "mới"\n', buttons)) == {

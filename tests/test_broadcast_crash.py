@@ -37,7 +37,7 @@ WORKER = textwrap.dedent("""
     import asyncio, threading
     from datetime import timedelta
     from bot.broadcaster import Broadcaster, BroadcasterSettings
-    from bot.channels.telegram_bot import TelegramSender, make_bot
+    from bot.channels.telegram.outbound import TelegramSender, make_bot
     from bot.config import load_config
     from bot.dispatcher import Wakeup
     from bot.ratelimit import UNLIMITED

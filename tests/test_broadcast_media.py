@@ -18,7 +18,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot.broadcaster import Broadcaster
-from bot.channels import facebook_bot, telegram_bot
+from bot.channels.messenger import outbound as facebook_bot
+from bot.channels.telegram import outbound as telegram_bot
 from bot.config import load_config
 from bot.sender import OutboxSender
 from storage import broadcasts

@@ -29,8 +29,8 @@ def imported_roots(source: str) -> set[str]:
 
 
 def offenders() -> set[str]:
-    return {path.name for path in CHANNELS.glob("*.py")
-            if path.name != PORT
+    return {path.relative_to(CHANNELS).as_posix() for path in CHANNELS.rglob("*.py")
+            if path.relative_to(CHANNELS).as_posix() != PORT
             and imported_roots(path.read_text(encoding="utf-8")) & set(FORBIDDEN)}
 
 

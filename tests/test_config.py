@@ -313,7 +313,7 @@ def test_workers_starting_together_agree_on_one_secret_key(tmp_path):
 
 
 def test_importing_the_channels_sets_no_environment_variable(tmp_path: Path) -> None:
-    script = ("import os, bot.channels, bot.channels.telegram_bot, bot.worker; "
+    script = ("import os, bot.channels, bot.channels.telegram.outbound, bot.worker; "
               "print('PTB_TIMEDELTA' in os.environ)")
     env = {k: v for k, v in os.environ.items() if k != "PTB_TIMEDELTA"}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
@@ -326,7 +326,7 @@ def test_a_429_is_read_in_seconds_whatever_the_library_returns(
 ) -> None:
     from telegram.error import RetryAfter
 
-    from bot.channels.telegram_bot import _failure
+    from bot.channels.telegram.outbound import _failure
 
     monkeypatch.delenv("PTB_TIMEDELTA", raising=False)
     assert _failure(RetryAfter(7)).retry_after == 7.0  # seconds, as before the change

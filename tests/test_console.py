@@ -9,7 +9,7 @@ import time
 
 from chat_helpers import png_bytes
 
-from bot.channels.console import CHANNEL, ConsoleChat
+from bot.channels.console.chat import CHANNEL, ConsoleChat
 from bot.dispatcher import Dispatcher, Incoming
 from bot.startup import prepare_database
 from messages_vi import _, render

@@ -21,16 +21,12 @@ from fakes.telegram_api import FakeTelegram
 from sqlalchemy import select, update
 
 from bot.app import create_app
-from bot.channels import facebook
-from bot.channels.facebook_bot import (
-    FacebookSender,
-    GraphError,
-    MediaError,
-    make_client,
-    setup_profile,
-    start,
-)
-from bot.channels.telegram_bot import TelegramSender, make_bot
+from bot.channels.download import MediaError
+from bot.channels.messenger import inbound as facebook
+from bot.channels.messenger.outbound import FacebookSender, make_client
+from bot.channels.messenger.profile import GraphError, setup_profile
+from bot.channels.messenger.worker import start
+from bot.channels.telegram.outbound import TelegramSender, make_bot
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
@@ -603,7 +599,7 @@ def test_the_page_token_never_reaches_the_logs(fb):
 @pytest.mark.parametrize(("subcode", "unreachable"), [(1545041, True), (2018001, True),
                                                       (2018108, False), (2018109, False)])
 def test_only_no_matching_user_marks_a_member_unreachable(subcode, unreachable):
-    from bot.channels.facebook_bot import graph_failure
+    from bot.channels.messenger.outbound import graph_failure
 
     code = 551 if subcode == 1545041 else 100 if subcode == 2018001 else 200
     result = graph_failure(400, {"error": {"code": code, "error_subcode": subcode,
@@ -615,7 +611,7 @@ def test_only_no_matching_user_marks_a_member_unreachable(subcode, unreachable):
 
 @pytest.mark.parametrize("text", [" ", "\n\t ", ""])
 def test_a_blank_message_is_never_sent(text):
-    from bot.channels.facebook_bot import render_messages
+    from bot.channels.messenger.outbound import render_messages
 
     assert render_messages({"text": text}) == []
     assert render_messages({"text": text, "buttons": [{"label": "Có", "payload": "x"}]}
@@ -626,7 +622,11 @@ def test_the_graph_version_is_one_setting_and_its_retirement_is_announced(tmp_pa
     from datetime import date
 
     from bot.app import create_app
-    from bot.channels.graph_versions import AVAILABLE_UNTIL, DEFAULT_GRAPH_VERSION, version_warning
+    from bot.channels.messenger.graph_versions import (
+        AVAILABLE_UNTIL,
+        DEFAULT_GRAPH_VERSION,
+        version_warning,
+    )
     from bot.config import ConfigError, load_config
 
     # The default is a version Meta still serves for well over the warning period.

@@ -8,7 +8,7 @@ import pytest
 from fakes.telegram_api import FakeTelegram
 from sqlalchemy import select
 
-from bot.channels.telegram_bot import TelegramSender, make_bot
+from bot.channels.telegram.outbound import TelegramSender, make_bot
 from bot.config import load_config
 from bot.ratelimit import TELEGRAM, UNLIMITED, Limits, Pacer, parse_limits
 from bot.sender import OutboxSender

@@ -19,7 +19,7 @@ from fakes.telegram_api import FakeTelegram
 from sqlalchemy import func, select
 
 from bot.channels.base import SendResult
-from bot.channels.telegram_bot import TelegramSender, make_bot
+from bot.channels.telegram.outbound import TelegramSender, make_bot
 from bot.config import load_config
 from bot.ratelimit import UNLIMITED, Limits
 from bot.sender import OutboxSender, SenderSettings
@@ -91,7 +91,7 @@ def test_two_senders_on_postgres_never_send_a_row_twice(db, tmp_path):
 WORKER = textwrap.dedent("""
     import asyncio
     from datetime import timedelta
-    from bot.channels.telegram_bot import TelegramSender, make_bot
+    from bot.channels.telegram.outbound import TelegramSender, make_bot
     from bot.config import load_config
     from bot.sender import OutboxSender, SenderSettings
     from storage.db import Database

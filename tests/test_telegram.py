@@ -16,7 +16,8 @@ from fakes.telegram_api import FakeTelegram
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.channels.telegram_bot import TelegramPoller, TelegramSender, make_bot
+from bot.channels.telegram.outbound import TelegramSender, make_bot
+from bot.channels.telegram.polling import TelegramPoller
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
@@ -378,7 +379,7 @@ def test_a_blank_text_is_never_sent_to_telegram(text):
     import asyncio as aio
 
     from bot.channels.base import EMPTY_ERROR
-    from bot.channels.telegram_bot import TelegramSender
+    from bot.channels.telegram.outbound import TelegramSender
     from storage.outbox import OutboundMessage
 
     class NoRequest:

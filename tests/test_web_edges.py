@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bot import web_guard
 from bot.app import create_app, db_of
-from bot.channels.base import MediaHosts, download_capped
+from bot.channels.download import MediaHosts, download_capped
 from bot.config import ConfigError, hide_password, load_config
 from bot.startup import prepare_database
 from messages_vi import _, render

@@ -27,17 +27,20 @@ from sqlalchemy import select
 from zalo_helpers import USER, Harness, now_ms, payload, running, vi
 
 from bot.app import create_app, db_of
-from bot.channels import zalo
 from bot.channels.port import ChannelPort
-from bot.channels.zalo_api import TokenKeeper, ZaloApi, ZaloSender, start
-from bot.channels.zalo_tokens import (
+from bot.channels.zalo_oa import inbound as zalo
+from bot.channels.zalo_oa.api import ZaloApi
+from bot.channels.zalo_oa.outbound import ZaloSender
+from bot.channels.zalo_oa.tokens import (
     EXPIRES_KEY,
+    TokenKeeper,
     ZaloTokenError,
     ZaloTokens,
     authorize_url,
     code_from_redirect,
     exchange_code,
 )
+from bot.channels.zalo_oa.worker import start
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
@@ -322,7 +325,7 @@ def test_220_refreshes_once_and_the_message_still_goes(zh):
 
 
 def test_220_and_216_after_a_refresh_are_retried_never_final():
-    from bot.channels.zalo_api import ZaloApiError, failure
+    from bot.channels.zalo_oa.api import ZaloApiError, failure
 
     for code in (-216, -220):
         result = failure(ZaloApiError(code, "access_token is expired or removed"))
@@ -474,7 +477,7 @@ def test_the_window_is_configuration(zh):
 
 
 def test_billed_days_are_used_only_when_the_operator_says_so(zh):
-    from bot.channels.zalo_quota import ZaloPolicy
+    from bot.channels.zalo_oa.quota import ZaloPolicy
 
     held = _queue_bulk(zh, "7654321098765432304", timedelta(hours=60))
     zh.send_all()

@@ -17,20 +17,17 @@ from fakes.zalo_bot_api import FakeZaloBot
 from sqlalchemy import select
 
 from bot.app import create_app
-from bot.channels import zalo_bot
-from bot.channels.zalo_bot_api import (
-    MODE_KEY,
+from bot.channels.zalo_bot import inbound as zalo_bot
+from bot.channels.zalo_bot.outbound import (
     TEXT_LIMIT,
     ZaloBotApi,
     ZaloBotError,
-    ZaloBotPoller,
     ZaloBotSender,
-    delete_webhook,
     failure,
-    set_webhook,
-    start,
     with_choices,
 )
+from bot.channels.zalo_bot.polling import MODE_KEY, ZaloBotPoller, delete_webhook, set_webhook
+from bot.channels.zalo_bot.worker import start
 from bot.config import load_config
 from bot.dispatcher import Dispatcher
 from bot.media_fetcher import MediaFetcher
@@ -478,7 +475,7 @@ def test_the_poller_runs_until_stopped(zb):
 
 
 def test_a_failed_save_while_polling_is_retried_not_lost(zb, monkeypatch):
-    from bot.channels import zalo_bot_api
+    from bot.channels.zalo_bot import polling as zalo_bot_api
 
     real = zalo_bot_api.handle_update
     calls = []
@@ -496,7 +493,7 @@ def test_a_failed_save_while_polling_is_retried_not_lost(zb, monkeypatch):
 
 
 def test_remembering_choices_never_resends_a_delivered_message(zb, monkeypatch):
-    from bot.channels import zalo_bot_api
+    from bot.channels.zalo_bot import outbound as zalo_bot_api
 
     def broken(*args, **kwargs):
         raise RuntimeError("settings table locked")

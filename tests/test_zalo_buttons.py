@@ -16,10 +16,10 @@ from fakes.zalo_api import CS_PATH
 from sqlalchemy import select
 from zalo_helpers import USER, Harness, payload, running, vi
 
-from bot.channels import zalo
 from bot.channels.port import ChannelPort
-from bot.channels.zalo_buttons import PREFIX, tapped
-from bot.channels.zalo_media import compose
+from bot.channels.zalo_oa import inbound as zalo
+from bot.channels.zalo_oa.buttons import PREFIX, tapped
+from bot.channels.zalo_oa.media import compose
 from storage import outbox
 from storage.models import Identity, InboundEvent, utcnow
 

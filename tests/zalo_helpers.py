@@ -19,10 +19,11 @@ from pathlib import Path
 from channel_harness import ChannelHarness, channel_config
 from fakes.zalo_api import FakeZalo, sign
 
-from bot.channels import zalo
 from bot.channels.base import ChannelSender
-from bot.channels.zalo_api import ZaloApi, ZaloSender
-from bot.channels.zalo_tokens import EXPIRES_KEY, ZaloTokens, stored_pair
+from bot.channels.zalo_oa import inbound as zalo
+from bot.channels.zalo_oa.api import ZaloApi
+from bot.channels.zalo_oa.outbound import ZaloSender
+from bot.channels.zalo_oa.tokens import EXPIRES_KEY, ZaloTokens, stored_pair
 from messages_vi import _, render
 from storage import settings
 from storage.models import utcnow

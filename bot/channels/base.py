@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import urljoin, urlsplit
-
-import httpx
 
 from bot.channels.port import OutboundMessage
 from bot.ratelimit import Limits
@@ -49,57 +45,6 @@ class ChannelSender(Protocol):
     async def send(self, message: OutboundMessage) -> SendResult:
         """Deliver one outbox row."""
         ...
-
-
-MAX_REDIRECTS = 3
-DOWNLOAD_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class MediaHosts:
-    """Where a platform's picture URLs may point: host suffixes over HTTPS, and the platform's
-    own configured API origin (which tests point at a fake on loopback)."""
-
-    suffixes: tuple[str, ...]
-    origin: str = ""
-
-    def allows(self, url: str) -> bool:
-        parts = urlsplit(url)
-        if self.origin and f"{parts.scheme}://{parts.netloc}" == self.origin.rstrip("/"):
-            return True
-        host = (parts.hostname or "").lower().rstrip(".")
-        return parts.scheme == "https" and parts.username is None and any(
-            host == suffix.lstrip(".") or host.endswith("." + suffix.lstrip("."))
-            for suffix in self.suffixes)
-
-
-async def download_capped(client: httpx.AsyncClient, url: str, max_bytes: int,
-                          hosts: MediaHosts) -> bytes:
-    """Download a member's photo from the platform's hosts only, under a size and time cap.
-
-    Redirects are followed by hand, a few at most, each to an allowed host; the whole download
-    has DOWNLOAD_SECONDS, however slowly the bytes come.
-    """
-    async with asyncio.timeout(DOWNLOAD_SECONDS):
-        for _hop in range(MAX_REDIRECTS + 1):
-            if not hosts.allows(url):
-                raise ValueError(f"not a media host of the platform: {urlsplit(url).netloc!r}")
-            async with client.stream("GET", url, follow_redirects=False,
-                                     timeout=httpx.Timeout(15.0, connect=5.0)) as response:
-                if response.is_redirect and "location" in response.headers:
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                response.raise_for_status()
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > max_bytes:
-                    raise ValueError(f"photo of {declared} bytes is over the {max_bytes} limit")
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > max_bytes:
-                        raise ValueError(f"photo is over the {max_bytes} byte limit")
-                return bytes(data)
-    raise ValueError("too many redirects")
 
 
 EMPTY_FILLER = "…"

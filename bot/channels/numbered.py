@@ -1,8 +1,9 @@
 """Buttons as numbered choices: Zalo Bot has no inline buttons, and on Zalo OA a typed number
 works next to the query buttons, whether or not a member's client shows them.
 
-The choices a chat was shown are remembered through the channel port (one value per chat), so a
-member typing just "1" presses the first button, as the console channel does in memory.
+The choices a chat was shown are remembered through the channel port (one value per chat, see
+ButtonMemory), so a member typing just "1" presses the first button, as the console channel does
+in memory.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from bot.channels.port import ChannelPort, Choice, Database
 
 CHOICE = re.compile(r"^\s*(\d{1,2})\s*[.)]?\s*$")
 SETTING_KEY_LIMIT = 128  # storage.models.Setting.key
@@ -60,3 +63,25 @@ def with_choices(text: str, buttons: list[Any]) -> tuple[str, list[dict[str, str
         return text, choices
     listing = "\n".join(lines)
     return (f"{text.rstrip()}\n\n{listing}" if text.strip() else listing), choices
+
+
+class ButtonMemory:
+    """The numbered choices each chat of one channel saw last, one settings value per chat."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix  # e.g. "zalo.buttons.": the chat id follows
+
+    def remember(self, port: ChannelPort, chat: str, choices: list[Choice]) -> None:
+        """Store the numbered choices this chat was just shown (an empty list forgets)."""
+        port.remember_choices(settings_key(self.prefix, chat), choices)
+
+    def shown(self, port: ChannelPort, chat: str) -> list[Choice]:
+        """The numbered choices this chat saw last."""
+        return port.shown_choices(settings_key(self.prefix, chat))
+
+    def typed(self, db: Database, chat: str | None, text: Any) -> list[Choice]:
+        """The shown choices when a member typed nothing but a number; the database is read
+        only then."""
+        if chat is None or not isinstance(text, str) or CHOICE.match(text) is None:
+            return []
+        return self.shown(ChannelPort(db), chat)

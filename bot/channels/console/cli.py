@@ -16,7 +16,7 @@ from bot.cli_common import Env, friendly, pass_env
 @friendly
 def chat(env: Env, user: str) -> None:
     """Talk to the bot in this terminal; buttons are numbered, /photo FILE sends a photo."""
-    from bot.channels.console import ConsoleChat
+    from bot.channels.console.chat import ConsoleChat
     from bot.dispatcher import Dispatcher
 
     database = env.prepared_db()

@@ -35,6 +35,7 @@ import hashlib
 import logging
 import secrets
 import string
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ TOKEN_LOCK_KEY = 8_0260  # advisory lock: one refresh at a time across processes
 REFRESH_AHEAD = timedelta(hours=1)  # refresh when less than this is left of the access token
 DEFAULT_LIFETIME = timedelta(hours=25)  # Zalo's access token lifetime when expires_in is missing
 OAUTH_TIMEOUT = 10.0  # seconds; on SQLite the write lock is held this long at worst
+KEEPER_INTERVAL = 600.0  # seconds between token checks when nothing is being sent
 RELOAD_SECONDS = 60.0  # how long the in-memory pair is trusted before re-reading the database
 AUTHORIZE_HINT = "run `duan8 zalo authorize` to issue a new pair"
 
@@ -256,6 +258,26 @@ class ZaloTokens:
             _write(values, fresh)
         log.info("Zalo access token refreshed; valid until %s", fresh.access_expires_at)
         return fresh
+
+
+class TokenKeeper:
+    """Keeps the tokens alive when nothing is sent: a refresh token unused for ≈3 months dies."""
+
+    def __init__(self, tokens: ZaloTokens, *, interval: float = KEEPER_INTERVAL) -> None:
+        self.tokens = tokens
+        self.interval = interval
+
+    async def run(self, stop: threading.Event) -> None:
+        """Check the tokens now and every `interval` seconds until the worker stops."""
+        while not stop.is_set():
+            try:
+                await self.tokens.ensure_fresh()
+            except Exception as exc:  # a keeper that dies would let the refresh token lapse
+                log.error("Zalo token check failed: %s", exc)
+            waited = 0.0
+            while waited < self.interval and not stop.is_set():
+                await asyncio.sleep(1.0)
+                waited += 1.0
 
 
 # --- first-time authorisation (`duan8 zalo authorize`) ---------------------------------------

@@ -81,7 +81,7 @@ class AiohttpRequest(BaseRequest):
         """POST a body already encoded as JSON; answers the call's `result`, as `post` does.
 
         A broadcast sends one text and one keyboard to thousands of chats: the sender encodes
-        that part once and joins each chat id to it (telegram_bot.send_text_body), rather than
+        that part once and joins each chat id to it (outbound.send_text_body), rather than
         having python-telegram-bot build and encode every parameter of every call. It goes
         through BaseRequest.post all the same, so the library reads answers and errors as for
         any call; the body reaches do_request in a context variable, which is the task's own.

@@ -11,10 +11,10 @@ Hence ZALO_CS_WINDOW_HOURS (48), ZALO_CS_QUOTA (0: no count; 8 for the older rul
 ZALO_BILLED_DAYS (7) and ZALO_USE_BILLED (off: the province decides to pay). A message outside
 what the policy allows is left to the shared sender's window rule (another channel, or held
 until the member writes). Zalo also returns a `quota` object with a send's answer; a reported
-`remain` of 0 holds the member's next messages until they write again (zalo_api.py).
+`remain` of 0 holds the member's next messages until they write again (outbound.py).
 
 The count is of Zalo messages, not outbox rows: a row may be a split text or text and photos
-(zalo_media.message_count), an acknowledgement is none. Rows recorded as sent come from the
+(media.message_count), an acknowledgement is none. Rows recorded as sent come from the
 database, in one query on the outbox's identity index (storage.outbox.sent_since); rows this
 process sent but the shared sender has not recorded yet (it records a whole batch at once) are
 kept in memory, so two broadcasts to one member in one batch are both counted.
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from bot.channels.port import ChannelPort, Database, OutboundMessage
-from bot.channels.zalo import CHANNEL
-from bot.channels.zalo_media import message_count
+from bot.channels.zalo_oa.inbound import CHANNEL
+from bot.channels.zalo_oa.media import message_count
 from bot.config import Config
 
 log = logging.getLogger(__name__)

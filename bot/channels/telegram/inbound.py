@@ -7,14 +7,14 @@ Its types parse updates, and its async `Bot` runs in the worker's event loop.
 
 from __future__ import annotations
 
-import hmac
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, request
 from telegram import Update
 
-from bot.channels.telegram_shape import valid_update
+from bot.channels.inbound import hand_over, read_start, require_secret
+from bot.channels.telegram.shape import valid_update
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import guarded
@@ -22,6 +22,7 @@ from bot.inbound_guard import guarded
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 bp = Blueprint("telegram", __name__)
 
 
@@ -49,12 +50,7 @@ def to_incoming(update: Update, max_photo_bytes: int) -> Incoming | None:
     if message is None or message.chat.type != "private":
         return None  # groups, channels, member updates: no conversation there
     sender = message.from_user
-    text = message.text or message.caption or ""
-    start_param = None
-    if message.text and message.text.startswith("/start"):
-        parts = message.text.split(maxsplit=1)
-        start_param = parts[1].strip()[:32] if len(parts) > 1 else None
-        text = "/start"
+    text, start_param = read_start(message.text) if message.text else (message.caption or "", None)
     photos: list[IncomingPhoto] = []
     oversize = 0
     if message.photo:
@@ -114,20 +110,10 @@ def handle_update(dispatcher: Dispatcher, data: dict[str, Any]) -> None:
 def webhook() -> Any:
     """Verify the secret before reading the body, then dedupe, handle and queue the reply."""
     config: Config = current_app.extensions["duan8.config"]
-    if not config.telegram_bot_token:
-        abort(404)
-    expected = (config.telegram_webhook_secret or "").encode()
-    given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
-    # compare_digest takes the same time wherever the strings differ.
-    if not expected or not hmac.compare_digest(given, expected):
-        abort(403)
+    require_secret(bool(config.telegram_bot_token), config.telegram_webhook_secret, SECRET_HEADER)
     data = request.get_json(silent=True)
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-        # Telegram resends anything not answered 2xx: a body we cannot use is dropped.
-        log.warning("dropping a Telegram body that is not an update")
-        return jsonify(ok=False, error="not a Telegram update")
-    handle_update(current_app.extensions["duan8.dispatcher"], data)
-    return jsonify(ok=True)
+    usable = isinstance(data, dict) and isinstance(data.get("update_id"), int)
+    return hand_over(data if usable else None, handle_update, what="Telegram update")
 
 
 def init_app(app: Flask) -> None:

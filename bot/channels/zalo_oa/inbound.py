@@ -1,7 +1,7 @@
 """Zalo Official Account (Open API v3): the webhook verifies, parses and dedupes events.
 
 The web process never calls Zalo: answers are queued in the outbox and delivered by the worker
-(bot/channels/zalo_api.py); tokens live in bot/channels/zalo_tokens.py.
+(bot/channels/zalo_oa/outbound.py); tokens live in bot/channels/zalo_oa/tokens.py.
 
 Platform facts relied on (PLATFORMS.md, Zalo OA section, and the code cited there):
 - Signature: `X-ZEvent-Signature: mac=<hex>`, hex = SHA-256 (a plain hash, not an HMAC) of
@@ -20,7 +20,7 @@ Platform facts relied on (PLATFORMS.md, Zalo OA section, and the code cited ther
 Buttons: the sender shows a reply's buttons as a numbered list in the text and remembers it per
 user (`zalo.buttons.<user_id>` in storage.settings), so a member typing just "1" presses the
 first, on any Zalo version. Under the text the same choices go as `oa.query.hide` query buttons
-(bot/channels/zalo_buttons.py has the sources and limits): a tap comes back as a
+(bot/channels/zalo_oa/buttons.py has the sources and limits): a tap comes back as a
 `user_send_text` whose text is our PREFIX + the button's payload, handled here as that payload
 without a database read. No source consulted documents a `user_click_button` event; it is still
 read as a payload should Zalo send one.
@@ -45,8 +45,9 @@ from typing import Any
 from flask import Blueprint, Flask, abort, current_app, jsonify, request
 
 from bot.channels import numbered
-from bot.channels.port import ChannelPort, Choice, Memory
-from bot.channels.zalo_buttons import PAYLOAD_LIMIT, tapped
+from bot.channels.inbound import START, dict_of, text_of
+from bot.channels.port import Choice, Memory
+from bot.channels.zalo_oa.buttons import PAYLOAD_LIMIT, tapped
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import BadBody, guarded, safe_loads
@@ -63,7 +64,7 @@ TEXT_EVENT, IMAGE_EVENT, BUTTON_EVENT = "user_send_text", "user_send_image", "us
 OTHER_MESSAGE = re.compile(r"^user_send_[a-z_]+$")
 # A follow is a first contact: "/start" greets a newcomer (consent) and shows a member the menu,
 # where an empty message would be answered "I did not understand".
-GREETING = "/start"
+GREETING = START
 EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
 EVENT_ID_LIMIT = 191  # storage.models.InboundEvent.event_id
 
@@ -73,17 +74,8 @@ bp = Blueprint("zalo", __name__)
 # --- reading events ---------------------------------------------------------------------------
 
 
-BUTTONS = "zalo.buttons."  # numbered.remember / numbered.shown key prefix
-
-
-def remember_buttons(port: ChannelPort, user_id: str, choices: list[Choice]) -> None:
-    """Store the numbered choices this chat was just shown."""
-    port.remember_choices(numbered.settings_key(BUTTONS, user_id), choices)
-
-
-def shown_buttons(port: ChannelPort, user_id: str) -> list[Choice]:
-    """The numbered choices this chat saw last."""
-    return port.shown_choices(numbered.settings_key(BUTTONS, user_id))
+BUTTONS = numbered.ButtonMemory("zalo.buttons.")  # written by the sender after a reply
+shown_buttons = BUTTONS.shown
 
 
 def parse_body(raw: bytes) -> dict[str, Any] | None:
@@ -93,16 +85,6 @@ def parse_body(raw: bytes) -> dict[str, Any] | None:
     except BadBody:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _text(value: Any) -> str:
-    """A string from a JSON value that should be one (numbers arrive as strings), else ""."""
-    return value if isinstance(value, str) else ""
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """A JSON object, or an empty one when the field is missing or of the wrong type."""
-    return value if isinstance(value, dict) else {}
 
 
 def _digest(value: str) -> str:
@@ -132,8 +114,8 @@ def signature_ok(config: Config, body: bytes, event: dict[str, Any], header: str
     app_id, secret = config.zalo_app_id, config.zalo_oa_secret_key
     if not app_id or not secret:
         return False
-    same_app = hmac.compare_digest(_text(event.get("app_id")).encode(), app_id.encode())
-    expected = expected_signature(app_id, body, _text(event.get("timestamp")), secret)
+    same_app = hmac.compare_digest(text_of(event.get("app_id")).encode(), app_id.encode())
+    expected = expected_signature(app_id, body, text_of(event.get("timestamp")), secret)
     given = signature_hex(header)
     # Both comparisons always run, so the time taken says nothing about which one failed.
     return hmac.compare_digest(expected.removeprefix("mac=").encode(), given) & same_app
@@ -170,24 +152,25 @@ def fresh(timestamp: str, max_age_seconds: int, now_ms: int) -> bool:
 
 def user_of(event: dict[str, Any]) -> str | None:
     """The member an event is about: the follower, the sender, or an echo's recipient."""
-    name = _text(event.get("event_name"))
+    name = text_of(event.get("event_name"))
     if name in (FOLLOW, UNFOLLOW):
-        candidates = [_dict(event.get("follower")).get("id"), _dict(event.get("sender")).get("id")]
+        candidates = [dict_of(event.get("follower")).get("id"),
+                      dict_of(event.get("sender")).get("id")]
     elif name.startswith("oa_"):
-        candidates = [_dict(event.get("recipient")).get("id")]
+        candidates = [dict_of(event.get("recipient")).get("id")]
     else:
-        candidates = [_dict(event.get("sender")).get("id")]
-    user = next((_text(c) for c in candidates if _text(c)), "")
+        candidates = [dict_of(event.get("sender")).get("id")]
+    user = next((text_of(c) for c in candidates if text_of(c)), "")
     return user if 0 < len(user) <= EXTERNAL_ID_LIMIT else None
 
 
 def event_id(event: dict[str, Any]) -> str:
     """`message.msg_id` exactly; events without one: event name + user + timestamp."""
-    msg_id = _text(_dict(event.get("message")).get("msg_id"))
+    msg_id = text_of(dict_of(event.get("message")).get("msg_id"))
     if msg_id:
         return msg_id if len(msg_id) <= EVENT_ID_LIMIT else f"sha256:{_digest(msg_id)}"
-    name = _text(event.get("event_name"))
-    timestamp = _text(event.get("timestamp"))
+    name = text_of(event.get("event_name"))
+    timestamp = text_of(event.get("timestamp"))
     if not timestamp:
         canonical = json.dumps(event, sort_keys=True, ensure_ascii=False)
         return f"{name[:40]}:sha256:{_digest(canonical)}"
@@ -205,13 +188,13 @@ def image_attachments(message: dict[str, Any]) -> list[tuple[str, int]]:
     found = []
     attachments = message.get("attachments")
     for item in attachments if isinstance(attachments, list) else []:
-        item = _dict(item)
-        payload = _dict(item.get("payload"))
-        url = _text(payload.get("url"))
-        if _text(item.get("type")) not in ("", "image") or not url.startswith(("https://",
+        item = dict_of(item)
+        payload = dict_of(item.get("payload"))
+        url = text_of(payload.get("url"))
+        if text_of(item.get("type")) not in ("", "image") or not url.startswith(("https://",
                                                                                 "http://")):
             continue
-        size = _text(payload.get("size"))
+        size = text_of(payload.get("size"))
         found.append((url, int(size) if size.isdigit() else 0))
     return found
 
@@ -219,16 +202,16 @@ def image_attachments(message: dict[str, Any]) -> list[tuple[str, int]]:
 def to_incoming(event: dict[str, Any], choices: Sequence[Mapping[str, str]] | None = None,
                 max_photo_bytes: int = 5 * 1024 * 1024) -> Incoming | None:
     """The part of an event a conversation uses; None for events that need no answer."""
-    name = _text(event.get("event_name"))
+    name = text_of(event.get("event_name"))
     user = user_of(event)
     if user is None or name.startswith("oa_"):
         return None
-    message = _dict(event.get("message"))
+    message = dict_of(event.get("message"))
     base: dict[str, Any] = {"channel": CHANNEL, "external_id": user, "event_id": event_id(event)}
     if name == FOLLOW:
         return Incoming(**base, text=GREETING)
     if name == TEXT_EVENT:
-        text = _text(message.get("text"))
+        text = text_of(message.get("text"))
         payload = tapped(text)
         if payload is not None:
             return Incoming(**base, payload=payload)
@@ -237,7 +220,7 @@ def to_incoming(event: dict[str, Any], choices: Sequence[Mapping[str, str]] | No
             return Incoming(**base, text="", payload=choice["payload"][:PAYLOAD_LIMIT])
         return Incoming(**base, text=text)
     if name == BUTTON_EVENT:
-        payload = _text(message.get("payload")) or _text(message.get("text"))
+        payload = text_of(message.get("payload")) or text_of(message.get("text"))
         return Incoming(**base, payload=payload[:PAYLOAD_LIMIT]) if payload else None
     if name == IMAGE_EVENT:
         photos, oversize = [], 0
@@ -246,7 +229,7 @@ def to_incoming(event: dict[str, Any], choices: Sequence[Mapping[str, str]] | No
                 oversize += 1
             else:
                 photos.append(IncomingPhoto(data=None, source=f"{CHANNEL}:{url}", size=size))
-        return Incoming(**base, text=_text(message.get("text")), photos=tuple(photos),
+        return Incoming(**base, text=text_of(message.get("text")), photos=tuple(photos),
                         oversize_photos=oversize)
     if OTHER_MESSAGE.match(name):
         return Incoming(**base, text="")
@@ -258,19 +241,17 @@ def to_incoming(event: dict[str, Any], choices: Sequence[Mapping[str, str]] | No
 
 def _choices_for(dispatcher: Dispatcher, event: dict[str, Any]) -> list[Choice]:
     """Look the shown choices up only when the member typed nothing but a number."""
-    text = _text(_dict(event.get("message")).get("text"))
-    user = user_of(event)
-    if event.get("event_name") != TEXT_EVENT or user is None or numbered.CHOICE.match(text) is None:
+    if event.get("event_name") != TEXT_EVENT:
         return []
-    return shown_buttons(ChannelPort(dispatcher.db), user)
+    return BUTTONS.typed(dispatcher.db, user_of(event), dict_of(event.get("message")).get("text"))
 
 
 def with_context(event: dict[str, Any], incoming: Incoming) -> Incoming:
     """The member's message id, which the reply must quote: kept with the message itself, so
     a retried (duplicate) event changes nothing."""
-    message = _dict(event.get("message"))
-    msg_id = _text(message.get("msg_id"))
-    quote = msg_id if msg_id and OTHER_MESSAGE.match(_text(event.get("event_name"))) else None
+    message = dict_of(event.get("message"))
+    msg_id = text_of(message.get("msg_id"))
+    quote = msg_id if msg_id and OTHER_MESSAGE.match(text_of(event.get("event_name"))) else None
     if quote is None:
         return incoming
     return replace(incoming, memories=(Memory(quote_key(incoming.external_id), quote),))
@@ -278,7 +259,7 @@ def with_context(event: dict[str, Any], incoming: Incoming) -> Incoming:
 
 def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
     """Route one verified event through the dispatcher: dispatch, note as seen, or unreachable."""
-    name = _text(event.get("event_name"))
+    name = text_of(event.get("event_name"))
     if not name:
         log.warning("dropping a Zalo event without an event_name")
         return
@@ -327,8 +308,8 @@ def webhook() -> Any:
         log.warning("Zalo event refused: its timestamp is outside the replay window")
         abort(403)
     event = parse_body(raw)
-    if event is None or _text(event.get("timestamp")) != timestamp \
-            or not hmac.compare_digest(_text(event.get("app_id")).encode(),
+    if event is None or text_of(event.get("timestamp")) != timestamp \
+            or not hmac.compare_digest(text_of(event.get("app_id")).encode(),
                                        (config.zalo_app_id or "").encode()):
         log.warning("dropping a signed Zalo body that is not one of our app's events")
         return jsonify(ok=True)

@@ -29,7 +29,7 @@ whose transaction buttons alone stop at 35 characters; the same figures in the
 @warriorteam/redai-zalo-sdk guide, https://app.unpkg.com/@warriorteam/redai-zalo-sdk@1.32.17/
 files/docs/BUTTON_TYPES_GUIDE.md). ChatbotX's schema is stricter, titles of at most 20
 characters, with no source given. The stricter figure is the one kept: a title Zalo refused
-would cost a refused call on every reply before the numbered text goes alone (zalo_api.py),
+would cost a refused call on every reply before the numbered text goes alone (outbound.py),
 while a cap of 20 costs nothing, since a longer title is never cut, only left out. Buttons that
 do not fit are not sent at all: the numbered list, always in the text, is then the only way to
 choose.

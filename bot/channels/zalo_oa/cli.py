@@ -21,7 +21,7 @@ def zalo_authorize(env: Env, redirect_uri: str) -> None:
     """Open Zalo's permission page, paste back the code, and store the OA's token pair."""
     import asyncio
 
-    from bot.channels.zalo_tokens import (
+    from bot.channels.zalo_oa.tokens import (
         ZaloTokenError,
         authorize_url,
         code_from_redirect,

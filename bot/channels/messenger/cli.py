@@ -19,7 +19,7 @@ def facebook_setup(env: Env) -> None:
     """Set the Get Started button and the Vietnamese persistent menu on the Page."""
     import asyncio
 
-    from bot.channels.facebook_bot import GraphError, setup_profile
+    from bot.channels.messenger.profile import GraphError, setup_profile
 
     if not env.config.fb_page_access_token:
         raise click.ClickException("FB_PAGE_ACCESS_TOKEN is not set")

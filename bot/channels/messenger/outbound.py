@@ -1,4 +1,4 @@
-"""Facebook Messenger's outward side, in the worker's event loop: Send API, photos, profile.
+"""Facebook Messenger's outbound side, in the worker's event loop: Send API, uploads, photos.
 
 Platform facts are in the shared PLATFORMS.md notes (Messenger section) and Meta's references:
 Send API https://developers.facebook.com/docs/messenger-platform/reference/send-api/,
@@ -15,26 +15,21 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
 
 import httpx
 
 from bot.channels.base import (
-    DOWNLOAD_SECONDS,
     EMPTY_ERROR,
-    ChannelStart,
-    MediaHosts,
     SendResult,
     split_text,
     text_to_send,
 )
-from bot.channels.facebook import CHANNEL, GET_STARTED
+from bot.channels.download import MediaHosts, download_capped
 from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
+from bot.channels.messenger.inbound import CHANNEL
 from bot.channels.port import Database, OutboundMessage
 from bot.config import Config
-from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
-from messages_vi import _, render
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +57,6 @@ UNREACHABLE_SUBCODES = frozenset({1545041, 2018001})
 # silence a whole deployment, so they are refusals an admin sees as a likely configuration fault.
 CONFIGURATION_SUBCODES = frozenset({2018108, 2018109})
 TOKEN_CODE = 190  # the access token is invalid or expired
-MAX_REDIRECTS = 3
-
-# The persistent menu: our own menu commands, labelled as in the conversation's menu.
-PROFILE_MENU = (
-    (_("Report an activity"), "cmd:report"),
-    (_("My reports"), "cmd:my_reports"),
-    (_("Help"), "cmd:help"),
-)
-
 
 _TOKEN_IN_URL = re.compile(r"(access_token=)[^&\s\"']+")
 
@@ -90,14 +76,6 @@ def _redact_httpx_logs() -> None:
     logger = logging.getLogger("httpx")
     if not any(isinstance(f, RedactToken) for f in logger.filters):
         logger.addFilter(RedactToken())
-
-
-class GraphError(Exception):
-    """A Graph API refusal, with the message, code and trace id Meta gave."""
-
-
-class MediaError(Exception):
-    """An attachment that may not or cannot be downloaded."""
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -203,7 +181,7 @@ def graph_failure(status: int, body: Any, headers: httpx.Headers | None = None) 
     return SendResult(ok=False, error=f"Messenger error: {detail}")
 
 
-def _json(response: httpx.Response) -> Any:
+def json_body(response: httpx.Response) -> Any:
     """The body as JSON, or None when Graph (or a proxy) answered something else."""
     try:
         return response.json()
@@ -336,7 +314,7 @@ class FacebookSender:
         except httpx.TransportError as exc:
             raise UploadFailed(SendResult(ok=False, error=f"network: {type(exc).__name__}: "
                                                           f"{exc}")) from exc
-        answer = _json(response)
+        answer = json_body(response)
         attachment_id = answer.get("attachment_id") if isinstance(answer, dict) else None
         if response.is_success and attachment_id:
             return str(attachment_id)
@@ -355,83 +333,14 @@ class FacebookSender:
             return SendResult(ok=False, error=f"network: timed out ({type(exc).__name__})")
         except httpx.TransportError as exc:
             return SendResult(ok=False, error=f"network: {type(exc).__name__}: {exc}")
-        data = _json(response)
+        data = json_body(response)
         if response.is_success:
             mid = data.get("message_id") if isinstance(data, dict) else None
             return SendResult(ok=True, platform_message_id=str(mid) if mid else None)
         return graph_failure(response.status_code, data, response.headers)
 
     async def fetch_media(self, url: str) -> bytes:
-        """Download a photo a member sent, from its attachment URL."""
-        return await self._download(url)
-
-    def _allowed(self, url: str) -> bool:
-        """Only Meta's CDN (FB_MEDIA_HOSTS) over HTTPS, or the configured Graph root."""
+        """Download a photo a member sent, from its attachment URL: only Meta's CDN
+        (FB_MEDIA_HOSTS) over HTTPS, or the configured Graph root."""
         hosts = MediaHosts(self.config.media_hosts.get(CHANNEL, ()), self.config.fb_graph_url)
-        return hosts.allows(url)
-
-    async def _download(self, url: str) -> bytes:
-        """GET with a size cap, following a few redirects, each to an allowed host."""
-        async with asyncio.timeout(DOWNLOAD_SECONDS):  # however slowly the bytes come
-            return await self._download_hops(url)
-
-    async def _download_hops(self, url: str) -> bytes:
-        cap = self.config.max_photo_bytes
-        for _hop in range(MAX_REDIRECTS + 1):
-            if not self._allowed(url):
-                raise MediaError(f"not a Messenger attachment host: {urlsplit(url).netloc}")
-            async with self.client.stream("GET", url) as response:
-                if response.is_redirect and "location" in response.headers:
-                    url = urljoin(url, response.headers["location"])
-                    continue
-                if not response.is_success:
-                    raise MediaError(f"download failed: HTTP {response.status_code}")
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > cap:
-                    raise MediaError(f"photo larger than {cap} bytes")
-                data = bytearray()
-                async for chunk in response.aiter_bytes():
-                    data += chunk
-                    if len(data) > cap:
-                        raise MediaError(f"photo larger than {cap} bytes")
-                return bytes(data)
-        raise MediaError("too many redirects")
-
-
-async def setup_profile(config: Config) -> dict[str, Any]:
-    """Set the Get Started button and the persistent menu (Messenger Profile API).
-
-    https://developers.facebook.com/docs/messenger-platform/reference/messenger-profile-api/
-    """
-    if not config.fb_page_access_token:
-        raise GraphError("FB_PAGE_ACCESS_TOKEN is not set")
-    body = {
-        "get_started": {"payload": GET_STARTED},
-        "persistent_menu": [{
-            "locale": "default",
-            "composer_input_disabled": False,  # members type their answers
-            "call_to_actions": [{"type": "postback", "title": render(label, "vi"),
-                                 "payload": payload} for label, payload in PROFILE_MENU],
-        }],
-    }
-    async with make_client(config, pool=2) as client:
-        try:
-            response = await client.post(
-                f"/{config.fb_graph_version}/me/messenger_profile", json=body,
-                headers=bearer(config.fb_page_access_token))
-        except httpx.TransportError as exc:
-            raise GraphError(f"cannot reach {config.fb_graph_url}: {exc}") from None
-    data = _json(response)
-    if not response.is_success or not isinstance(data, dict):
-        raise GraphError(graph_failure(response.status_code, data).error or "refused")
-    log.info("Messenger profile set: Get Started and a %d-item menu", len(PROFILE_MENU))
-    return data
-
-
-async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    """Connect Messenger for the worker: the sender and photo downloads; no polling."""
-    client = make_client(config)
-    sender = FacebookSender(config, client, media_out(db, config.media_path))
-    return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media},
-                        closers=[client.aclose])
-
+        return await download_capped(self.client, url, self.config.max_photo_bytes, hosts)

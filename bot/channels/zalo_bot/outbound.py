@@ -1,4 +1,5 @@
-"""Zalo Bot Platform's outward side, in the worker's event loop: sending, photos, polling.
+"""Zalo Bot Platform's outbound side, in the worker's event loop: the Bot API client, sending and
+members' photos.
 
 Every call is `POST {ZALO_BOT_API_URL}/bot{TOKEN}/{method}` with a JSON body, answered
 `{"ok": true, "result": ...}` or `{"ok": false, "error_code": ..., "description": ...}` (Zalo Bot
@@ -10,30 +11,27 @@ httpx.AsyncClient is used directly.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import threading
 from datetime import datetime
 from typing import Any
 
 import httpx
 
-from bot.channels.base import ChannelStart, MediaHosts, SendResult, download_capped, split_text
+from bot.channels.base import SendResult, split_text
+from bot.channels.download import MediaHosts, download_capped
 from bot.channels.numbered import with_choices
 from bot.channels.port import PRIORITY_REPLY, ChannelPort, Database, OutboundMessage
-from bot.channels.zalo_bot import CHANNEL, handle_update, remember_buttons
+from bot.channels.zalo_bot.inbound import BUTTONS, CHANNEL
 from bot.config import Config
-from bot.dispatcher import Dispatcher
 from bot.ratelimit import Limits
 
 log = logging.getLogger(__name__)
 
+remember_buttons = BUTTONS.remember
+
 TEXT_LIMIT = 2000  # sendMessage: "from 1 to 2000 characters" (Zalo Bot Platform docs)
-MODE_KEY = "zalo_bot.mode"
 DEFAULT_RETRY_AFTER = 30.0  # 429 "Quota exceeded" carries no documented wait
-POLL_TIMEOUT = 25  # getUpdates' own default is 30 s; a little less keeps proxies from cutting it
 UNREACHABLE_HINTS = ("blocked", "not found")
-HANDLE_ATTEMPTS = 4  # about 7 s of retries when the database is briefly away
 # Zalo publishes no send rate for bots, only the 429 "Quota exceeded" error. These values stay
 # under Telegram's published 30/s overall and keep one message a second per chat, so a member
 # reads replies in order and a broadcast never bursts into an unknown quota.
@@ -183,114 +181,3 @@ class ZaloBotSender:
     async def fetch_media(self, url: str) -> bytes:
         """Download a photo a member sent, from the URL its event carried."""
         return await self.api.fetch(url, self.max_photo_bytes)
-
-
-class ZaloBotPoller:
-    """getUpdates for deployments without a public URL.
-
-    Events carry no update_id and getUpdates takes no offset: Zalo hands each event out once.
-    The dispatcher's dedupe on event name + message id makes a redelivery after a crash
-    harmless, so nothing else is stored.
-    """
-
-    def __init__(self, api: ZaloBotApi, dispatcher: Dispatcher, *,
-                 timeout: int = POLL_TIMEOUT) -> None:
-        self.api = api
-        self.dispatcher = dispatcher
-        self.timeout = timeout
-
-    async def poll_once(self, timeout: int | None = None) -> int:
-        """Fetch and handle one batch; returns how many events it held."""
-        wait = self.timeout if timeout is None else timeout
-        try:
-            # The docs type `timeout` as a string of seconds.
-            result = await self.api.call("getUpdates", {"timeout": str(wait)}, timeout=wait + 10)
-        except ZaloBotError as err:
-            if err.code == 408:  # the long poll ended with nothing to hand out
-                return 0
-            raise
-        if isinstance(result, list):
-            updates = [u for u in result if isinstance(u, dict)]
-        else:  # the docs show one event per answer, not a list
-            updates = [result] if isinstance(result, dict) and result else []
-        for update in updates:
-            await self._handle(update)
-        return len(updates)
-
-    async def _handle(self, update: dict[str, Any]) -> None:
-        """Zalo hands an event out once, so a failed save is retried here before giving up."""
-        for attempt in range(HANDLE_ATTEMPTS):
-            try:
-                await asyncio.to_thread(handle_update, self.dispatcher, update)
-                return
-            except Exception:
-                if attempt == HANDLE_ATTEMPTS - 1:
-                    log.exception("lost a Zalo Bot event after %d tries", HANDLE_ATTEMPTS)
-                    return
-                await asyncio.sleep(2.0 ** attempt)
-
-    async def run(self, stop: threading.Event) -> None:
-        """Poll until `stop` is set, backing off while Zalo or the network is failing."""
-        log.info("polling Zalo Bot Platform for updates")
-        failures = 0
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-                failures = 0
-            except Exception as exc:  # a poller that dies would silently stop all answers
-                failures += 1
-                wait = min(60.0, 2.0 ** failures)
-                log.warning("Zalo getUpdates failed (%s); again in %.0f s", exc, wait)
-                await asyncio.sleep(wait)
-
-
-def polling_wanted(db: Database) -> bool:
-    """Polling is the default; `duan8 zalo-bot set-webhook` switches it off."""
-    return ChannelPort(db).polling_wanted(MODE_KEY)
-
-
-def _set_mode(db: Database, mode: str) -> None:
-    """Remember webhook or polling, so every worker process agrees after a restart."""
-    ChannelPort(db).set_mode(MODE_KEY, webhook=mode == "webhook")
-
-
-async def set_webhook(config: Config, db: Database, url: str) -> None:
-    """Point Zalo at our webhook, with the secret it must send back in every request."""
-    secret = config.zalo_bot_webhook_secret or ""
-    if not 8 <= len(secret) <= 256:
-        raise ValueError("ZALO_BOT_WEBHOOK_SECRET must be set, 8 to 256 characters")
-    api = ZaloBotApi(config)
-    try:
-        await api.call("setWebhook", {"url": url, "secret_token": secret})
-    finally:
-        await api.aclose()
-    await asyncio.to_thread(_set_mode, db, "webhook")
-
-
-async def delete_webhook(config: Config, db: Database) -> None:
-    """Back to polling: getUpdates does not work while a webhook is set."""
-    api = ZaloBotApi(config)
-    try:
-        await api.call("deleteWebhook")
-    finally:
-        await api.aclose()
-    await asyncio.to_thread(_set_mode, db, "polling")
-
-
-async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    """Connect Zalo Bot for the worker: sender, photo downloads, and polling unless webhooked."""
-    api = ZaloBotApi(config)
-    try:
-        me = await api.call("getMe")
-        log.info("Zalo Bot connected as %s", json.dumps(me, ensure_ascii=False)[:200])
-    except ZaloBotError as err:
-        if err.code is not None and err.code < 500:
-            await api.aclose()
-            raise  # a wrong token: say so at start, not on every send
-        log.warning("Zalo Bot getMe failed (%s); starting anyway", err)
-    sender = ZaloBotSender(api, db, max_photo_bytes=config.max_photo_bytes)
-    poller = None
-    if await asyncio.to_thread(polling_wanted, db):
-        poller = ZaloBotPoller(api, dispatcher)
-    return ChannelStart(sender=sender, fetchers={CHANNEL: sender.fetch_media}, poller=poller,
-                        closers=[api.aclose])

@@ -1,4 +1,4 @@
-"""Telegram's outward side, in the worker's event loop: sending, fetching photos, polling."""
+"""Telegram's outbound side, in the worker's event loop: Bot API sends and members' photos."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import asyncio
 import functools
 import json
 import logging
-import threading
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,13 +16,12 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.channels.aiohttp_request import AiohttpRequest
-from bot.channels.base import EMPTY_ERROR, ChannelStart, SendResult, split_text, text_to_send
+from bot.channels.base import EMPTY_ERROR, SendResult, split_text, text_to_send
 from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
-from bot.channels.port import ChannelPort, Database, OutboundMessage
-from bot.channels.telegram import CHANNEL, handle_update
+from bot.channels.port import Database, OutboundMessage
+from bot.channels.telegram.aiohttp_request import AiohttpRequest
+from bot.channels.telegram.inbound import CHANNEL
 from bot.config import Config
-from bot.dispatcher import Dispatcher
 from bot.ratelimit import TELEGRAM
 
 log = logging.getLogger(__name__)
@@ -41,8 +39,6 @@ warnings.filterwarnings("ignore", message=r".*attribute `retry_after` will be of
 
 TEXT_LIMIT = 4096  # Bot API: a message's text after entity parsing
 BUTTONS_PER_ROW = 2
-OFFSET_KEY = "telegram.poll_offset"
-MODE_KEY = "telegram.mode"
 UNREACHABLE_HINTS = ("blocked by the user", "chat not found", "user is deactivated",
                      "bot can't initiate conversation", "bot was kicked")
 
@@ -258,81 +254,3 @@ class TelegramSender:
         """Download a photo the member sent (getFile, then the file URL)."""
         file = await self.bot.get_file(file_id)
         return bytes(await file.download_as_bytearray())
-
-
-class TelegramPoller:
-    """getUpdates for deployments without a public URL; the offset lives in the database."""
-
-    def __init__(self, bot: Bot, dispatcher: Dispatcher, db: Database, *,
-                 timeout: int = 25) -> None:
-        self.bot = bot
-        self.dispatcher = dispatcher
-        self.db = db
-        self.timeout = timeout
-
-    def _offset(self) -> int:
-        return ChannelPort(self.db).poll_offset(OFFSET_KEY)
-
-    def _save_offset(self, offset: int) -> None:
-        ChannelPort(self.db).save_poll_offset(OFFSET_KEY, offset)
-
-    async def poll_once(self, timeout: int | None = None) -> int:
-        """Fetch and handle one batch; returns how many updates it held."""
-        offset = await asyncio.to_thread(self._offset)
-        updates = await self.bot.get_updates(
-            offset=offset or None, timeout=self.timeout if timeout is None else timeout,
-            allowed_updates=["message", "edited_message", "callback_query", "my_chat_member"],
-        )
-        for update in updates:
-            # Dedupe by update_id makes a crash before the offset is saved harmless.
-            await asyncio.to_thread(handle_update, self.dispatcher, update.to_dict())
-            await asyncio.to_thread(self._save_offset, update.update_id + 1)
-        return len(updates)
-
-    async def run(self, stop: threading.Event) -> None:
-        log.info("polling Telegram for updates")
-        failures = 0
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-                failures = 0
-            except TelegramError as exc:
-                failures += 1
-                wait = min(60.0, 2.0 ** failures)
-                log.warning("getUpdates failed (%s); again in %.0f s", exc, wait)
-                await asyncio.sleep(wait)
-
-
-def polling_wanted(db: Database) -> bool:
-    """Polling is the default; `duan8 telegram set-webhook` switches it off."""
-    return ChannelPort(db).polling_wanted(MODE_KEY)
-
-
-async def set_webhook(config: Config, db: Database, url: str) -> None:
-    """Point Telegram at our webhook, with the secret it must echo back."""
-    if not config.telegram_webhook_secret:
-        raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set (1-256 of A-Z a-z 0-9 _ -)")
-    async with make_bot(config, pool=2) as bot:
-        await bot.set_webhook(url=url, secret_token=config.telegram_webhook_secret,
-                              allowed_updates=["message", "edited_message", "callback_query",
-                                               "my_chat_member"])
-    ChannelPort(db).set_mode(MODE_KEY, webhook=True)
-
-
-async def delete_webhook(config: Config, db: Database) -> None:
-    """Back to polling: Telegram keeps undelivered updates for getUpdates."""
-    async with make_bot(config, pool=2) as bot:
-        await bot.delete_webhook()
-    ChannelPort(db).set_mode(MODE_KEY, webhook=False)
-
-
-async def start(config: Config, db: Database, dispatcher: Dispatcher) -> ChannelStart:
-    """Connect Telegram for the worker: sender, photo downloads, and polling unless webhooked."""
-    bot = make_bot(config)
-    await bot.initialize()
-    sender = TelegramSender(bot, media_out(db, config.media_path))
-    poller = None
-    if await asyncio.to_thread(polling_wanted, db):
-        poller = TelegramPoller(bot, dispatcher, db)
-    return ChannelStart(sender=sender, fetchers={"telegram": sender.fetch_media}, poller=poller,
-                        closers=[bot.shutdown])

@@ -72,6 +72,16 @@ def _event_id(client_id: str) -> str:
     return f"{_visitor()}:{client_id}"
 
 
+def _accept(client_id: str, **message: Any) -> Any:
+    """Dispatch one message of this visitor: 202, and whether it repeats one already taken."""
+    outcome = _dispatcher().dispatch(Incoming(
+        channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
+        locale=_locale(), locale_chosen=True,  # the page's language: what the member reads there
+        origin=web_guard.client_address(request), **message,
+    ))
+    return jsonify(accepted=True, duplicate=outcome.duplicate), 202
+
+
 def _too_fast(kind: str) -> Any | None:
     """A 429 with a Vietnamese sentence when this session or address sends too fast."""
     per_session, per_address = ((web_guard.MESSAGES_PER_SESSION, web_guard.MESSAGES_PER_ADDRESS)
@@ -125,14 +135,8 @@ def post_message() -> Any:
     refused = _too_fast("message")
     if refused is not None:
         return refused
-    outcome = _dispatcher().dispatch(Incoming(
-        channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
-        text=text[:MAX_TEXT], payload=payload[:200] if payload else None, locale=_locale(),
-        locale_chosen=True,  # the page's language: what the member reads there
-        start_param=start[:64] or None if start else None,
-        origin=web_guard.client_address(request),
-    ))
-    return jsonify(accepted=True, duplicate=outcome.duplicate), 202
+    return _accept(client_id, text=text[:MAX_TEXT], payload=payload[:200] if payload else None,
+                   start_param=start[:64] or None if start else None)
 
 
 @bp.post("/api/photos")
@@ -154,13 +158,8 @@ def post_photos() -> Any:
         photos.append(IncomingPhoto(data, upload.mimetype or ""))
     if not photos and not oversize:
         return jsonify(error="no photo in the form field 'photo'"), 400
-    outcome = _dispatcher().dispatch(Incoming(
-        channel=CHANNEL, external_id=_visitor(), event_id=_event_id(client_id),
-        photos=tuple(photos), oversize_photos=oversize,
-        text=request.form.get("text", "")[:MAX_TEXT], locale=_locale(), locale_chosen=True,
-        origin=web_guard.client_address(request),
-    ))
-    return jsonify(accepted=True, duplicate=outcome.duplicate), 202
+    return _accept(client_id, photos=tuple(photos), oversize_photos=oversize,
+                   text=request.form.get("text", "")[:MAX_TEXT])
 
 
 @bp.get("/api/messages")

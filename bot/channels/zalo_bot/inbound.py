@@ -1,6 +1,6 @@
 """Zalo Bot Platform: the webhook and the poller turn events into Incoming.
 
-The Bot Platform (bot.zaloplatforms.com, not the Official Account API in `zalo.py`) is a
+The Bot Platform (bot.zaloplatforms.com, not the Official Account API in `zalo_oa`) is a
 Telegram-like API, but its events differ: an event has an `event_name`
 (`message.text.received`, `message.image.received`, `message.sticker.received`,
 `message.unsupported.received`) and a `message` with string ids and no `update_id`, so repeats
@@ -19,17 +19,17 @@ first one, as in the console chat.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from flask import Blueprint, Flask, abort, current_app, jsonify, request
+from flask import Blueprint, Flask, current_app, request
 
 from bot.channels import numbered
-from bot.channels.port import ChannelPort, Choice
+from bot.channels.inbound import dict_of, hand_over, read_start, require_secret
+from bot.channels.port import Choice
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import guarded
@@ -48,17 +48,7 @@ EXTERNAL_ID_LIMIT = 128  # storage.models.Identity.external_id
 bp = Blueprint("zalo_bot", __name__)
 
 
-BUTTONS = "zalo_bot.buttons."  # numbered.remember / numbered.shown key prefix
-
-
-def remember_buttons(port: ChannelPort, external_id: str, choices: list[Choice]) -> None:
-    """Store the numbered choices this chat was just shown."""
-    port.remember_choices(numbered.settings_key(BUTTONS, external_id), choices)
-
-
-def shown_buttons(port: ChannelPort, external_id: str) -> list[Choice]:
-    """The numbered choices this chat saw last."""
-    return port.shown_choices(numbered.settings_key(BUTTONS, external_id))
+BUTTONS = numbered.ButtonMemory("zalo_bot.buttons.")  # written by the sender after a reply
 
 
 def unwrap(body: Any) -> dict[str, Any] | None:
@@ -71,14 +61,10 @@ def unwrap(body: Any) -> dict[str, Any] | None:
     return body
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def event_id(update: dict[str, Any]) -> str:
     """Event name + message id; a message without an id is known by its content's digest."""
     name = str(update.get("event_name") or "")
-    message = _dict(update.get("message"))
+    message = dict_of(update.get("message"))
     message_id = message.get("message_id")
     if isinstance(message_id, str | int) and str(message_id):
         return f"{name}:{message_id}"
@@ -111,8 +97,8 @@ def chat_of(update: dict[str, Any]) -> tuple[str, str] | None:
     message = update.get("message")
     if not isinstance(message, dict):
         return None
-    chat = _dict(message.get("chat"))
-    sender = _dict(message.get("from"))
+    chat = dict_of(message.get("chat"))
+    sender = dict_of(message.get("from"))
     chat_id = chat.get("id") or sender.get("id")
     if not isinstance(chat_id, str | int) or not str(chat_id):
         return None
@@ -128,7 +114,7 @@ def to_incoming(update: dict[str, Any],
     if not MESSAGE_EVENT.match(name) or not isinstance(message, dict) or where is None:
         return None
     chat_id, chat_type = where
-    sender = _dict(message.get("from"))
+    sender = dict_of(message.get("from"))
     if chat_type != "PRIVATE" or sender.get("is_bot") is True or len(chat_id) > EXTERNAL_ID_LIMIT:
         return None  # groups and other bots: no conversation there
     base: dict[str, Any] = {"channel": CHANNEL, "external_id": chat_id,
@@ -139,11 +125,7 @@ def to_incoming(update: dict[str, Any],
         if choice is not None:
             return Incoming(**base, text=str(choice.get("label") or text),
                             payload=choice["payload"])
-        start_param = None
-        if text.startswith("/start"):
-            parts = text.split(maxsplit=1)
-            start_param = parts[1].strip()[:32] if len(parts) > 1 else None
-            text = "/start"
+        text, start_param = read_start(text)
         return Incoming(**base, text=text, start_param=start_param)
     if name == IMAGE_EVENT:
         url = photo_url(message)
@@ -154,13 +136,10 @@ def to_incoming(update: dict[str, Any],
 
 def _choices_for(dispatcher: Dispatcher, update: dict[str, Any]) -> list[Choice]:
     """Look up the shown choices only when the member typed nothing but a number."""
-    message = _dict(update.get("message"))
     where = chat_of(update)
-    text = message.get("text")
-    if update.get("event_name") != TEXT_EVENT or where is None or not isinstance(text, str) \
-            or numbered.CHOICE.match(text) is None:
+    if update.get("event_name") != TEXT_EVENT or where is None:
         return []
-    return shown_buttons(ChannelPort(dispatcher.db), where[0])
+    return BUTTONS.typed(dispatcher.db, where[0], dict_of(update.get("message")).get("text"))
 
 
 def handle_update(dispatcher: Dispatcher, data: Any) -> None:
@@ -186,20 +165,10 @@ def handle_update(dispatcher: Dispatcher, data: Any) -> None:
 def webhook() -> Any:
     """Verify the secret before reading the body, then dedupe, handle and queue the reply."""
     config: Config = current_app.extensions["duan8.config"]
-    if not config.zalo_bot_token:
-        abort(404)
-    expected = (config.zalo_bot_webhook_secret or "").encode()
-    given = request.headers.get(SECRET_HEADER, "").encode()
-    # compare_digest takes the same time wherever the strings differ.
-    if not expected or not hmac.compare_digest(given, expected):
-        abort(403)
+    require_secret(bool(config.zalo_bot_token), config.zalo_bot_webhook_secret, SECRET_HEADER)
     update = unwrap(request.get_json(silent=True))
-    if update is None or not isinstance(update.get("event_name"), str):
-        # The platform resends what is not answered 2xx: a body we cannot use is dropped.
-        log.warning("dropping a Zalo Bot body that is not an event")
-        return jsonify(ok=False, error="not a Zalo Bot event")
-    handle_update(current_app.extensions["duan8.dispatcher"], update)
-    return jsonify(ok=True)
+    usable = update is not None and isinstance(update.get("event_name"), str)
+    return hand_over(update if usable else None, handle_update, what="Zalo Bot event")
 
 
 def init_app(app: Flask) -> None:

@@ -17,7 +17,7 @@ Wire facts (chatwoot `app/services/zalo_oa/message_sender.rb`, `send_image` and 
   images over ~1MB"). A photo outside those limits is refused here, with the reason, before any
   part of the message goes out.
 
-A reply's buttons ride on its last text as query buttons (zalo_buttons.py), next to the numbered
+A reply's buttons ride on its last text as query buttons (buttons.py), next to the numbered
 list that stays in the text; a message with photos keeps to the numbered list.
 
 An upload is not a message, so a broadcast of one photo to a thousand members uploads it once:
@@ -35,10 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from bot.channels.base import split_text
-from bot.channels.media_out import MediaRefused
+from bot.channels.media_out import MediaRefused, media_ids
 from bot.channels.numbered import with_choices
 from bot.channels.port import ChannelPort, Database
-from bot.channels.zalo_buttons import query_buttons
+from bot.channels.zalo_oa.buttons import query_buttons
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +71,6 @@ class Composition:
 
     parts: list[Part]
     choices: list[dict[str, str]]
-
-
-def media_ids(payload: dict[str, Any]) -> list[int]:
-    """The media ids a payload asks to show, in order; anything that is not an id is ignored."""
-    found = []
-    for value in payload.get("media") or []:
-        if isinstance(value, int) and not isinstance(value, bool):
-            found.append(value)
-        elif isinstance(value, str) and value.isdigit():
-            found.append(int(value))
-    return found
 
 
 def compose(payload: dict[str, Any]) -> Composition:

@@ -1,7 +1,7 @@
 """Facebook Messenger: the webhook verifies, parses and dedupes events into Incoming.
 
 The web process never calls the Graph API: every answer is queued in the outbox and delivered by
-the worker (bot/channels/facebook_bot.py). Platform facts relied on are in
+the worker (bot/channels/messenger/outbound.py). Platform facts relied on are in
 the shared PLATFORMS.md notes (Messenger section) and Meta's webhook reference:
 https://developers.facebook.com/docs/messenger-platform/webhooks
 """
@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, request
 
+from bot.channels.inbound import START, START_PARAM_LIMIT, dict_of, text_of
 from bot.config import Config
 from bot.dispatcher import Dispatcher, Incoming, IncomingPhoto
 from bot.inbound_guard import BadBody, guarded, safe_loads
@@ -26,7 +27,6 @@ CHANNEL = "facebook"
 GET_STARTED = "GET_STARTED"  # the Get Started button's payload, set by `duan8 facebook setup`
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 MAX_PAYLOAD = 1000  # Send API: a quick reply's payload is at most 1,000 characters
-MAX_START_PARAM = 32  # the same cap the Telegram deep link has: invite and link codes are short
 bp = Blueprint("facebook", __name__)
 
 
@@ -43,16 +43,6 @@ def signature_ok(secret: str | None, body: bytes, header: str) -> bool:
     return hmac.compare_digest(expected.encode(), header.encode("utf-8", "replace"))
 
 
-def _text(value: Any) -> str:
-    """A string from a JSON value that should be one, else empty (bodies are not trusted)."""
-    return value if isinstance(value, str) else ""
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    """A JSON object, or an empty one when the field is missing or of the wrong type."""
-    return value if isinstance(value, dict) else {}
-
-
 def _digest(value: str) -> str:
     """A short stable fingerprint: payloads may be 1,000 characters, event keys are capped."""
     return hashlib.sha256(value.encode()).hexdigest()[:16]
@@ -62,9 +52,9 @@ def _photos(mid: str, attachments: list[Any]) -> tuple[IncomingPhoto, ...]:
     """Image attachments as photos to fetch later; other kinds are left to the text."""
     photos: list[IncomingPhoto] = []
     for item in attachments:
-        attachment = _dict(item)
-        payload = _dict(attachment.get("payload"))
-        url = _text(payload.get("url"))
+        attachment = dict_of(item)
+        payload = dict_of(attachment.get("payload"))
+        url = text_of(payload.get("url"))
         # A sticker (the thumbs-up too) arrives as an image carrying a sticker_id: not a photo.
         if attachment.get("type") == "image" and url and "sticker_id" not in payload:
             # The size is unknown until the download, which enforces the cap (fetch_media).
@@ -74,11 +64,11 @@ def _photos(mid: str, attachments: list[Any]) -> tuple[IncomingPhoto, ...]:
 
 def _message(psid: str, message: dict[str, Any]) -> Incoming | None:
     """A text, a quick-reply press or attachments; echoes of the Page's own sends are None."""
-    mid = _text(message.get("mid"))
+    mid = text_of(message.get("mid"))
     if message.get("is_echo") or not mid:
         return None
-    quick = _dict(message.get("quick_reply"))
-    payload = _text(quick.get("payload"))[:MAX_PAYLOAD]
+    quick = dict_of(message.get("quick_reply"))
+    payload = text_of(quick.get("payload"))[:MAX_PAYLOAD]
     if payload:
         # A quick reply is a button press: its title is only what the member saw.
         return Incoming(channel=CHANNEL, external_id=psid, event_id=mid, payload=payload)
@@ -86,7 +76,7 @@ def _message(psid: str, message: dict[str, Any]) -> Incoming | None:
     photos = _photos(mid, attachments if isinstance(attachments, list) else [])
     # Audio, files, stickers, locations: text "" lets the conversation answer politely.
     return Incoming(channel=CHANNEL, external_id=psid, event_id=mid,
-                    text=_text(message.get("text")), photos=photos)
+                    text=text_of(message.get("text")), photos=photos)
 
 
 def _postback(psid: str, timestamp: str, postback: dict[str, Any]) -> Incoming | None:
@@ -96,14 +86,14 @@ def _postback(psid: str, timestamp: str, postback: dict[str, Any]) -> Incoming |
     stable over Meta's retries whether or not a `mid` is present.
     https://developers.facebook.com/docs/messenger-platform/reference/webhook-events/messaging_postbacks
     """
-    payload = _text(postback.get("payload"))[:MAX_PAYLOAD]
+    payload = text_of(postback.get("payload"))[:MAX_PAYLOAD]
     if not payload:
         return None
     event_id = f"pb:{psid}:{timestamp}:{_digest(payload)}"
     if payload == GET_STARTED:
-        ref = _text(_dict(postback.get("referral")).get("ref")).strip()
-        return Incoming(channel=CHANNEL, external_id=psid, event_id=event_id, text="/start",
-                        start_param=ref[:MAX_START_PARAM] or None)
+        ref = text_of(dict_of(postback.get("referral")).get("ref")).strip()
+        return Incoming(channel=CHANNEL, external_id=psid, event_id=event_id, text=START,
+                        start_param=ref[:START_PARAM_LIMIT] or None)
     return Incoming(channel=CHANNEL, external_id=psid, event_id=event_id, payload=payload)
 
 
@@ -112,19 +102,19 @@ def _referral(psid: str, timestamp: str, referral: dict[str, Any]) -> Incoming |
 
     https://developers.facebook.com/docs/messenger-platform/reference/webhook-events/messaging_referrals
     """
-    ref = _text(referral.get("ref")).strip()
+    ref = text_of(referral.get("ref")).strip()
     if not ref:
         return None
     return Incoming(channel=CHANNEL, external_id=psid,
-                    event_id=f"ref:{psid}:{timestamp}:{_digest(ref)}", text="/start",
-                    start_param=ref[:MAX_START_PARAM])
+                    event_id=f"ref:{psid}:{timestamp}:{_digest(ref)}", text=START,
+                    start_param=ref[:START_PARAM_LIMIT])
 
 
 def events(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every messaging event of a batch: one POST carries many entries, each many events."""
     entries = body.get("entry")
     for entry in entries if isinstance(entries, list) else []:
-        messaging = _dict(entry).get("messaging")
+        messaging = dict_of(entry).get("messaging")
         for event in messaging if isinstance(messaging, list) else []:
             if isinstance(event, dict):
                 yield event
@@ -132,7 +122,7 @@ def events(body: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
     """Route one messaging event: a conversation turn, a receipt to note, or nothing."""
-    psid = _text(_dict(event.get("sender")).get("id"))
+    psid = text_of(dict_of(event.get("sender")).get("id"))
     if not psid:
         return  # user_ref senders (checkbox plugin) have no PSID to answer yet
     timestamp = str(event.get("timestamp") or "")
@@ -145,7 +135,7 @@ def handle_event(dispatcher: Dispatcher, event: dict[str, Any]) -> None:
         incoming = _referral(psid, timestamp, event["referral"])
     elif isinstance(event.get("delivery"), dict) or isinstance(event.get("read"), dict):
         kind = "delivery" if "delivery" in event else "read"
-        watermark = _dict(event[kind]).get("watermark") or timestamp
+        watermark = dict_of(event[kind]).get("watermark") or timestamp
         dispatcher.note_seen(CHANNEL, f"{kind}:{psid}:{watermark}")
         return
     if incoming is None:

@@ -1,0 +1,19 @@
+"""`duan8 telegram`: webhook or polling for the Telegram channel."""
+
+from __future__ import annotations
+
+import click
+
+from bot.channels.telegram import polling
+from bot.cli_common import webhook_commands
+
+
+@click.group()
+def telegram() -> None:
+    """Telegram: webhook (public HTTPS URL) or polling (the default, no URL needed)."""
+
+
+webhook_commands(telegram, platform="Telegram", caller="Telegram", events="updates",
+                 path="/webhooks/telegram", token=lambda config: config.telegram_bot_token,
+                 token_name="TELEGRAM_BOT_TOKEN", set_webhook=polling.set_webhook,
+                 delete_webhook=polling.delete_webhook)
