@@ -11,6 +11,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -34,6 +35,35 @@ settings.load_profile("duan8")
 
 def pytest_report_header() -> str:
     return f"duan8 database: {'postgresql' if PG_URL else 'sqlite'}"
+
+
+# Modules whose tests run real processes against real time: a web server cutting off slow
+# bodies at its deadlines, workers killed mid-send, senders pacing to a platform's limits. Under
+# `make test` (pytest-xdist) they are one unit of work, run one after another by one test
+# process, so no two of them share the cores; being the largest unit it is handed out first, so
+# their waits overlap the other process's work instead of ending the run.
+REAL_TIME_MODULES = frozenset({
+    "test_broadcast_crash.py", "test_deploy.py", "test_deploy_bodies.py", "test_ratelimit.py",
+    "test_sender.py",
+})
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist load` (what `-n` gives), with the real-time modules kept together.
+
+    Every other test is a unit of its own, as under `load`. (`--dist loadgroup` would do this
+    with markers, but it renames test ids, which pytest 9.2 no longer lets it do.)
+    """
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RealTimeTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+            return "real-time" if module in REAL_TIME_MODULES else nodeid
+
+    return RealTimeTogether(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,13 @@ from datetime import date
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
 
 from bot.app import create_app, db_of
 from bot.config import Config
 from bot.startup import prepare_database
 from messages_vi import _, render
+from storage import people
 from storage.members import ensure_village_team
 from storage.models import (
     ActivityType,
@@ -37,8 +39,23 @@ def vi(msgid: str, **params: object) -> str:
     return render(_(msgid, **params), "vi")
 
 
+_HASHES: dict[str, str] = {}
+
+
+def _hash_once(password: str) -> str:
+    """A real scrypt hash, computed once per password for the whole run.
+
+    scrypt costs a tenth of a second by design; five admins per test over some seventy tests
+    made it most of these modules' time. Signing in still checks the password against it.
+    """
+    if password not in _HASHES:
+        _HASHES[password] = generate_password_hash(password)
+    return _HASHES[password]
+
+
 @pytest.fixture
-def app(config: Config):
+def app(config: Config, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(people, "generate_password_hash", _hash_once)
     application = create_app(config)
     application.config["TESTING"] = True
     prepare_database(config, db_of(application))

@@ -63,7 +63,11 @@ def test_a_newcomer_joins_and_reports_in_the_browser(server, tmp_path):
                                                                timeout=15000)
 
         def button(label: str):
-            return page.locator(".buttons").get_by_role("button", name=label, exact=True).last
+            # On the newest bot message, as a member answers the question last asked: an older
+            # message's button of the same name ("More") stays clickable, and a reply's buttons
+            # may come a poll after its first message.
+            return page.locator(".msg.bot").last.locator(".buttons").get_by_role(
+                "button", name=label, exact=True)
 
         def press(label: str) -> None:
             expect(button(label)).to_be_visible(timeout=15000)
@@ -150,8 +154,9 @@ def test_on_a_small_phone_the_newest_question_and_its_buttons_are_in_view(server
         expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
                                                                timeout=15000)
 
-        def press(label: str) -> None:
-            button = page.locator(".buttons").get_by_role("button", name=label, exact=True).last
+        def press(label: str) -> None:  # on the newest bot message, as in the test above
+            button = page.locator(".msg.bot").last.locator(".buttons").get_by_role(
+                "button", name=label, exact=True)
             expect(button).to_be_visible(timeout=15000)
             button.click()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from conftest import PG_URL
 from test_deploy import REPO, free_port, procfile_command
 
 from bot import gunicorn_conf, web_guard
@@ -23,8 +25,17 @@ HEADERS = ("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application
            "X-Telegram-Bot-Api-Secret-Token: s3cret-s3cret\r\nContent-Length: {length}\r\n\r\n")
 
 
-@pytest.fixture
-def server(db_url: str, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+@pytest.fixture(scope="module")
+def server(database_template: str, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """One web process for the module: every test sends it bodies it refuses, and none needs
+    the state of a fresh one (a start costs two or three seconds of two cores)."""
+    tmp_path = tmp_path_factory.mktemp("web")
+    if PG_URL:
+        db_url = database_template
+    else:
+        shutil.copyfile(database_template, tmp_path / "duan8.db")
+        db_url = f"sqlite:///{tmp_path / 'duan8.db'}"
     port = free_port()
     bin_dir = str(Path(sys.executable).parent)
     env = {key: value for key, value in os.environ.items()
@@ -40,12 +51,14 @@ def server(db_url: str, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        healthy = False
+        while not healthy and time.monotonic() < deadline and proc.poll() is None:
             try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
+                healthy = httpx.get(f"http://127.0.0.1:{port}/healthz",
+                                    timeout=2).status_code == 200
             except httpx.HTTPError:
-                time.sleep(0.2)
+                time.sleep(0.05)
+        assert healthy, "the web process did not start"
         yield port, proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -118,7 +118,10 @@ def test_of_two_workers_one_polls_and_the_other_takes_over_when_it_stops(db: Dat
     async def scenario() -> None:
         tasks = [asyncio.create_task(poll_exclusively(
             db, "telegram", first, stop_first, retry_seconds=0.1, check_seconds=0.1))]
-        await asyncio.sleep(0.5)
+        for _ in range(100):  # the second starts once the first holds the lease and polls
+            if first.started:
+                break
+            await asyncio.sleep(0.02)
         tasks.append(asyncio.create_task(poll_exclusively(
             db, "telegram", second, stop_second, retry_seconds=0.1, check_seconds=0.1)))
         await asyncio.sleep(1.0)
