@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -67,16 +68,25 @@ class Env:
 pass_env = click.make_pass_decorator(Env, ensure=True)
 
 
+@dataclass(frozen=True)
+class WebhookSwitch:
+    """A polled platform's two calls that move it between webhook and polling."""
+
+    set_webhook: Callable[[Config, Database, str], Coroutine[Any, Any, None]]
+    delete_webhook: Callable[[Config, Database], Coroutine[Any, Any, None]]
+    refusals: tuple[type[Exception], ...] = ()  # the platform's errors, shown as one line
+
+
 def webhook_commands(group: click.Group, *, platform: str, caller: str, events: str, path: str,
                      token: Callable[[Config], str | None], token_name: str,
-                     set_webhook: Callable[[Config, Database, str], Coroutine[Any, Any, None]],
-                     delete_webhook: Callable[[Config, Database], Coroutine[Any, Any, None]],
-                     refusals: tuple[type[Exception], ...] = ()) -> None:
+                     switch: Callable[[], WebhookSwitch]) -> None:
     """`set-webhook URL` and `delete-webhook` for a platform that hands out `events` by polling
-    or by calling our webhook at `path`; `refusals` are the platform's errors shown as one line.
-    """
+    or by calling our webhook at `path`.
 
-    set_refusals: tuple[type[Exception], ...] = (ValueError, *refusals)
+    `switch` is called only when a command runs, so the platform's library and the web stack
+    behind it are not loaded for `duan8 --help` or any other command (each loads in about a
+    third of a second).
+    """
 
     def configured(env: Env) -> Config:
         if not token(env.config):
@@ -91,9 +101,11 @@ def webhook_commands(group: click.Group, *, platform: str, caller: str, events: 
     def set_command(env: Env, url: str) -> None:
         if not url.startswith("https://"):
             raise click.BadParameter(f"{caller} only calls https:// URLs", param_hint="URL")
+        calls = switch()
+        refused: tuple[type[Exception], ...] = (ValueError, *calls.refusals)
         try:
-            asyncio.run(set_webhook(configured(env), env.prepared_db(), url))
-        except set_refusals as exc:
+            asyncio.run(calls.set_webhook(configured(env), env.prepared_db(), url))
+        except refused as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"{platform} webhook set to {url}; the worker no longer polls")
 
@@ -102,8 +114,9 @@ def webhook_commands(group: click.Group, *, platform: str, caller: str, events: 
     @pass_env
     @friendly
     def delete_command(env: Env) -> None:
+        calls = switch()
         try:
-            asyncio.run(delete_webhook(configured(env), env.prepared_db()))
-        except refusals as exc:
+            asyncio.run(calls.delete_webhook(configured(env), env.prepared_db()))
+        except calls.refusals as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"{platform} webhook removed; the worker polls for {events}")

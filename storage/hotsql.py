@@ -21,11 +21,6 @@ from sqlalchemy.orm import Session
 
 from storage.db import json_dumps
 
-try:
-    from psycopg.types.json import Json
-except ImportError:  # SQLite-only installs
-    Json = None  # type: ignore[assignment,misc]
-
 _NAMED = re.compile(r"(?<![:\w]):(\w+)")
 # Parameters of these types go to either driver as they are.
 _AS_IS = frozenset({str, int, bool, float, type(None)})
@@ -57,7 +52,13 @@ def _bind(value: Any, postgres: bool) -> Any:
         return value if postgres else value.replace(tzinfo=None).isoformat(
             sep=" ", timespec="microseconds")
     if isinstance(value, dict | list):
-        return Json(value, dumps=json_dumps) if postgres else json_dumps(value)
+        if postgres:
+            # Imported here: only a PostgreSQL connection needs the driver, and loading it
+            # cost every `duan8` command on SQLite a twentieth of a second.
+            from psycopg.types.json import Json
+
+            return Json(value, dumps=json_dumps)
+        return json_dumps(value)
     return value
 
 

@@ -76,6 +76,17 @@ def test_python_dash_m_bot_help(tmp_path: Path) -> None:
     assert result.stderr == ""
 
 
+def test_the_command_starts_without_the_platforms_or_the_web_stack(tmp_path: Path) -> None:
+    """Every `duan8` command loads the command tree; the platform libraries, the web framework
+    and the PostgreSQL driver (about half its start-up) load only in commands that use them."""
+    heavy = ("telegram", "aiohttp", "httpx", "flask", "psycopg")
+    script = f"import sys, bot.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path,
+                            env=clean_env(DUAN8_INSTANCE=str(tmp_path / "instance")),
+                            capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
 def test_version(tmp_path: Path) -> None:
     from bot import __version__
 

@@ -345,11 +345,14 @@ def test_a_dropped_connection_is_a_retry_not_a_loss(zb):
 
 
 def test_a_slow_api_times_out_and_is_retried(zb):
-    zb.fake.fail_next("sendMessage", "slow", delay=1.0)
+    # The one slow answer comes long after the client's timeout; the timeout itself is long
+    # enough that an ordinary answer on a loaded machine (the suite runs in two processes)
+    # never reaches it, so exactly the first try times out.
+    zb.fake.fail_next("sendMessage", "slow", delay=3.0)
     zb.say("xin chao")
 
     async def go() -> None:
-        api = ZaloBotApi(zb.config, client=httpx.AsyncClient(timeout=0.3))
+        api = ZaloBotApi(zb.config, client=httpx.AsyncClient(timeout=1.0))
         sender = OutboxSender(zb.db, [ZaloBotSender(api, zb.db)])
         for _round in range(200):
             if await sender.deliver_once() == 0 and not zb.due():
@@ -435,6 +438,32 @@ def test_webhook_mode_is_stored_and_stops_polling(zb):
     asyncio.run(go())
     with zb.db.sessions() as session:
         assert settings.get(session, MODE_KEY) == "polling"
+
+
+def test_the_commands_switch_modes_and_say_the_platforms_refusal_in_one_line(zb):
+    """`duan8 zalo-bot set-webhook|delete-webhook`, whose platform code loads only when run."""
+    from click.testing import CliRunner
+
+    from bot.cli import cli
+    from bot.cli_common import Env
+
+    def run(*args: str):
+        env = Env()
+        env._config = zb.config
+        return CliRunner().invoke(cli, ["zalo-bot", *args], obj=env)
+
+    url = "https://duan8.example.vn/webhooks/zalo-bot"
+    assert run("set-webhook", "http://duan8.example.vn/x").exit_code == 2
+    result = run("set-webhook", url)
+    assert result.exit_code == 0, result.output
+    assert zb.fake.webhook_url == url and "no longer polls" in result.output
+    result = run("delete-webhook")
+    assert result.exit_code == 0, result.output
+    assert zb.fake.webhook_url == ""
+    zb.fake.fail_next("setWebhook", "500")
+    result = run("set-webhook", url)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error:")
 
 
 def test_a_short_secret_or_a_wrong_token_is_said_at_once(zb, tmp_path):
