@@ -34,7 +34,9 @@ def create_app(
     app.json = SafeJSONProvider(app)
     web_guard.install(app, proxy_hops=config.web_proxy_hops,
                       upload_limit=webchat.upload_limit(config.max_photo_bytes),
-                      session_days=config.webchat_session_days)
+                      session_days=config.webchat_session_days,
+                      times=web_guard.BodyTimes(small=config.web_body_seconds,
+                                                idle=config.web_body_idle_seconds))
     database = db or Database(config.database_url)
     app.extensions["duan8.config"] = config
     app.extensions["duan8.db"] = database

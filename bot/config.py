@@ -108,6 +108,9 @@ class Config:
     zalo_max_event_age: int = 900
     # Reverse proxies in front of the web process whose X-Forwarded-For/-Proto are believed.
     web_proxy_hops: int = 0
+    # A small request body's whole arrival, and the longest silence within any body (seconds).
+    web_body_seconds: int = 10
+    web_body_idle_seconds: int = 5
     # Host suffixes members' pictures may be downloaded from, by channel (HTTPS only).
     media_hosts: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(MEDIA_HOSTS))
     webchat_session_days: int = 30
@@ -364,6 +367,8 @@ def load_config(
         retention=retention,
         zalo_max_event_age=_whole(env, "ZALO_MAX_EVENT_AGE", 900, 10, 7 * 24 * 3600),
         web_proxy_hops=_whole(env, "WEB_PROXY_HOPS", 0, 0, 5),
+        web_body_seconds=_whole(env, "WEB_BODY_SECONDS", 10, 1, 120),
+        web_body_idle_seconds=_whole(env, "WEB_BODY_IDLE_SECONDS", 5, 1, 120),
         media_hosts={channel: _hosts(env, channel) for channel in MEDIA_HOSTS},
         webchat_session_days=_whole(env, "WEBCHAT_SESSION_DAYS", 30, 1, 365),
         zalo_proactive_quota=proactive["ZALO_PROACTIVE_QUOTA"],

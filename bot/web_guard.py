@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -37,9 +38,18 @@ KB, MB = 1024, 1024 * 1024
 WEBHOOK_BODY = 1 * MB  # platform events are a few kB; batches stay far below this
 JSON_BODY = 64 * KB  # a web chat message: 5,000 characters, escaped, with its envelope
 DEFAULT_BODY = 64 * KB
-BODY_SECONDS = 10.0  # a small body's whole arrival
+BODY_SECONDS = 10.0  # a small body's whole arrival (WEB_BODY_SECONDS)
 UPLOAD_SECONDS = 120.0  # photos over a weak mobile connection
-RECV_IDLE_SECONDS = 5.0  # silence between two packets of any body
+RECV_IDLE_SECONDS = 5.0  # silence between two packets of any body (WEB_BODY_IDLE_SECONDS)
+
+
+@dataclass(frozen=True)
+class BodyTimes:
+    """How long a request body may take: a small one whole, an upload whole, any silence."""
+
+    small: float = BODY_SECONDS
+    upload: float = UPLOAD_SECONDS
+    idle: float = RECV_IDLE_SECONDS
 
 # Web chat: per browser session and per network address (IPv6: its /64).
 MESSAGES_PER_SESSION = throttle.Limit("webchat.msg.session", 30, timedelta(minutes=1))
@@ -60,15 +70,17 @@ CSP = {
 }
 
 
-def body_limit(path: str, upload_limit: int) -> tuple[int, float]:
-    """The largest body a route takes and the time it may take to arrive."""
+def body_limit(path: str, upload_limit: int, times: BodyTimes = BodyTimes()
+               ) -> tuple[int, float, bool]:
+    """The largest body a route takes, the time it may take to arrive, and whether it is small
+    enough to be read whole before the view runs (everything but photo uploads)."""
     if path.startswith("/webhooks/"):
-        return WEBHOOK_BODY, BODY_SECONDS
+        return WEBHOOK_BODY, times.small, True
     if path == "/chat/api/photos":
-        return upload_limit, UPLOAD_SECONDS
+        return upload_limit, times.upload, False
     if path.startswith("/chat/api/"):
-        return JSON_BODY, BODY_SECONDS
-    return DEFAULT_BODY, BODY_SECONDS
+        return JSON_BODY, times.small, True
+    return DEFAULT_BODY, times.small, True
 
 
 class _Deadline(io.RawIOBase):
@@ -161,13 +173,16 @@ _WATCHDOG = _Watchdog()
 class BodyGuard:
     """WSGI middleware: refuse or cut off bodies before the application reads them."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], upload_limit: int) -> None:
+    def __init__(self, app: Callable[..., Iterable[bytes]], upload_limit: int,
+                 times: BodyTimes = BodyTimes()) -> None:
         self.app = app
         self.upload_limit = upload_limit
+        self.times = times
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
-        limit, seconds = body_limit(environ.get("PATH_INFO", ""), self.upload_limit)
+        limit, seconds, whole = body_limit(environ.get("PATH_INFO", ""), self.upload_limit,
+                                           self.times)
         declared = environ.get("CONTENT_LENGTH") or ""
         if declared and (not declared.isdigit() or int(declared) > limit):
             return RequestEntityTooLarge()(environ, start_response)
@@ -178,12 +193,12 @@ class BodyGuard:
         if sock is not None and has_body:
             # A recv silent for this long raises instead of holding the thread, and the whole
             # body has `seconds` however it trickles in.
-            sock.settimeout(RECV_IDLE_SECONDS)
+            sock.settimeout(self.times.idle)
             token = _WATCHDOG.watch(sock, seconds)
         try:
             stream = _Deadline(environ["wsgi.input"], limit, seconds,
                                int(declared) if declared else None)
-            if seconds == BODY_SECONDS:
+            if whole:
                 # Small bodies are read whole here, so the view never waits on the network.
                 try:
                     body = stream.readall() if has_body else b""
@@ -223,7 +238,8 @@ def client_address(req: Request) -> str:
     return str(address)
 
 
-def install(app: Flask, *, proxy_hops: int, upload_limit: int, session_days: int) -> None:
+def install(app: Flask, *, proxy_hops: int, upload_limit: int, session_days: int,
+            times: BodyTimes = BodyTimes()) -> None:
     """Put the guards around an app: proxy headers, bodies, headers and the cookie."""
     app.config.update(
         MAX_CONTENT_LENGTH=upload_limit,
@@ -236,7 +252,7 @@ def install(app: Flask, *, proxy_hops: int, upload_limit: int, session_days: int
              content_security_policy=CSP, content_security_policy_nonce_in=["script-src"],
              frame_options="DENY", referrer_policy="same-origin",
              strict_transport_security=True, permissions_policy={"browsing-topics": "()"})
-    wsgi: Any = BodyGuard(app.wsgi_app, upload_limit)
+    wsgi: Any = BodyGuard(app.wsgi_app, upload_limit, times)
     if proxy_hops:
         wsgi = ProxyFix(wsgi, x_for=proxy_hops, x_proto=proxy_hops)
     app.wsgi_app = wsgi  # type: ignore[method-assign]

@@ -203,6 +203,8 @@ BAD_VALUES = [
     ("FB_RATE_LIMIT", "0/s"),
     ("ZALO_RATE_LIMIT", "chat 1/hour"),
     ("ZALO_BOT_RATE_LIMIT", "room 2/s"),
+    ("WEB_BODY_SECONDS", "0"),
+    ("WEB_BODY_IDLE_SECONDS", "5s"),
 ]
 
 
