@@ -89,8 +89,9 @@
         showButtons(div, m.buttons);
       });
       sessionStorage.setItem(seenKey, String(after));
+      // Replies still queued for this chat arrive within moments: look again soon for them.
       if (data.pending > 0) fastUntil = Date.now() + 15000;
-      schedule();
+      schedule(data.pending > 0 ? 250 : 0);
     }).catch(function () { schedule(4000); });
   }
   function schedule(ms) {
