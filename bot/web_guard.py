@@ -70,8 +70,7 @@ CSP = {
 }
 
 
-def body_limit(path: str, upload_limit: int, times: BodyTimes = BodyTimes()
-               ) -> tuple[int, float, bool]:
+def body_limit(path: str, upload_limit: int, times: BodyTimes) -> tuple[int, float, bool]:
     """The largest body a route takes, the time it may take to arrive, and whether it is small
     enough to be read whole before the view runs (everything but photo uploads)."""
     if path.startswith("/webhooks/"):
@@ -174,7 +173,7 @@ class BodyGuard:
     """WSGI middleware: refuse or cut off bodies before the application reads them."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]], upload_limit: int,
-                 times: BodyTimes = BodyTimes()) -> None:
+                 times: BodyTimes) -> None:
         self.app = app
         self.upload_limit = upload_limit
         self.times = times
@@ -239,7 +238,7 @@ def client_address(req: Request) -> str:
 
 
 def install(app: Flask, *, proxy_hops: int, upload_limit: int, session_days: int,
-            times: BodyTimes = BodyTimes()) -> None:
+            times: BodyTimes) -> None:
     """Put the guards around an app: proxy headers, bodies, headers and the cookie."""
     app.config.update(
         MAX_CONTENT_LENGTH=upload_limit,

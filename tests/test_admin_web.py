@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import date
 
@@ -39,18 +40,10 @@ def vi(msgid: str, **params: object) -> str:
     return render(_(msgid, **params), "vi")
 
 
-_HASHES: dict[str, str] = {}
-
-
-def _hash_once(password: str) -> str:
-    """A real scrypt hash, computed once per password for the whole run.
-
-    scrypt costs a tenth of a second by design; five admins per test over some seventy tests
-    made it most of these modules' time. Signing in still checks the password against it.
-    """
-    if password not in _HASHES:
-        _HASHES[password] = generate_password_hash(password)
-    return _HASHES[password]
+# A real scrypt hash, computed once per password for the whole run: scrypt costs a tenth of a
+# second by design, and five admins per test over some seventy tests made it most of these
+# modules' time. Signing in still checks the password against it.
+_hash_once = functools.cache(generate_password_hash)
 
 
 @pytest.fixture

@@ -95,9 +95,7 @@ def _thumbnail(original: Path, cache: Path) -> Path:
 @bp.get("/thumbs/<int:media_id>")
 @login_required
 def thumbnail(media_id: int) -> Any:
-    original, _content_type = _stored_photo(media_id, "photo.thumbnail")
-    # Named by the stored file's key, as before the lookup was shared with the full photo.
-    key = str(original.relative_to(config().media_path.resolve()))
+    key, original, _content_type = _stored_photo(media_id, "photo.thumbnail")
     name = hashlib.sha256(key.encode()).hexdigest()
     cache = config().instance_path / "thumbs" / name[:2] / f"{name}.jpg"
     try:

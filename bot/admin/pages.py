@@ -132,8 +132,8 @@ def review(report_id: int, action: str) -> Any:
     return redirect(url_for("admin.report", report_id=report_id))
 
 
-def _stored_photo(media_id: int, action: str) -> tuple[Path, str]:
-    """A report photo the reader may see, as its file and type; 404 otherwise.
+def _stored_photo(media_id: int, action: str) -> tuple[str, Path, str]:
+    """A report photo the reader may see, as its media key, file and type; 404 otherwise.
 
     The scope check is in the query (a photo of a report outside the reader's area is not
     found), the view is audited, and a key that would lead out of the media directory is
@@ -151,13 +151,13 @@ def _stored_photo(media_id: int, action: str) -> tuple[Path, str]:
     path = (media / key).resolve()
     if media not in path.parents or not path.is_file():
         abort(404)
-    return path, content_type
+    return key, path, content_type
 
 
 @bp.get("/photos/<int:media_id>")
 @login_required
 def photo(media_id: int) -> Any:
-    path, content_type = _stored_photo(media_id, "photo.view")
+    _key, path, content_type = _stored_photo(media_id, "photo.view")
     return send_file(path, mimetype=content_type, max_age=0)
 
 
