@@ -28,6 +28,7 @@ from bot.channels.download import MediaHosts, download_capped
 from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_ids
 from bot.channels.messenger.inbound import CHANNEL
 from bot.channels.port import Database, OutboundMessage
+from bot.channels.tls import client_tls
 from bot.config import Config
 from bot.ratelimit import Limits
 
@@ -89,7 +90,7 @@ def make_client(config: Config, *, pool: int = 64) -> httpx.AsyncClient:
     """One connection pool to FB_GRAPH_URL, so tests and proxies can stand in for Graph."""
     _redact_httpx_logs()
     return httpx.AsyncClient(
-        base_url=config.fb_graph_url,
+        base_url=config.fb_graph_url, verify=client_tls(),
         timeout=httpx.Timeout(15.0, connect=5.0),
         limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
     )

@@ -21,6 +21,7 @@ from bot.channels.media_out import MediaOut, MediaRefused, OutgoingFile, media_i
 from bot.channels.port import Database, OutboundMessage
 from bot.channels.telegram.aiohttp_request import AiohttpRequest
 from bot.channels.telegram.inbound import CHANNEL
+from bot.channels.tls import client_tls
 from bot.config import Config
 from bot.ratelimit import TELEGRAM
 
@@ -50,7 +51,8 @@ def make_bot(config: Config, *, pool: int = 64) -> Bot:
     # long-poll keeps python-telegram-bot's default client.
     request = AiohttpRequest(connection_pool_size=pool, read_timeout=15.0, write_timeout=15.0,
                              connect_timeout=5.0, pool_timeout=10.0)
-    poll_request = HTTPXRequest(connection_pool_size=2, read_timeout=40.0)
+    poll_request = HTTPXRequest(connection_pool_size=2, read_timeout=40.0,
+                                httpx_kwargs={"verify": client_tls()})
     return Bot(str(config.telegram_bot_token), base_url=f"{root}/bot",
                base_file_url=f"{root}/file/bot", request=request,
                get_updates_request=poll_request)

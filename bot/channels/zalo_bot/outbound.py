@@ -21,6 +21,7 @@ from bot.channels.base import SendResult, split_text
 from bot.channels.download import MediaHosts, download_capped
 from bot.channels.numbered import with_choices
 from bot.channels.port import PRIORITY_REPLY, ChannelPort, Database, OutboundMessage
+from bot.channels.tls import client_tls
 from bot.channels.zalo_bot.inbound import BUTTONS, CHANNEL
 from bot.config import Config
 from bot.ratelimit import Limits
@@ -58,7 +59,7 @@ class ZaloBotApi:
         self.media_hosts = MediaHosts(config.media_hosts.get("zalo_bot", ()),
                                       config.zalo_bot_api_url)
         self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(15.0, connect=5.0),
+            verify=client_tls(), timeout=httpx.Timeout(15.0, connect=5.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 

@@ -32,6 +32,7 @@ import httpx
 
 from bot.channels.base import SendResult
 from bot.channels.download import MediaHosts, download_capped
+from bot.channels.tls import client_tls
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class ZaloApi:
         self.remaining: dict[str, int] = {}  # user id -> Zalo's last reported free messages
         self.media_hosts = MediaHosts(config.media_hosts.get("zalo", ()), config.zalo_api_url)
         self.client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout, connect=5.0),
+            verify=client_tls(), timeout=httpx.Timeout(timeout, connect=5.0),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
         )
 

@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 
 from bot.channels.port import ChannelPort, Database, KeptValues, utcnow
+from bot.channels.tls import client_tls
 from bot.config import Config
 
 log = logging.getLogger(__name__)
@@ -165,7 +166,8 @@ def _oauth_call(config: Config, fields: dict[str, str], now: datetime) -> TokenP
     if not config.zalo_app_id or not config.zalo_app_secret:
         raise ZaloTokenError("ZALO_APP_ID and ZALO_APP_SECRET must be set to obtain Zalo tokens")
     try:
-        with httpx.Client(timeout=httpx.Timeout(OAUTH_TIMEOUT, connect=5.0)) as client:
+        with httpx.Client(verify=client_tls(),
+                          timeout=httpx.Timeout(OAUTH_TIMEOUT, connect=5.0)) as client:
             response = client.post(f"{config.zalo_oauth_url}/v4/oa/access_token",
                                    data={**fields, "app_id": config.zalo_app_id},
                                    headers={"secret_key": config.zalo_app_secret})
