@@ -151,10 +151,17 @@ def db(db_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
-def plan_db(db: Database) -> Database:
-    """The database with the shipped Ninh Thuận plan loaded."""
+def plan_db(db: Database, db_url: str, started_template: str) -> Database:
+    """The database with the shipped Ninh Thuận plan loaded, as the service's first start loads it.
+
+    On SQLite a copy of the started template (nothing has opened `db` yet); on PostgreSQL a load.
+    """
+    if started_template:
+        db.dispose()
+        shutil.copyfile(started_template, make_url(db_url).database or "")
+        return db
     with db.transaction() as session:
-        load_plan(session, read_plan_file(DEFAULT_PLAN))
+        load_plan(session, read_plan_file(DEFAULT_PLAN), actor="startup")
     return db
 
 

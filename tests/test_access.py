@@ -38,7 +38,7 @@ TOO_MANY = vi("Too many wrong codes. To keep members' data safe, please wait {mi
 
 
 @pytest.fixture
-def app(config):
+def app(config, started_db_url):
     application = create_app(config)
     prepare_database(config, db_of(application))
     yield application

@@ -160,8 +160,8 @@ class Site:
 
 
 @pytest.fixture
-def site(db_url, tmp_path):
-    built = Site(db_url, tmp_path)
+def site(started_db_url, tmp_path):
+    built = Site(started_db_url, tmp_path)
     yield built
     db_of(built.app).dispose()
 

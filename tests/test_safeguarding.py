@@ -30,7 +30,7 @@ def vi(msgid: str, **params: object) -> str:
 
 
 @pytest.fixture
-def app(config: Config):
+def app(config: Config, started_db_url: str):
     application = create_app(config)
     prepare_database(config, db_of(application))
     yield application

@@ -27,7 +27,7 @@ from storage.search import area_id_by_code
 
 
 @pytest.fixture
-def app(config):
+def app(config, started_db_url):
     application = create_app(config)
     prepare_database(config, db_of(application))
     yield application
