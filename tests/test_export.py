@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from cli_helpers import run_duan8, without
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
@@ -34,11 +33,10 @@ from storage.progress import ReportPeriod, indicator_progress
 
 
 def cli(db_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"PLAN_FILE", "TZ_NAME", "PORT", "SECRET_KEY", "DUAN8_ENV_FILE"}}
-    env.update(DATABASE_URL=db_url, DUAN8_INSTANCE=str(tmp_path / "instance"))
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    """`python -m bot ARGS` on the database `db_url`, run in this process."""
+    env = without({"PLAN_FILE", "TZ_NAME", "PORT", "SECRET_KEY", "DUAN8_ENV_FILE"},
+                  DATABASE_URL=db_url, DUAN8_INSTANCE=str(tmp_path / "instance"))
+    return run_duan8(*args, cwd=tmp_path, env=env)
 
 
 def _ids(session: Any, model: Any) -> dict[str, int]:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from cli_helpers import run_duan8, without
 from sqlalchemy import create_engine, inspect, select
 
 from bot.config import DEFAULT_PLAN
@@ -355,11 +354,10 @@ def test_version_must_be_1(tmp_path: Path) -> None:
 
 
 def cli(db_url: str, tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"PLAN_FILE", "TZ_NAME", "PORT", "SECRET_KEY", "DUAN8_ENV_FILE"}}
-    env.update(DATABASE_URL=db_url, DUAN8_INSTANCE=str(tmp_path / "instance"), **extra)
-    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    """`python -m bot ARGS` on the database `db_url`, run in this process."""
+    env = without({"PLAN_FILE", "TZ_NAME", "PORT", "SECRET_KEY", "DUAN8_ENV_FILE"},
+                  DATABASE_URL=db_url, DUAN8_INSTANCE=str(tmp_path / "instance"), **extra)
+    return run_duan8(*args, cwd=tmp_path, env=env)
 
 
 def test_cli_plan_load_broken_file(plan_db: Database, db_url: str, tmp_path: Path) -> None:
