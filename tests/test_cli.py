@@ -149,6 +149,8 @@ def test_admin_create_stores_a_hash_and_audits(db: Database, db_url: str,
         assert (admin.role, admin.area_id, admin.active) == ("province", None, True)
         assert admin.password_hash != PASSWORD
         assert check_password_hash(admin.password_hash, PASSWORD)
+        # scrypt at werkzeug's work factor (other tests sign in against cheaper hashes)
+        assert admin.password_hash.startswith("scrypt:32768:8:1$")
         assert not check_password_hash(admin.password_hash, PASSWORD + "x")
         first_hash = admin.password_hash
         audit = session.execute(
