@@ -40,8 +40,8 @@ def pytest_report_header() -> str:
 # Modules whose tests run real processes against real time: a web server cutting off slow
 # bodies at its deadlines, workers killed mid-send, senders pacing to a platform's limits. Under
 # `make test` (pytest-xdist) they are one unit of work, run one after another by one test
-# process, so no two of them share the cores; being the largest unit it is handed out first, so
-# their waits overlap the other process's work instead of ending the run.
+# process, so no two of them run at once; being the largest unit it is handed out first, so
+# their waits overlap the other processes' work instead of ending the run.
 REAL_TIME_MODULES = frozenset({
     "test_broadcast_crash.py", "test_deploy.py", "test_deploy_bodies.py", "test_ratelimit.py",
     "test_sender.py",
@@ -64,6 +64,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return "real-time" if module in REAL_TIME_MODULES else nodeid
 
     return RealTimeTogether(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `heavy` run first (the scheduler below keeps the order of single tests):
+    a run whose last test is one of seconds leaves the other process with nothing to do."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
 
 
 @pytest.fixture(scope="session")

@@ -21,10 +21,10 @@ from storage.models import Outbox, Report
 from storage.people import create_admin
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.skipif(
     not CHROMIUM and not os.environ.get("DUAN8_REQUIRE_BROWSER"),
     reason="no Chromium on this machine (CI installs it)",
-)
+), pytest.mark.heavy]
 # Screenshots of each page are kept here for a person to look at after the run.
 ARTIFACTS = Path(os.environ.get("DUAN8_ARTIFACTS", "test-artifacts"))
 

@@ -140,6 +140,7 @@ def test_prepare_database_loads_the_configured_plan_file(config: Config, db: Dat
         assert session.scalars(select(Plan.code)).all() == ["other-plan"]
 
 
+@pytest.mark.heavy
 def test_two_processes_starting_together_load_one_plan(empty_db_url: str, tmp_path: Path) -> None:
     """Web replicas starting at once on an empty database: one migrates and loads, one waits."""
     env = {k: v for k, v in os.environ.items()

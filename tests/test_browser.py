@@ -20,10 +20,10 @@ from messages_vi import _, render
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api") if CHROMIUM or os.environ.get(
     "DUAN8_REQUIRE_BROWSER") else None
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.skipif(
     not CHROMIUM and not os.environ.get("DUAN8_REQUIRE_BROWSER"),
     reason="no Chromium on this machine (CI installs it)",
-)
+), pytest.mark.heavy]
 
 
 def vi(msgid: str) -> str:

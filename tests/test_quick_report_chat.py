@@ -512,6 +512,7 @@ def test_continue_typed_is_not_a_date(app, typed):
 # --- The bar: any village of the plan, any total ------------------------------------------
 
 
+@pytest.mark.heavy
 def test_any_plan_village_and_total_is_stored_exactly(app, today, monkeypatch):
     """Seeded sweep: each village of the plan once, with a random total 1-999, activity word,
     past date and spelling, "<activity word> <date> thon <village> <total> nguoi"."""

@@ -87,6 +87,7 @@ def run_through(db: Database, start: datetime, end: datetime, step: timedelta,
     return queued
 
 
+@pytest.mark.heavy
 def test_a_year_reminds_only_teams_that_have_not_reported(plan_db: Database) -> None:
     _quiet, (q1, q2) = make_team(plan_db, VILLAGES[0])
     busy, (b1, b2) = make_team(plan_db, VILLAGES[1])

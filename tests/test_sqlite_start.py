@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from storage.db import make_engine
 
 # Each child waits for the same wall-clock instant, so their first connections collide on the
@@ -33,6 +35,7 @@ for url in sys.argv[1:]:
 ROUNDS = 3
 
 
+@pytest.mark.heavy
 def test_processes_opening_a_new_file_together_all_connect(tmp_path: Path) -> None:
     urls = [f"sqlite:///{tmp_path / f'new{round_}.db'}" for round_ in range(ROUNDS)]
     root = Path(__file__).resolve().parents[1]

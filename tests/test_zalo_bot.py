@@ -344,6 +344,7 @@ def test_a_dropped_connection_is_a_retry_not_a_loss(zb):
     assert row.status == "sent" and row.attempts == 2
 
 
+@pytest.mark.heavy
 def test_a_slow_api_times_out_and_is_retried(zb):
     # The one slow answer comes long after the client's timeout; the timeout itself is long
     # enough that an ordinary answer on a loaded machine (the suite runs in two processes)
