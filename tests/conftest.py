@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 from hypothesis import settings
 from sqlalchemy import create_engine, make_url, text
 
@@ -178,6 +180,57 @@ def config(db_url: str, tmp_path: Path) -> Config:
         {"DATABASE_URL": db_url, "DUAN8_ENV_FILE": str(tmp_path / "absent.env")},
         instance_path=tmp_path / "instance",
     )
+
+
+@pytest.fixture(scope="module")
+def module_app(database_template: str, started_template: str,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
+    """One app for a module's conversations; each test takes it as `started_app`.
+
+    Building an app and warming its engine (SQLAlchemy compiles each statement once per engine)
+    cost some 45 ms a test, as much as the conversation many tests then hold. Nothing else of
+    the app outlives a test: `started_app` gives every test a database as after the first start.
+    """
+    from bot.app import create_app, db_of
+
+    tmp = tmp_path_factory.mktemp("module-app")
+    url = database_template if PG_URL else f"sqlite:///{tmp / 'duan8.db'}"
+    if started_template:
+        shutil.copyfile(started_template, tmp / "duan8.db")
+    app = create_app(load_config({"DATABASE_URL": url, "DUAN8_ENV_FILE": str(tmp / "absent.env")},
+                                 instance_path=tmp / "instance"))
+    yield app
+    db_of(app).dispose()
+
+
+@pytest.fixture
+def started_app(module_app: Flask, started_template: str) -> Flask:
+    """The module's app on a database reset to just after the service's first start (migrated,
+    the shipped plan loaded, nothing else) and an empty media folder."""
+    from bot.app import config_of, db_of
+
+    db = db_of(module_app)
+    db.dispose()  # no connection of the last test's outlives it
+    if started_template:
+        path = make_url(db.url).database or ""
+        if Path(f"{path}-wal").exists():
+            # A connection a test left open (a command's, say) still holds the file and its
+            # WAL: copied over, the file would meet the old WAL. SQLite's backup API resets it
+            # through SQLite instead (slower, so only then).
+            source, target = sqlite3.connect(started_template), sqlite3.connect(path)
+            try:
+                source.backup(target)
+            finally:
+                target.close()
+                source.close()
+        else:  # the last connection closed cleanly: its WAL was checkpointed and removed
+            shutil.copyfile(started_template, path)
+    else:
+        _empty_all_tables(db.url)
+        with db.transaction() as session:
+            load_plan(session, read_plan_file(DEFAULT_PLAN), actor="startup")
+    shutil.rmtree(config_of(module_app).media_path, ignore_errors=True)
+    return module_app
 
 
 @pytest.fixture

@@ -11,14 +11,15 @@ from datetime import date
 import pytest
 from chat_helpers import WebChatUser
 from click.testing import CliRunner
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.app import create_app, db_of
+from bot.app import config_of, create_app, db_of
 from bot.cli import cli
 from bot.cli_common import Env
-from bot.startup import prepare_database
+from bot.config import Config
 from messages_vi import _, render
 from storage import access, members, reports
 from storage.members import INVITE_ALPHABET, LINK_LENGTH, create_invite, ensure_village_team
@@ -38,11 +39,15 @@ TOO_MANY = vi("Too many wrong codes. To keep members' data safe, please wait {mi
 
 
 @pytest.fixture
-def app(config, started_db_url):
-    application = create_app(config)
-    prepare_database(config, db_of(application))
-    yield application
-    db_of(application).dispose()
+def app(started_app: Flask) -> Flask:
+    """The module's app (conftest.module_app) on a database as after the first start."""
+    return started_app
+
+
+@pytest.fixture
+def config(app: Flask) -> Config:
+    """The app's own configuration (conftest's `config` names another test database)."""
+    return config_of(app)
 
 
 def village(session) -> int:

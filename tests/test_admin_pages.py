@@ -32,6 +32,7 @@ from storage.models import (
 from storage.models_content import ContentItem, ContentVersion
 
 app = web.app  # the same fixture: the console with one admin of each role
+config = web.config  # and its configuration
 ROLES = ("tinh", "bacai", "thuanbac", "xem", "baove")
 
 

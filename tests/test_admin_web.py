@@ -7,12 +7,12 @@ import re
 from datetime import date
 
 import pytest
+from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from bot.app import create_app, db_of
+from bot.app import config_of, db_of
 from bot.config import Config
-from bot.startup import prepare_database
 from messages_vi import _, render
 from storage import people
 from storage.members import ensure_village_team
@@ -54,19 +54,25 @@ def _hash_once(password: str) -> str:
 
 
 @pytest.fixture
-def app(config: Config, started_db_url: str, monkeypatch: pytest.MonkeyPatch):
+def app(started_app: Flask, monkeypatch: pytest.MonkeyPatch):
+    """The module's app (conftest.module_app) on a database as after the first start, with one
+    console account of each role."""
     monkeypatch.setattr(people, "generate_password_hash", _hash_once)
-    application = create_app(config)
+    application = started_app
     application.config["TESTING"] = True
-    prepare_database(config, db_of(application))
     with db_of(application).transaction() as session:
         create_admin(session, "tinh", PASSWORD, role="province", area_code=None)
         create_admin(session, "bacai", PASSWORD, role="district", area_code="nt.bac-ai")
         create_admin(session, "thuanbac", PASSWORD, role="district", area_code="nt.thuan-bac")
         create_admin(session, "xem", PASSWORD, role="viewer", area_code=None)
         create_admin(session, "baove", PASSWORD, role="safeguarding", area_code="nt.bac-ai")
-    yield application
-    db_of(application).dispose()
+    return application
+
+
+@pytest.fixture
+def config(app: Flask) -> Config:
+    """The app's own configuration (conftest's `config` names another test database)."""
+    return config_of(app)
 
 
 def add_report(app, village: str, *, total: int = 30, name: str = "Pinăng Thị Hoa",

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from sqlalchemy import select
-from test_conversation import app, joined_by_code, vi  # noqa: F401  (the app fixture)
+from test_conversation import app, config, joined_by_code, vi  # noqa: F401  (the fixtures)
 
 from bot.app import db_of
 from bot.broadcaster import Broadcaster

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from chat_helpers import WebChatUser, png_bytes
+from flask import Flask
 from sqlalchemy import func, select
 
-from bot.app import create_app, db_of
+from bot.app import config_of, create_app, db_of
 from bot.config import Config
 from bot.startup import prepare_database
 from messages_vi import _, render
@@ -36,11 +37,15 @@ def vi(msgid: str, **params: object) -> str:
 
 
 @pytest.fixture
-def app(config: Config, started_db_url: str):
-    application = create_app(config)
-    prepare_database(config, db_of(application))
-    yield application
-    db_of(application).dispose()
+def app(started_app: Flask) -> Flask:
+    """The module's app (conftest.module_app) on a database as after the first start."""
+    return started_app
+
+
+@pytest.fixture
+def config(app: Flask) -> Config:
+    """The app's own configuration (conftest's `config` names another test database)."""
+    return config_of(app)
 
 
 def count(app, model) -> int:

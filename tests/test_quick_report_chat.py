@@ -16,9 +16,7 @@ from sqlalchemy import select
 from test_conversation import make_invite, state_of, vi
 
 from bot import web_guard
-from bot.app import create_app, db_of
-from bot.config import Config
-from bot.startup import prepare_database
+from bot.app import config_of, db_of
 from messages_vi import short_labels
 from storage import throttle
 from storage.models import Area, Report, Topic
@@ -28,16 +26,13 @@ PLACE_QUESTION = vi("Where did it take place? Choose your village or type the vi
 
 
 @pytest.fixture
-def app(config: Config, started_db_url: str):
-    application = create_app(config)
-    prepare_database(config, db_of(application))
-    yield application
-    db_of(application).dispose()
+def app(started_app):
+    return started_app
 
 
 @pytest.fixture
-def today(config: Config) -> date:
-    return datetime.now(config.tz).date()
+def today(app) -> date:
+    return datetime.now(config_of(app).tz).date()
 
 
 def member(app, village: str = OWN_VILLAGE) -> WebChatUser:

@@ -7,12 +7,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from chat_helpers import WebChatUser, png_bytes
+from flask import Flask
 from sqlalchemy import func, select
 
-from bot.app import create_app, db_of
+from bot.app import config_of, db_of
 from bot.config import Config, ConfigError, load_config
 from bot.retention import run_retention
-from bot.startup import prepare_database
 from messages_vi import _, render
 from storage.members import create_invite, ensure_village_team
 from storage.models import ConversationState, InboundEvent, Media, Outbox, Report, utcnow
@@ -26,11 +26,15 @@ def vi(msgid: str, **params: object) -> str:
 
 
 @pytest.fixture
-def app(config: Config, started_db_url: str):
-    application = create_app(config)
-    prepare_database(config, db_of(application))
-    yield application
-    db_of(application).dispose()
+def app(started_app: Flask) -> Flask:
+    """The module's app (conftest.module_app) on a database as after the first start."""
+    return started_app
+
+
+@pytest.fixture
+def config(app: Flask) -> Config:
+    """The app's own configuration (conftest's `config` names another test database)."""
+    return config_of(app)
 
 
 def member_with_draft(app) -> WebChatUser:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from chat_helpers import WebChatUser
+from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.app import create_app, db_of
+from bot.app import config_of, db_of
 from bot.config import DEFAULT_PLAN, Config
-from bot.startup import prepare_database
 from handlers.safeguarding import classify, names_a_victim, shipped_phrases
 from messages_vi import _, render
 from storage import safeguarding as store
@@ -30,11 +30,15 @@ def vi(msgid: str, **params: object) -> str:
 
 
 @pytest.fixture
-def app(config: Config, started_db_url: str):
-    application = create_app(config)
-    prepare_database(config, db_of(application))
-    yield application
-    db_of(application).dispose()
+def app(started_app: Flask) -> Flask:
+    """The module's app (conftest.module_app) on a database as after the first start."""
+    return started_app
+
+
+@pytest.fixture
+def config(app: Flask) -> Config:
+    """The app's own configuration (conftest's `config` names another test database)."""
+    return config_of(app)
 
 
 def join(app, village: str = VILLAGE, name: str = "Pinăng Thị Hoa") -> WebChatUser:
