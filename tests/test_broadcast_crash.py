@@ -8,6 +8,7 @@ was on the wire at the moment of a kill (the send journal reconciles everything 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import signal
@@ -16,8 +17,10 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+import crash_worker
 from broadcast_helpers import TA_LU_1, add_members, team_in
 from fakes.telegram_api import FakeTelegram
 from sqlalchemy import func, select
@@ -33,44 +36,23 @@ from storage.models_content import Broadcast
 
 TOKEN = "987654:CRASH-test"
 
-WORKER = textwrap.dedent("""
-    import asyncio, threading
-    from datetime import timedelta
-    from bot.broadcaster import Broadcaster, BroadcasterSettings
-    from bot.channels.telegram.outbound import TelegramSender, make_bot
-    from bot.config import load_config
-    from bot.dispatcher import Wakeup
-    from bot.ratelimit import UNLIMITED
-    from bot.send_journal import SendJournal
-    from bot.sender import OutboxSender, SenderSettings
-    from storage.db import Database
-
-    async def main():
-        config = load_config()
-        db = Database(config.database_url)
-        bot = make_bot(config)
-        await bot.initialize()
-        telegram = TelegramSender(bot)
-        telegram.limits = UNLIMITED
-        wakeup = Wakeup()
-        sender = OutboxSender(db, [telegram], wakeup, SenderSettings(
-            batch=40, lease=timedelta(seconds=1), idle_wait_seconds=0.05),
-            SendJournal(config.instance_path / "sendlog"))
-        await asyncio.to_thread(sender.recover)
-        stop = threading.Event()
-        broadcaster = Broadcaster(config, db, wakeup, BroadcasterSettings(
-            batch=25, lease=timedelta(seconds=1), idle_seconds=0.05))
-        await asyncio.gather(sender.run(stop), broadcaster.run(stop))
-
-    asyncio.run(main())
-""")
-
-
-def start_worker(db: Database, fake: FakeTelegram, instance: Path) -> subprocess.Popen[bytes]:
+def start_worker(db: Database, fake: FakeTelegram, instance: Path) -> BaseProcess:
     env = {**os.environ, "DATABASE_URL": db.url, "TELEGRAM_BOT_TOKEN": TOKEN,
            "TELEGRAM_API_URL": fake.url, "DUAN8_INSTANCE": str(instance),
            "DUAN8_ENV_FILE": str(instance / "none"), "QUIET_HOURS": "off"}
-    return subprocess.Popen([sys.executable, "-c", WORKER], env=env)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["crash_worker"])
+    process = context.Process(target=crash_worker.run, args=(env,), daemon=True)
+    process.start()
+    return process
+
+
+def kill(process: BaseProcess) -> None:
+    """SIGKILL, as an operator's `kill -9` or the kernel's out-of-memory killer sends it."""
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(timeout=10)
+    assert process.exitcode == -signal.SIGKILL
 
 
 def finished(db: Database, broadcast_id: int) -> bool:
@@ -112,16 +94,14 @@ def test_killed_workers_leave_no_member_missed_and_none_reached_twice(plan_db, t
                 # first: a fast sender would otherwise finish the broadcast between timed kills.
                 _wait_for_sends(fake, plan_db, bid, rng.randint(30, 300),
                                 seconds=rng.uniform(1.5, 3.0))
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                kill(proc)
                 kills += 1
                 continue
             try:
                 while not finished(plan_db, bid) and time.monotonic() < deadline:
                     time.sleep(0.2)
             finally:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+                kill(proc)
         assert finished(plan_db, bid), "the broadcast never completed"
         received = Counter(c.params["chat_id"] for c in fake.calls_to("sendMessage")
                            if c.status == 200)
