@@ -7,12 +7,15 @@ holds, and the figures stored once the member sends the report.
 
 from __future__ import annotations
 
+import copy
+import shutil
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from chat_helpers import WebChatUser
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 from test_conversation import make_invite, state_of, vi
 
 from bot import web_guard
@@ -27,6 +30,8 @@ PLACE_QUESTION = vi("Where did it take place? Choose your village or type the vi
 
 @pytest.fixture
 def app(started_app):
+    if (state := _file_state(started_app)) is not None:
+        _RESET[id(started_app)] = state
     return started_app
 
 
@@ -37,6 +42,9 @@ def today(app) -> date:
 
 def member(app, village: str = OWN_VILLAGE) -> WebChatUser:
     """A volunteer who has joined the team of `village` and sees the menu."""
+    fresh = _fresh(app)
+    if fresh and (user := _restored(app, village)) is not None:
+        return user
     code = make_invite(app, village)
     user = WebChatUser(app)
     user.send("xin chào")
@@ -44,6 +52,65 @@ def member(app, village: str = OWN_VILLAGE) -> WebChatUser:
     user.send(code)
     user.send("Pinăng Thị Hoa")
     assert vi("What would you like to do?") in user.last_text()
+    if fresh:
+        _keep(app, village, user)
+    return user
+
+
+# Consent and joining are walked once per village and module app (test_conversation tests
+# them); a later test that asks for the same member on a database nothing has written to yet
+# gets the joined member's database and cookie back (SQLite: a file copy), instead of the dozen
+# statements the walk compiles and runs.
+_RESET: dict[int, tuple[int, int, int]] = {}
+_JOINED: dict[tuple[int, str], tuple[Path, str, int, list[dict[str, Any]]]] = {}
+
+
+def _file_state(app) -> tuple[int, int, int] | None:
+    """The database file's identity, or None where it cannot tell (PostgreSQL, pending WAL)."""
+    db = db_of(app)
+    if not db.is_sqlite:
+        return None
+    path = Path(make_url(db.url).database or "")
+    wal = Path(f"{path}-wal")
+    if wal.exists() and wal.stat().st_size:
+        return None
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def _fresh(app) -> bool:
+    state = _file_state(app)
+    return state is not None and state == _RESET.get(id(app))
+
+
+def _closed_file(app) -> Path | None:
+    """The database file with every connection closed, or None if one is still open."""
+    db = db_of(app)
+    db.dispose()
+    path = Path(make_url(db.url).database or "")
+    return None if Path(f"{path}-wal").exists() else path
+
+
+def _keep(app, village: str, user: WebChatUser) -> None:
+    key = (id(app), village)
+    if key in _JOINED or (path := _closed_file(app)) is None:
+        return
+    snapshot = config_of(app).instance_path / f"joined-{village}.db"
+    shutil.copyfile(path, snapshot)
+    cookie = user.client.get_cookie("session")
+    assert cookie is not None
+    _JOINED[key] = (snapshot, cookie.value, user.after, copy.deepcopy(user.seen))
+
+
+def _restored(app, village: str) -> WebChatUser | None:
+    saved = _JOINED.get((id(app), village))
+    if saved is None or (path := _closed_file(app)) is None:
+        return None
+    snapshot, cookie, after, seen = saved
+    shutil.copyfile(snapshot, path)
+    user = WebChatUser(app)
+    user.client.set_cookie("session", cookie)
+    user.after, user.seen = after, copy.deepcopy(seen)
     return user
 
 
