@@ -50,8 +50,12 @@ REAL_TIME_MODULES = frozenset({
 })
 
 
+BROWSER_MODULES = frozenset({"test_browser.py", "test_admin_browser.py"})
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist load` (what `-n` gives), with the real-time modules kept together.
+    """`--dist load` (what `-n` gives), with the real-time modules kept together, and the browser
+    modules together.
 
     Every other test is a unit of its own, as under `load`. (`--dist loadgroup` would do this
     with markers, but it renames test ids, which pytest 9.2 no longer lets it do.)
@@ -63,7 +67,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class RealTimeTogether(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-            return "real-time" if module in REAL_TIME_MODULES else nodeid
+            if module in REAL_TIME_MODULES:
+                return "real-time"
+            # One process runs the browser modules, so each launches Chromium once (`chromium`).
+            return "browser" if module in BROWSER_MODULES else nodeid
 
     return RealTimeTogether(config, log)
 
@@ -231,6 +238,31 @@ def started_app(module_app: Flask, started_template: str) -> Flask:
             load_plan(session, read_plan_file(DEFAULT_PLAN), actor="startup")
     shutil.rmtree(config_of(module_app).media_path, ignore_errors=True)
     return module_app
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """One Chromium for a browser test module (each launch costs a few seconds of CPU); every
+    test opens its own pages through `browser`, each page in a context of its own."""
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def browser(chromium: Any) -> Iterator[Any]:
+    """The module's Chromium; what a test opened in it is closed after the test."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 @pytest.fixture

@@ -52,33 +52,29 @@ def server(config: Config) -> Iterator[tuple[str, object]]:
     db.dispose()
 
 
-def test_an_officer_signs_in_reads_the_dashboard_and_verifies_a_report(server):
+def test_an_officer_signs_in_reads_the_dashboard_and_verifies_a_report(server, browser):
     assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, app = server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        for width, height, name in ((1280, 900, "pc"), (360, 740, "phone")):
-            page = browser.new_page(viewport={"width": width, "height": height})
-            page.goto(f"{base}/admin/")
-            page.fill("input[name=username]", "bacai")
-            page.fill("input[name=password]", "correct horse battery")
-            page.get_by_role("button", name=vi("Sign in")).click()
-            expect(page.get_by_role("heading", name=vi("Dashboard"))).to_be_visible()
-            expect(page.locator("table.bars")).to_contain_text("Phước Đại")
-            page.screenshot(path=str(ARTIFACTS / f"admin-dashboard-{name}.png"), full_page=True)
-            page.get_by_role("link", name=vi("Reports"), exact=True).click()
-            page.screenshot(path=str(ARTIFACTS / f"admin-reports-{name}.png"), full_page=True)
-            page.get_by_role("link", name="BC-00001").click()
-            page.screenshot(path=str(ARTIFACTS / f"admin-report-{name}.png"), full_page=True)
-            if name == "pc":
-                page.get_by_role("button", name=vi("Verify")).click()
-                expect(page.locator(".status-verified")).to_be_visible()
-            page.close()
-        browser.close()
+    for width, height, name in ((1280, 900, "pc"), (360, 740, "phone")):
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(f"{base}/admin/")
+        page.fill("input[name=username]", "bacai")
+        page.fill("input[name=password]", "correct horse battery")
+        page.get_by_role("button", name=vi("Sign in")).click()
+        expect(page.get_by_role("heading", name=vi("Dashboard"))).to_be_visible()
+        expect(page.locator("table.bars")).to_contain_text("Phước Đại")
+        page.screenshot(path=str(ARTIFACTS / f"admin-dashboard-{name}.png"), full_page=True)
+        page.get_by_role("link", name=vi("Reports"), exact=True).click()
+        page.screenshot(path=str(ARTIFACTS / f"admin-reports-{name}.png"), full_page=True)
+        page.get_by_role("link", name="BC-00001").click()
+        page.screenshot(path=str(ARTIFACTS / f"admin-report-{name}.png"), full_page=True)
+        if name == "pc":
+            page.get_by_role("button", name=vi("Verify")).click()
+            expect(page.locator(".status-verified")).to_be_visible()
+        page.close()
     with db_of(app).sessions() as session:
         assert session.scalar(select(Report.status)) == "verified"
         assert session.scalar(select(Outbox.id)) is not None
@@ -143,9 +139,10 @@ def province_server(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Any, Any
             db.dispose()
 
 
-def test_a_province_admin_composes_a_broadcast_and_watches_it_reach_everyone(province_server):
+def test_a_province_admin_composes_a_broadcast_and_watches_it_reach_everyone(province_server,
+                                                                            browser):
     assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     base, app, fake = province_server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -153,49 +150,45 @@ def test_a_province_admin_composes_a_broadcast_and_watches_it_reach_everyone(pro
     def shot(page, name: str) -> None:
         page.screenshot(path=str(ARTIFACTS / f"admin-{name}.png"), full_page=True)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(f"{base}/admin/")
-        page.fill("input[name=username]", "tinh")
-        page.fill("input[name=password]", "correct horse battery")
-        page.get_by_role("button", name=vi("Sign in")).click()
-        expect(page.get_by_role("heading", name=vi("Dashboard"))).to_be_visible()
-        expect(page.locator("#ind-communication_teams")).to_contain_text("Bác Ái")
-        shot(page, "dashboard-province")
-        page.get_by_role("link", name=vi("Plan"), exact=True).click()
-        expect(page.locator("table.targets")).to_be_visible()
-        shot(page, "plan")
-        page.get_by_role("link", name=vi("Members"), exact=True).click()
-        page.get_by_role("link", name="Pinăng Thị Hoa").click()
-        expect(page.locator("table.channels")).to_contain_text("webchat")
-        shot(page, "member")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{base}/admin/")
+    page.fill("input[name=username]", "tinh")
+    page.fill("input[name=password]", "correct horse battery")
+    page.get_by_role("button", name=vi("Sign in")).click()
+    expect(page.get_by_role("heading", name=vi("Dashboard"))).to_be_visible()
+    expect(page.locator("#ind-communication_teams")).to_contain_text("Bác Ái")
+    shot(page, "dashboard-province")
+    page.get_by_role("link", name=vi("Plan"), exact=True).click()
+    expect(page.locator("table.targets")).to_be_visible()
+    shot(page, "plan")
+    page.get_by_role("link", name=vi("Members"), exact=True).click()
+    page.get_by_role("link", name="Pinăng Thị Hoa").click()
+    expect(page.locator("table.channels")).to_contain_text("webchat")
+    shot(page, "member")
 
-        page.get_by_role("link", name=vi("Content"), exact=True).click()
-        page.get_by_role("link", name=vi("New item")).click()
-        page.fill("input[name=title]", "Phòng chống bạo lực gia đình")
-        page.fill("textarea[name=text]", "Gọi 111 khi cần giúp đỡ.")
-        shot(page, "content-new")
-        page.get_by_role("button", name=vi("Save")).click()
-        expect(page.get_by_role("heading", name="Phòng chống bạo lực gia đình")).to_be_visible()
-        shot(page, "content-item")
-        page.get_by_role("link", name=vi("Send as a broadcast")).click()
-        page.select_option("select[name=area]", ["nt.bac-ai"])
-        page.select_option("select[name=role]", ["member"])
-        # The live count: three members on Telegram, and the reporter on web chat.
-        expect(page.locator("[data-count=total]")).to_have_text("4")
-        expect(page.locator("[data-count=channels]")).to_contain_text("telegram: 3")
-        shot(page, "broadcast-compose")
-        page.get_by_role("button", name=vi("Send"), exact=True).click()
-        expect(page.locator("[data-live=percent]")).to_have_text("100", timeout=30_000)
-        expect(page.locator("[data-live=state_label]")).to_have_text(vi("done"))
-        expect(page.locator("progress.broadcast")).to_have_attribute("value", "100")
-        expect(page.locator("[data-live=sent]")).to_have_text("4")
-        shot(page, "broadcast-progress")
-        page.get_by_role("link", name=vi("Broadcasts"), exact=True).click()
-        shot(page, "broadcasts")
-        browser.close()
+    page.get_by_role("link", name=vi("Content"), exact=True).click()
+    page.get_by_role("link", name=vi("New item")).click()
+    page.fill("input[name=title]", "Phòng chống bạo lực gia đình")
+    page.fill("textarea[name=text]", "Gọi 111 khi cần giúp đỡ.")
+    shot(page, "content-new")
+    page.get_by_role("button", name=vi("Save")).click()
+    expect(page.get_by_role("heading", name="Phòng chống bạo lực gia đình")).to_be_visible()
+    shot(page, "content-item")
+    page.get_by_role("link", name=vi("Send as a broadcast")).click()
+    page.select_option("select[name=area]", ["nt.bac-ai"])
+    page.select_option("select[name=role]", ["member"])
+    # The live count: three members on Telegram, and the reporter on web chat.
+    expect(page.locator("[data-count=total]")).to_have_text("4")
+    expect(page.locator("[data-count=channels]")).to_contain_text("telegram: 3")
+    shot(page, "broadcast-compose")
+    page.get_by_role("button", name=vi("Send"), exact=True).click()
+    expect(page.locator("[data-live=percent]")).to_have_text("100", timeout=30_000)
+    expect(page.locator("[data-live=state_label]")).to_have_text(vi("done"))
+    expect(page.locator("progress.broadcast")).to_have_attribute("value", "100")
+    expect(page.locator("[data-live=sent]")).to_have_text("4")
+    shot(page, "broadcast-progress")
+    page.get_by_role("link", name=vi("Broadcasts"), exact=True).click()
+    shot(page, "broadcasts")
     # Each of the three Telegram members got it once, from the fake platform's own record.
     assert len([t for t in fake.sent_texts() if "Gọi 111" in t]) == 3
     with db_of(app).sessions() as session:

@@ -49,79 +49,70 @@ def server(config: Config) -> Iterator[str]:
     db.dispose()
 
 
-def test_a_newcomer_joins_and_reports_in_the_browser(server, tmp_path):
+def test_a_newcomer_joins_and_reports_in_the_browser(server, tmp_path, browser):
     assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 400, "height": 800})
-        page.goto(f"{server}/chat")
-        expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
-                                                               timeout=15000)
+    page = browser.new_page(viewport={"width": 400, "height": 800})
+    page.goto(f"{server}/chat")
+    expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
+                                                           timeout=15000)
 
-        def button(label: str):
-            # On the newest bot message, as a member answers the question last asked: an older
-            # message's button of the same name ("More") stays clickable, and a reply's buttons
-            # may come a poll after its first message.
-            return page.locator(".msg.bot").last.locator(".buttons").get_by_role(
-                "button", name=label, exact=True)
+    def button(label: str):
+        # On the newest bot message, as a member answers the question last asked: an older
+        # message's button of the same name ("More") stays clickable, and a reply's buttons
+        # may come a poll after its first message.
+        return page.locator(".msg.bot").last.locator(".buttons").get_by_role(
+            "button", name=label, exact=True)
 
-        def press(label: str) -> None:
-            expect(button(label)).to_be_visible(timeout=15000)
-            button(label).click()
+    def press(label: str) -> None:
+        expect(button(label)).to_be_visible(timeout=15000)
+        button(label).click()
 
-        def say(text: str) -> None:
-            count = page.locator(".msg.bot").count()
-            page.fill("#text", text)
-            page.press("#text", "Enter")
-            expect(page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
+    def say(text: str) -> None:
+        count = page.locator(".msg.bot").count()
+        page.fill("#text", text)
+        page.press("#text", "Enter")
+        expect(page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
 
-        press(vi("Agree"))
-        press(vi("Choose my village"))
-        expect(button("Bác Ái")).to_be_visible(timeout=15000)
-        say("bac ai")
-        say("phuoc dai")
-        say("ta lu 1")
-        say("Pinăng Thị Hoa")  # no role question: a newcomer is a member
-        expect(button(vi("Report an activity"))).to_be_visible(timeout=15000)
-        say("truyen thong hom nay ta lu 1, 30 nguoi, 20 nu, 10 dtts, 5 tre em")
-        understood = page.locator(".msg.bot", has_text=vi("I understood:"))
-        expect(understood).to_contain_text("Tà Lú 1", timeout=15000)
-        press(vi("More"))  # the topic is on the second page of six buttons
-        press("Bình đẳng giới")
-        press(vi("Done"))
-        press(vi("No notes"))
-        press(vi("Send"))
-        expect(page.locator(".msg.bot").last).to_contain_text("BC-00001", timeout=15000)
-        page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
-        browser.close()
+    press(vi("Agree"))
+    press(vi("Choose my village"))
+    expect(button("Bác Ái")).to_be_visible(timeout=15000)
+    say("bac ai")
+    say("phuoc dai")
+    say("ta lu 1")
+    say("Pinăng Thị Hoa")  # no role question: a newcomer is a member
+    expect(button(vi("Report an activity"))).to_be_visible(timeout=15000)
+    say("truyen thong hom nay ta lu 1, 30 nguoi, 20 nu, 10 dtts, 5 tre em")
+    understood = page.locator(".msg.bot", has_text=vi("I understood:"))
+    expect(understood).to_contain_text("Tà Lú 1", timeout=15000)
+    press(vi("More"))  # the topic is on the second page of six buttons
+    press("Bình đẳng giới")
+    press(vi("Done"))
+    press(vi("No notes"))
+    press(vi("Send"))
+    expect(page.locator(".msg.bot").last).to_contain_text("BC-00001", timeout=15000)
+    page.screenshot(path=str(tmp_path / "chat.png"), full_page=True)
 
 
-def test_sign_out_on_a_shared_phone_leaves_nothing_for_the_next_person(server):
+def test_sign_out_on_a_shared_phone_leaves_nothing_for_the_next_person(server, browser):
     assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 360, "height": 640})
-        page.goto(f"{server}/chat")
-        expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
-                                                               timeout=15000)
-        page.locator(".buttons").get_by_role("button", name=vi("Agree"), exact=True).click()
-        expect(page.locator(".msg.bot", has_text=vi("Thank you. Now let us find your team.")
-                            )).to_be_visible(timeout=15000)
-        page.click("#signout")
-        # The page starts again as a new visitor: the consent question, and nothing before it.
-        page.wait_for_url("**/chat?lang=vi", timeout=15000)
-        expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
-                                                               timeout=15000)
-        expect(page.locator(".msg", has_text=vi("Thank you. Now let us find your team.")
-                            )).to_have_count(0)
-        browser.close()
+    page = browser.new_page(viewport={"width": 360, "height": 640})
+    page.goto(f"{server}/chat")
+    expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
+                                                           timeout=15000)
+    page.locator(".buttons").get_by_role("button", name=vi("Agree"), exact=True).click()
+    expect(page.locator(".msg.bot", has_text=vi("Thank you. Now let us find your team.")
+                        )).to_be_visible(timeout=15000)
+    page.click("#signout")
+    # The page starts again as a new visitor: the consent question, and nothing before it.
+    page.wait_for_url("**/chat?lang=vi", timeout=15000)
+    expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
+                                                           timeout=15000)
+    expect(page.locator(".msg", has_text=vi("Thank you. Now let us find your team.")
+                        )).to_have_count(0)
 
 
 # The newest bot message's bottom and every one of its buttons lie between the header and the
@@ -141,65 +132,57 @@ NEWEST_IN_VIEW = """() => {
 }"""
 
 
-def test_on_a_small_phone_the_newest_question_and_its_buttons_are_in_view(server):
+def test_on_a_small_phone_the_newest_question_and_its_buttons_are_in_view(server, browser):
     assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 360, "height": 640}, is_mobile=True,
-                                has_touch=True)
-        page.goto(f"{server}/chat")
-        expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
-                                                               timeout=15000)
+    page = browser.new_page(viewport={"width": 360, "height": 640}, is_mobile=True,
+                            has_touch=True)
+    page.goto(f"{server}/chat")
+    expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
+                                                           timeout=15000)
 
-        def press(label: str) -> None:  # on the newest bot message, as in the test above
-            button = page.locator(".msg.bot").last.locator(".buttons").get_by_role(
-                "button", name=label, exact=True)
-            expect(button).to_be_visible(timeout=15000)
-            button.click()
+    def press(label: str) -> None:  # on the newest bot message, as in the test above
+        button = page.locator(".msg.bot").last.locator(".buttons").get_by_role(
+            "button", name=label, exact=True)
+        expect(button).to_be_visible(timeout=15000)
+        button.click()
 
-        def say(text: str) -> None:
-            count = page.locator(".msg.bot").count()
-            page.fill("#text", text)
-            page.press("#text", "Enter")
-            expect(page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
-
-        press(vi("Agree"))
-        page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
-        press(vi("Choose my village"))
-        for answer in ("bac ai", "phuoc dai", "ta lu 1", "Pinăng Thị Hoa"):
-            say(answer)
-        press(vi("Report an activity"))
-        expect(page.locator(".msg.bot").last).to_contain_text(
-            vi("What activity are you reporting?"), timeout=15000)
-        # By now the log is several screens long: the question and its six buttons are shown.
-        assert page.evaluate("document.getElementById('log').scrollHeight > 640")
-        page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
-        press(vi("More"))
-        expect(page.locator(".msg.bot").last.locator(".buttons button")).to_contain_text(
-            [vi("Back to the first choices")], timeout=15000)
-        page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
-        # The keyboard opening (a shorter viewport) keeps them in view too.
-        page.click("#text")
-        page.set_viewport_size({"width": 360, "height": 380})
-        page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
-        browser.close()
-
-
-def test_the_english_page_answers_in_english(server):
-    assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
-    from playwright.sync_api import expect, sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 360, "height": 640})
-        page.goto(f"{server}/chat?lang=en")
-        expect(page.locator(".msg.bot").first).to_contain_text("Do you agree?", timeout=15000)
-        page.fill("#text", "what is this")
+    def say(text: str) -> None:
+        count = page.locator(".msg.bot").count()
+        page.fill("#text", text)
         page.press("#text", "Enter")
-        expect(page.locator(".msg.bot").last).to_have_text(
-            "Please choose Agree or Do not agree.AgreeDo not agree", timeout=15000)
-        browser.close()
+        expect(page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
+
+    press(vi("Agree"))
+    page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
+    press(vi("Choose my village"))
+    for answer in ("bac ai", "phuoc dai", "ta lu 1", "Pinăng Thị Hoa"):
+        say(answer)
+    press(vi("Report an activity"))
+    expect(page.locator(".msg.bot").last).to_contain_text(
+        vi("What activity are you reporting?"), timeout=15000)
+    # By now the log is several screens long: the question and its six buttons are shown.
+    assert page.evaluate("document.getElementById('log').scrollHeight > 640")
+    page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
+    press(vi("More"))
+    expect(page.locator(".msg.bot").last.locator(".buttons button")).to_contain_text(
+        [vi("Back to the first choices")], timeout=15000)
+    page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
+    # The keyboard opening (a shorter viewport) keeps them in view too.
+    page.click("#text")
+    page.set_viewport_size({"width": 360, "height": 380})
+    page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)
+
+
+def test_the_english_page_answers_in_english(server, browser):
+    assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": 360, "height": 640})
+    page.goto(f"{server}/chat?lang=en")
+    expect(page.locator(".msg.bot").first).to_contain_text("Do you agree?", timeout=15000)
+    page.fill("#text", "what is this")
+    page.press("#text", "Enter")
+    expect(page.locator(".msg.bot").last).to_have_text(
+        "Please choose Agree or Do not agree.AgreeDo not agree", timeout=15000)
