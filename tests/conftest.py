@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from db_files import copy_database
 from flask import Flask
 from hypothesis import settings
 from sqlalchemy import create_engine, make_url, text
@@ -173,7 +173,7 @@ def plan_db(db: Database, db_url: str, started_template: str) -> Database:
     """
     if started_template:
         db.dispose()
-        shutil.copyfile(started_template, make_url(db_url).database or "")
+        copy_database(started_template, make_url(db_url).database or "")
         return db
     with db.transaction() as session:
         load_plan(session, read_plan_file(DEFAULT_PLAN), actor="startup")
@@ -219,19 +219,7 @@ def started_app(module_app: Flask, started_template: str) -> Flask:
     db = db_of(module_app)
     db.dispose()  # no connection of the last test's outlives it
     if started_template:
-        path = make_url(db.url).database or ""
-        if Path(f"{path}-wal").exists():
-            # A connection a test left open (a command's, say) still holds the file and its
-            # WAL: copied over, the file would meet the old WAL. SQLite's backup API resets it
-            # through SQLite instead (slower, so only then).
-            source, target = sqlite3.connect(started_template), sqlite3.connect(path)
-            try:
-                source.backup(target)
-            finally:
-                target.close()
-                source.close()
-        else:  # the last connection closed cleanly: its WAL was checkpointed and removed
-            shutil.copyfile(started_template, path)
+        copy_database(started_template, make_url(db.url).database or "")
     else:
         _empty_all_tables(db.url)
         with db.transaction() as session:

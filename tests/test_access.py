@@ -8,18 +8,16 @@ import re
 import secrets
 from datetime import date
 
-import pytest
+import app_fixtures
 from chat_helpers import WebChatUser
 from click.testing import CliRunner
-from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bot.app import config_of, create_app, db_of
+from bot.app import create_app, db_of
 from bot.cli import cli
 from bot.cli_common import Env
-from bot.config import Config
 from messages_vi import _, render
 from storage import access, members, reports
 from storage.members import INVITE_ALPHABET, LINK_LENGTH, create_invite, ensure_village_team
@@ -38,16 +36,7 @@ TOO_MANY = vi("Too many wrong codes. To keep members' data safe, please wait {mi
               "and type the code again.", minutes=0).split("{")[0][:40]
 
 
-@pytest.fixture
-def app(started_app: Flask) -> Flask:
-    """The module's app (conftest.module_app) on a database as after the first start."""
-    return started_app
-
-
-@pytest.fixture
-def config(app: Flask) -> Config:
-    """The app's own configuration (conftest's `config` names another test database)."""
-    return config_of(app)
+app, config = app_fixtures.app, app_fixtures.config  # the module-app fixtures
 
 
 def village(session) -> int:

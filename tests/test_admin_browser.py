@@ -27,6 +27,7 @@ pytestmark = [pytest.mark.skipif(
 ), pytest.mark.heavy]
 # Screenshots of each page are kept here for a person to look at after the run.
 ARTIFACTS = Path(os.environ.get("DUAN8_ARTIFACTS", "test-artifacts"))
+PASSWORD = "correct horse battery"
 
 
 def vi(msgid: str, **params: object) -> str:
@@ -39,7 +40,7 @@ def server(config: Config) -> Iterator[tuple[str, object]]:
     db = db_of(app)
     prepare_database(config, db)
     with db.transaction() as session:
-        create_admin(session, "bacai", "correct horse battery", role="district",
+        create_admin(session, "bacai", PASSWORD, role="district",
                      area_code="nt.bac-ai")
     from test_admin_web import BAC_AI_VILLAGE, add_report
 
@@ -52,6 +53,19 @@ def server(config: Config) -> Iterator[tuple[str, object]]:
     db.dispose()
 
 
+def signed_in(browser: Any, base: str, username: str, width: int, height: int) -> Any:
+    """A new page at this size, signed in to the console through its form, on the dashboard."""
+    from playwright.sync_api import expect
+
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{base}/admin/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name=vi("Sign in")).click()
+    expect(page.get_by_role("heading", name=vi("Dashboard"))).to_be_visible()
+    return page
+
+
 def test_an_officer_signs_in_reads_the_dashboard_and_verifies_a_report(server, browser):
     assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
     from playwright.sync_api import expect
@@ -59,12 +73,7 @@ def test_an_officer_signs_in_reads_the_dashboard_and_verifies_a_report(server, b
     base, app = server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for width, height, name in ((1280, 900, "pc"), (360, 740, "phone")):
-        page = browser.new_page(viewport={"width": width, "height": height})
-        page.goto(f"{base}/admin/")
-        page.fill("input[name=username]", "bacai")
-        page.fill("input[name=password]", "correct horse battery")
-        page.get_by_role("button", name=vi("Sign in")).click()
-        expect(page.get_by_role("heading", name=vi("Dashboard"))).to_be_visible()
+        page = signed_in(browser, base, "bacai", width, height)
         expect(page.locator("table.bars")).to_contain_text("Phước Đại")
         page.screenshot(path=str(ARTIFACTS / f"admin-dashboard-{name}.png"), full_page=True)
         page.get_by_role("link", name=vi("Reports"), exact=True).click()
@@ -104,7 +113,7 @@ def province_server(db_url: str, tmp_path: Path) -> Iterator[tuple[str, Any, Any
         db = db_of(app)
         prepare_database(config, db)
         with db.transaction() as session:
-            create_admin(session, "tinh", "correct horse battery", role="province",
+            create_admin(session, "tinh", PASSWORD, role="province",
                          area_code=None)
         from test_admin_web import BAC_AI_VILLAGE, add_report
 
@@ -150,12 +159,7 @@ def test_a_province_admin_composes_a_broadcast_and_watches_it_reach_everyone(pro
     def shot(page, name: str) -> None:
         page.screenshot(path=str(ARTIFACTS / f"admin-{name}.png"), full_page=True)
 
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(f"{base}/admin/")
-    page.fill("input[name=username]", "tinh")
-    page.fill("input[name=password]", "correct horse battery")
-    page.get_by_role("button", name=vi("Sign in")).click()
-    expect(page.get_by_role("heading", name=vi("Dashboard"))).to_be_visible()
+    page = signed_in(browser, base, "tinh", 1280, 900)
     expect(page.locator("#ind-communication_teams")).to_contain_text("Bác Ái")
     shot(page, "dashboard-province")
     page.get_by_role("link", name=vi("Plan"), exact=True).click()

@@ -6,13 +6,13 @@ import functools
 import re
 from datetime import date
 
+import app_fixtures
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 from werkzeug.security import generate_password_hash
 
-from bot.app import config_of, db_of
-from bot.config import Config
+from bot.app import db_of
 from messages_vi import _, render
 from storage import people
 from storage.members import ensure_village_team
@@ -69,10 +69,7 @@ def app(started_app: Flask, monkeypatch: pytest.MonkeyPatch):
     return application
 
 
-@pytest.fixture
-def config(app: Flask) -> Config:
-    """The app's own configuration (conftest's `config` names another test database)."""
-    return config_of(app)
+config = app_fixtures.config  # the app's own configuration
 
 
 def add_report(app, village: str, *, total: int = 30, name: str = "Pinăng Thị Hoa",

@@ -6,6 +6,7 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from werkzeug.serving import make_server
@@ -49,6 +50,35 @@ def server(config: Config) -> Iterator[str]:
     db.dispose()
 
 
+class ChatPage:
+    """The chat page as a member uses it: answering the newest bot message."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    def button(self, label: str) -> Any:
+        """A button on the newest bot message, as a member answers the question last asked:
+        an older message's button of the same name ("More") stays clickable, and a reply's
+        buttons may come a poll after its first message."""
+        return self.page.locator(".msg.bot").last.locator(".buttons").get_by_role(
+            "button", name=label, exact=True)
+
+    def press(self, label: str) -> None:
+        from playwright.sync_api import expect
+
+        expect(self.button(label)).to_be_visible(timeout=15000)
+        self.button(label).click()
+
+    def say(self, text: str) -> None:
+        """Type an answer and send it; returns once the bot has answered."""
+        from playwright.sync_api import expect
+
+        count = self.page.locator(".msg.bot").count()
+        self.page.fill("#text", text)
+        self.page.press("#text", "Enter")
+        expect(self.page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
+
+
 def test_a_newcomer_joins_and_reports_in_the_browser(server, tmp_path, browser):
     assert CHROMIUM, "DUAN8_REQUIRE_BROWSER is set but Chromium is missing"
     from playwright.sync_api import expect
@@ -58,22 +88,8 @@ def test_a_newcomer_joins_and_reports_in_the_browser(server, tmp_path, browser):
     expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
                                                            timeout=15000)
 
-    def button(label: str):
-        # On the newest bot message, as a member answers the question last asked: an older
-        # message's button of the same name ("More") stays clickable, and a reply's buttons
-        # may come a poll after its first message.
-        return page.locator(".msg.bot").last.locator(".buttons").get_by_role(
-            "button", name=label, exact=True)
-
-    def press(label: str) -> None:
-        expect(button(label)).to_be_visible(timeout=15000)
-        button(label).click()
-
-    def say(text: str) -> None:
-        count = page.locator(".msg.bot").count()
-        page.fill("#text", text)
-        page.press("#text", "Enter")
-        expect(page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
+    chat = ChatPage(page)
+    button, press, say = chat.button, chat.press, chat.say
 
     press(vi("Agree"))
     press(vi("Choose my village"))
@@ -142,17 +158,8 @@ def test_on_a_small_phone_the_newest_question_and_its_buttons_are_in_view(server
     expect(page.locator(".msg.bot").first).to_contain_text(vi("Do you agree?"),
                                                            timeout=15000)
 
-    def press(label: str) -> None:  # on the newest bot message, as in the test above
-        button = page.locator(".msg.bot").last.locator(".buttons").get_by_role(
-            "button", name=label, exact=True)
-        expect(button).to_be_visible(timeout=15000)
-        button.click()
-
-    def say(text: str) -> None:
-        count = page.locator(".msg.bot").count()
-        page.fill("#text", text)
-        page.press("#text", "Enter")
-        expect(page.locator(".msg.bot")).not_to_have_count(count, timeout=15000)
+    chat = ChatPage(page)
+    press, say = chat.press, chat.say
 
     press(vi("Agree"))
     page.wait_for_function(NEWEST_IN_VIEW, timeout=15000)

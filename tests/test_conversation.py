@@ -8,13 +8,12 @@ import uuid
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import app_fixtures
 import pytest
 from chat_helpers import WebChatUser, png_bytes
-from flask import Flask
 from sqlalchemy import func, select
 
-from bot.app import config_of, create_app, db_of
-from bot.config import Config
+from bot.app import create_app, db_of
 from bot.startup import prepare_database
 from messages_vi import _, render
 from storage.members import create_invite, ensure_village_team, revoke_invite
@@ -36,16 +35,7 @@ def vi(msgid: str, **params: object) -> str:
     return render(_(msgid, **params), "vi")
 
 
-@pytest.fixture
-def app(started_app: Flask) -> Flask:
-    """The module's app (conftest.module_app) on a database as after the first start."""
-    return started_app
-
-
-@pytest.fixture
-def config(app: Flask) -> Config:
-    """The app's own configuration (conftest's `config` names another test database)."""
-    return config_of(app)
+app, config = app_fixtures.app, app_fixtures.config  # the module-app fixtures
 
 
 def count(app, model) -> int:

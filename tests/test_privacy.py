@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import pytest
+import app_fixtures
 from chat_helpers import WebChatUser
-from flask import Flask
 from sqlalchemy import JSON, String, Text, func, select
 
-from bot.app import config_of, db_of
-from bot.config import Config
+from bot.app import db_of
 from handlers.onboarding import CONSENT_NOTICE_VERSION
 from messages_vi import _, render
 from storage.members import create_invite, ensure_village_team
@@ -28,16 +26,7 @@ def vi(msgid: str, **params: object) -> str:
     return render(_(msgid, **params), "vi")
 
 
-@pytest.fixture
-def app(started_app: Flask) -> Flask:
-    """The module's app (conftest.module_app) on a database as after the first start."""
-    return started_app
-
-
-@pytest.fixture
-def config(app: Flask) -> Config:
-    """The app's own configuration (conftest's `config` names another test database)."""
-    return config_of(app)
+app, config = app_fixtures.app, app_fixtures.config  # the module-app fixtures
 
 
 def joined(app) -> WebChatUser:

@@ -8,13 +8,13 @@ holds, and the figures stored once the member sends the report.
 from __future__ import annotations
 
 import copy
-import shutil
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from chat_helpers import WebChatUser
+from db_files import copy_database
 from sqlalchemy import make_url, select
 from test_conversation import make_invite, state_of, vi
 
@@ -83,20 +83,19 @@ def _fresh(app) -> bool:
     return state is not None and state == _RESET.get(id(app))
 
 
-def _closed_file(app) -> Path | None:
-    """The database file with every connection closed, or None if one is still open."""
+def _closed_file(app) -> str:
+    """The app's database file, with the app's own connections closed."""
     db = db_of(app)
     db.dispose()
-    path = Path(make_url(db.url).database or "")
-    return None if Path(f"{path}-wal").exists() else path
+    return make_url(db.url).database or ""
 
 
 def _keep(app, village: str, user: WebChatUser) -> None:
     key = (id(app), village)
-    if key in _JOINED or (path := _closed_file(app)) is None:
+    if key in _JOINED:
         return
     snapshot = config_of(app).instance_path / f"joined-{village}.db"
-    shutil.copyfile(path, snapshot)
+    copy_database(_closed_file(app), snapshot)
     cookie = user.client.get_cookie("session")
     assert cookie is not None
     _JOINED[key] = (snapshot, cookie.value, user.after, copy.deepcopy(user.seen))
@@ -104,10 +103,10 @@ def _keep(app, village: str, user: WebChatUser) -> None:
 
 def _restored(app, village: str) -> WebChatUser | None:
     saved = _JOINED.get((id(app), village))
-    if saved is None or (path := _closed_file(app)) is None:
+    if saved is None:
         return None
     snapshot, cookie, after, seen = saved
-    shutil.copyfile(snapshot, path)
+    copy_database(snapshot, _closed_file(app))
     user = WebChatUser(app)
     user.client.set_cookie("session", cookie)
     user.after, user.seen = after, copy.deepcopy(seen)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import app_fixtures
 import pytest
 from chat_helpers import WebChatUser
-from flask import Flask
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.app import config_of, db_of
-from bot.config import DEFAULT_PLAN, Config
+from bot.app import db_of
+from bot.config import DEFAULT_PLAN
 from handlers.safeguarding import classify, names_a_victim, shipped_phrases
 from messages_vi import _, render
 from storage import safeguarding as store
@@ -29,16 +29,7 @@ def vi(msgid: str, **params: object) -> str:
     return render(_(msgid, **params), "vi")
 
 
-@pytest.fixture
-def app(started_app: Flask) -> Flask:
-    """The module's app (conftest.module_app) on a database as after the first start."""
-    return started_app
-
-
-@pytest.fixture
-def config(app: Flask) -> Config:
-    """The app's own configuration (conftest's `config` names another test database)."""
-    return config_of(app)
+app, config = app_fixtures.app, app_fixtures.config  # the module-app fixtures
 
 
 def join(app, village: str = VILLAGE, name: str = "Pinăng Thị Hoa") -> WebChatUser:

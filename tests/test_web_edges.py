@@ -9,16 +9,16 @@ import uuid
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import app_fixtures
 import httpx
 import pytest
-from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import web_guard
-from bot.app import config_of, create_app, db_of
+from bot.app import create_app, db_of
 from bot.channels.download import MediaHosts, download_capped
-from bot.config import Config, ConfigError, hide_password, load_config
+from bot.config import ConfigError, hide_password, load_config
 from bot.startup import prepare_database
 from messages_vi import _, render
 from storage import throttle
@@ -26,17 +26,7 @@ from storage.members import ensure_village_team
 from storage.models import InboundEvent, Team
 from storage.search import area_id_by_code
 
-
-@pytest.fixture
-def app(started_app: Flask) -> Flask:
-    """The module's app (conftest.module_app) on a database as after the first start."""
-    return started_app
-
-
-@pytest.fixture
-def config(app: Flask) -> Config:
-    """The app's own configuration (conftest's `config` names another test database)."""
-    return config_of(app)
+app, config = app_fixtures.app, app_fixtures.config  # the module-app fixtures
 
 
 def post(client, text: str = "xin chao", client_id: str | None = None):
